@@ -1,0 +1,132 @@
+# envd + agentd: a distributed DQN learner for CartPole-v1.
+#
+#   make            build build/envd, build/agentd and the Python client's protobuf module
+#   make deps       install the Debian packages the project needs (only the missing ones)
+#   make test       deps, build, then every test suite
+#   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
+#   make bench      print benchmark figures (never a timed test)
+#
+# Flags come from pkg-config. The environment physics must be bit-exact with
+# Gymnasium, so everything is built with -ffp-contract=off and never with
+# -ffast-math (see ../shared/docs/cartpole-v1-semantics.md, section 7).
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libzmq libprotobuf-c libuv
+PYTHON   ?= /usr/bin/python3
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off -fno-fast-math -MMD -MP
+CPPFLAGS += -Icommon -Iserver -Iagent -I$(BUILD)/gen -D_GNU_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check libcjson)
+CHECK_LIBS   = $(shell pkg-config --libs check libcjson)
+LDLIBS   += -lm
+
+# Debian 12 packages: build, test and run. `make deps` installs the missing ones.
+DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+            protobuf-compiler libuv1-dev check libcjson-dev libopenblas-dev gnuplot-nox \
+            python3 python3-zmq python3-protobuf python3-numpy python3-pytest \
+            valgrind procps iproute2 curl ca-certificates
+
+PROTOS      := $(wildcard proto/*.proto)
+GEN_C       := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H       := $(GEN_C:.c=.h)
+PY_GEN      := clients/python/envd_client/envd_pb2.py
+
+COMMON_SRC  := $(wildcard common/*.c)
+SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
+AGENT_SRC   := $(filter-out agent/main.c,$(wildcard agent/*.c))
+TEST_SRC    := $(wildcard tests/check_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+GEN_OBJ     := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
+COMMON_OBJ  := $(call obj,$(COMMON_SRC)) $(GEN_OBJ)
+SERVER_OBJ  := $(call obj,$(SERVER_SRC))
+AGENT_OBJ   := $(call obj,$(AGENT_SRC))
+TEST_OBJ    := $(call obj,$(TEST_SRC))
+
+BINS := $(BUILD)/envd
+ifneq ($(wildcard agent/main.c),)
+BINS += $(BUILD)/agentd
+endif
+
+.PHONY: all deps test check run bench clean python
+.DEFAULT_GOAL := all
+
+all: $(BINS) python
+
+python: $(PY_GEN)
+
+# ------------------------------------------------------------------ deps
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+# ------------------------------------------------------------- generated
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
+$(PY_GEN): proto/envd.proto
+	protoc --python_out=clients/python/envd_client -Iproto $<
+
+# ------------------------------------------------------------------ objects
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -Itests -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+$(BUILD)/libenvd.a: $(SERVER_OBJ)
+	$(AR) rcs $@ $^
+$(BUILD)/libagent.a: $(AGENT_OBJ)
+	$(AR) rcs $@ $^
+
+# ---------------------------------------------------------------- programs
+$(BUILD)/envd: $(call obj,server/main.c) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/agentd: $(call obj,agent/main.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# ------------------------------------------------------------------- tests
+# The Check runner collects every `Suite *<name>_suite(void)` in tests/check_*.c.
+$(BUILD)/gen/suites.inc: $(TEST_SRC)
+	@mkdir -p $(BUILD)/gen
+	sed -n 's/^Suite \*\([a-z0-9_]*\)_suite(void)$$/SUITE(\1)/p' $(TEST_SRC) > $@.tmp && mv $@.tmp $@
+
+$(call obj,tests/check_main.c): $(BUILD)/gen/suites.inc
+
+$(BUILD)/check_all: $(TEST_OBJ) $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) $(LDLIBS)
+
+# `make check`: the Check suites only (no deps step). CK_RUN_SUITE=name runs one.
+check: all $(BUILD)/check_all
+	$(BUILD)/check_all
+
+test: deps
+	$(MAKE) --no-print-directory check
+
+# ------------------------------------------------------------------- misc
+clean:
+	rm -rf $(BUILD) $(PY_GEN)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

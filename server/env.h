@@ -1,0 +1,99 @@
+/*
+ * env.h — environments behind one registry, and the Gymnasium wrappers.
+ *
+ * An environment class (env_class_t) is the raw dynamics: a state blob, its
+ * reset and step, its spaces. Adding an environment means writing one class
+ * and listing it in env.c's registry; no server code changes.
+ *
+ * An env_t is one live instance as gymnasium.make() builds it: the raw
+ * class state wrapped in TimeLimit (max_episode_steps, truncation) and
+ * OrderEnforcing (no step before the first reset), with its own numpy-exact
+ * random stream. It knows nothing of sockets: the server's sessions embed
+ * one, tests drive one directly.
+ */
+#ifndef ENV_H
+#define ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "rng.h"
+
+/* A make or reset option as it arrived from a client. */
+typedef enum { ENV_OPT_BOOL, ENV_OPT_INT, ENV_OPT_DOUBLE, ENV_OPT_STRING } env_opt_type_t;
+
+typedef struct env_option {
+    const char *key;
+    env_opt_type_t type;
+    union {
+        bool b;
+        int64_t i;
+        double d;
+        const char *s;
+    } v;
+} env_option_t;
+
+typedef struct env_class {
+    const char *id;                /* "CartPole-v1" */
+    unsigned max_episode_steps;    /* TimeLimit default; 0 = none */
+    bool has_reward_threshold;
+    double reward_threshold;
+    size_t state_size;             /* bytes of the class's own state */
+    unsigned obs_dim;              /* float32 values in one observation */
+    unsigned n_actions;            /* Discrete(n_actions), start 0 */
+    const double *obs_low;         /* (obs_dim) bounds of the Box, +-inf allowed */
+    const double *obs_high;        /* (obs_dim) */
+    /* Applies the class's make options (all but max_episode_steps, which
+     * env_init handles). An unknown key or a wrong type is an error. */
+    int (*init)(void *state, const env_option_t *opts, size_t nopts, errbuf_t *e);
+    /* Draws a new initial state from rng; reset options as Gymnasium's. */
+    int (*reset)(void *state, rng_t *rng, const env_option_t *opts, size_t nopts, float *obs,
+                 errbuf_t *e);
+    /* One raw step with a valid action; never fails. */
+    void (*step)(void *state, int64_t action, float *obs, double *reward, bool *terminated);
+} env_class_t;
+
+/* The registry. */
+const env_class_t *env_find(const char *id);
+size_t env_class_count(void);
+const env_class_t *env_class_at(size_t i);
+
+/* One instance: wrappers plus the class state in the trailing bytes. */
+typedef struct env {
+    const env_class_t *cls;
+    rng_t rng;
+    uint32_t elapsed;       /* TimeLimit's step counter */
+    uint32_t max_steps;     /* 0: no limit */
+    uint8_t seeded;         /* rng has been seeded (by a seed or from the OS) */
+    uint8_t has_reset;      /* OrderEnforcing */
+    uint8_t done;           /* the last step terminated or truncated */
+    uint8_t pad_;
+    _Alignas(16) unsigned char state[];
+} env_t;
+
+/* Bytes needed for an env_t of class cls. */
+size_t env_size(const env_class_t *cls);
+
+/* Initialises env (env_size(cls) bytes) with make options. */
+int env_init(env_t *env, const env_class_t *cls, const env_option_t *opts, size_t nopts,
+             errbuf_t *e);
+
+/* reset(seed=*seed) or, with seed NULL, reset() continuing the stream.
+ * obs receives cls->obs_dim floats. */
+int env_reset(env_t *env, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+              float *obs, errbuf_t *e);
+
+/* Checks what env_step would refuse, without changing anything:
+ * ERR_INVALID_ARGUMENT for an action out of range, ERR_FAILED_PRECONDITION
+ * before the first reset. */
+int env_check_step(const env_t *env, int64_t action, errbuf_t *e);
+
+/* step(action) through TimeLimit: fails (changing nothing) as
+ * env_check_step says. Stepping after the end of an episode is allowed and
+ * behaves as Gymnasium's does. */
+int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
+             bool *truncated, errbuf_t *e);
+
+#endif
