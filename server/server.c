@@ -1,0 +1,402 @@
+/*
+ * server.c — ZeroMQ ROUTER + libuv loop (see server.h).
+ *
+ * ZMQ_FD is edge-triggered: it signals that ZMQ_EVENTS may have changed,
+ * not that a message is waiting, and a send can consume the signal. So the
+ * poll callback drains while ZMQ_EVENTS says POLLIN, re-reading ZMQ_EVENTS
+ * after every reply it sends. To keep timers and the HTTP listener served
+ * under a flood, one callback handles at most DRAIN_BUDGET messages and
+ * hands the rest to an idle handle that keeps draining on the next loop
+ * turns.
+ *
+ * Envelopes: a DEALER request arrives as [identity][body], a REQ request as
+ * [identity][empty][body]; the reply mirrors it. Anything else (no body,
+ * several body frames) gets an INVALID_ARGUMENT reply. Replies are sent
+ * with ZMQ_DONTWAIT and ROUTER_MANDATORY: a peer that is gone or whose
+ * queue is full loses that reply (counted), and nobody else waits for it.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "http.h"
+#include "log.h"
+
+#define DRAIN_BUDGET 256
+#define MAX_FRAMES 4
+#define NBUCKETS 16
+
+static const double latency_bounds[NBUCKETS] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1.0};
+
+struct server {
+    uv_loop_t *loop;
+    server_config_t cfg;
+    service_t *svc;
+    void *zctx, *sock;
+    char endpoints[SERVER_MAX_BINDS][256];
+    uv_poll_t poll;
+    uv_idle_t idle;
+    uv_timer_t reap_timer;
+    uv_signal_t sigint, sigterm;
+    http_server_t *http;
+    wire_buf_t out;
+    bool stopping;
+    int open_handles;
+    /* metrics owned by the transport */
+    uint64_t latency_buckets[NBUCKETS + 1]; /* last: +Inf */
+    double latency_sum;
+    uint64_t latency_count;
+    uint64_t replies_dropped;
+    uint64_t bytes_in, bytes_out;
+};
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    server_t *s = h->data;
+    s->open_handles--;
+}
+
+static void server_close_handle(server_t *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void send_reply(server_t *s, zmq_msg_t *frames, int nenv)
+{
+    /* nenv envelope frames (identity, optional delimiter) then the body. */
+    for (int i = 0; i < nenv; i++) {
+        if (zmq_send(s->sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
+                     ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            goto dropped;
+    }
+    if (zmq_send(s->sock, s->out.data, s->out.len, ZMQ_DONTWAIT) < 0)
+        goto dropped;
+    s->bytes_out += s->out.len;
+    return;
+dropped:
+    /* EHOSTUNREACH: the peer left; EAGAIN: its queue is full. ZeroMQ drops
+     * a partially sent multipart message as a whole. */
+    s->replies_dropped++;
+    log_debug("reply dropped: %s", zmq_strerror(errno));
+}
+
+static void record_latency(server_t *s, uint64_t ns)
+{
+    double sec = (double)ns * 1e-9;
+    int b = 0;
+    while (b < NBUCKETS && sec > latency_bounds[b])
+        b++;
+    s->latency_buckets[b]++;
+    s->latency_sum += sec;
+    s->latency_count++;
+}
+
+/* Receives one whole message; returns false when none is waiting. */
+static bool handle_one(server_t *s)
+{
+    zmq_msg_t frames[MAX_FRAMES];
+    int n = 0, extra = 0;
+    bool more = true;
+    while (more) {
+        /* Keep the first MAX_FRAMES frames; count and discard the rest. */
+        zmq_msg_t tmp, *m = n < MAX_FRAMES ? &frames[n] : &tmp;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, s->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(m);
+            if (n == 0)
+                return false;
+            break; /* not expected: ZeroMQ delivers whole messages */
+        }
+        more = zmq_msg_more(m);
+        if (m == &tmp) {
+            zmq_msg_close(&tmp);
+            extra++;
+        } else {
+            n++;
+        }
+    }
+    uint64_t t0 = uv_hrtime();
+    /* frames[0] is the identity; an empty frame after it is a REQ delimiter. */
+    int nenv = 1;
+    if (n >= 3 && zmq_msg_size(&frames[1]) == 0)
+        nenv = 2;
+    int nbody = n + extra - nenv;
+    uint64_t limit = s->cfg.service.max_message_size;
+    if (n < 2 || nbody != 1) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "multi-part message: %d body frames; send each request as one frame", nbody);
+        service_reply_error(s->svc, ERR_INVALID_ARGUMENT, n < 2 ? "no message body" : msg,
+                            &s->out);
+    } else if (zmq_msg_size(&frames[nenv]) > limit) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "message of %zu bytes exceeds the limit of %" PRIu64 " bytes",
+                 zmq_msg_size(&frames[nenv]), limit);
+        service_reply_error(s->svc, ERR_RESOURCE_EXHAUSTED, msg, &s->out);
+    } else {
+        service_result_t res;
+        s->bytes_in += zmq_msg_size(&frames[nenv]);
+        service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]),
+                       uv_now(s->loop), &s->out, &res);
+        if (res.code != ERR_OK)
+            log_debug("%s request failed: %s", wire_op_name(res.op), err_name(res.code));
+    }
+    if (n >= 1)
+        send_reply(s, frames, nenv < n ? nenv : 1);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&frames[i]);
+    record_latency(s, uv_hrtime() - t0);
+    return true;
+}
+
+/* Drains up to DRAIN_BUDGET messages; true when the socket is empty. */
+static bool drain(server_t *s)
+{
+    for (int i = 0; i < DRAIN_BUDGET; i++) {
+        uint32_t events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len) < 0 || !(events & ZMQ_POLLIN))
+            return true;
+        if (!handle_one(s))
+            return true;
+    }
+    return false;
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    server_t *s = h->data;
+    if (drain(s))
+        uv_idle_stop(&s->idle);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    server_t *s = h->data;
+    if (!drain(s))
+        uv_idle_start(&s->idle, on_idle);
+}
+
+/* ----------------------------------------------------------------- timers */
+
+static void on_reap(uv_timer_t *t)
+{
+    server_t *s = t->data;
+    size_t n = service_reap(s->svc, uv_now(s->loop));
+    if (n)
+        log_info("reclaimed %zu idle sessions (ttl %" PRIu64 " ms), %zu active", n,
+                 s->cfg.service.session_ttl_ms, service_active_sessions(s->svc));
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_t *s = h->data;
+    log_info("%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(s);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static int on_http(void *data, const char *path, http_text_t *b, const char **ctype)
+{
+    server_t *s = data;
+    if (strcmp(path, "/healthz") == 0) {
+        if (s->stopping) {
+            http_text_printf(b, "shutting down\n");
+            return 503;
+        }
+        http_text_printf(b, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/metrics") != 0) {
+        http_text_printf(b, "not found; try /healthz or /metrics\n");
+        return 404;
+    }
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    const service_stats_t *st = service_stats(s->svc);
+    http_text_printf(b, "# HELP envd_sessions_active Sessions currently open.\n"
+                        "# TYPE envd_sessions_active gauge\nenvd_sessions_active %zu\n",
+                     service_active_sessions(s->svc));
+    http_text_printf(b, "# HELP envd_sessions_created_total Sessions created.\n"
+                        "# TYPE envd_sessions_created_total counter\n"
+                        "envd_sessions_created_total %" PRIu64 "\n",
+                     st->sessions_created);
+    http_text_printf(b, "# HELP envd_sessions_reclaimed_total Sessions reclaimed after the idle TTL.\n"
+                        "# TYPE envd_sessions_reclaimed_total counter\n"
+                        "envd_sessions_reclaimed_total %" PRIu64 "\n",
+                     st->sessions_reclaimed);
+    http_text_printf(b, "# HELP envd_env_steps_total Environment steps taken.\n"
+                        "# TYPE envd_env_steps_total counter\nenvd_env_steps_total %" PRIu64 "\n",
+                     st->env_steps);
+    http_text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
+                        "# TYPE envd_requests_total counter\n");
+    http_text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);
+    for (int op = WIRE_OP_FIRST; op <= WIRE_OP_LAST; op++)
+        http_text_printf(b, "envd_requests_total{op=\"%s\"} %" PRIu64 "\n", wire_op_name(op),
+                         st->requests_by_op[op]);
+    http_text_printf(b, "# HELP envd_errors_total Error replies by status code.\n"
+                        "# TYPE envd_errors_total counter\n");
+    for (int c = 1; c < SERVICE_NCODES; c++)
+        http_text_printf(b, "envd_errors_total{code=\"%s\"} %" PRIu64 "\n", err_name(-c),
+                         st->errors_by_code[c]);
+    http_text_printf(b, "# HELP envd_replies_dropped_total Replies dropped: peer gone or its queue full.\n"
+                        "# TYPE envd_replies_dropped_total counter\n"
+                        "envd_replies_dropped_total %" PRIu64 "\n",
+                     s->replies_dropped);
+    http_text_printf(b, "# HELP envd_request_duration_seconds Time to handle and answer one request.\n"
+                        "# TYPE envd_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < NBUCKETS; i++) {
+        cum += s->latency_buckets[i];
+        http_text_printf(b, "envd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                         latency_bounds[i], cum);
+    }
+    cum += s->latency_buckets[NBUCKETS];
+    http_text_printf(b, "envd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    http_text_printf(b, "envd_request_duration_seconds_sum %.9f\n", s->latency_sum);
+    http_text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", s->latency_count);
+    return 200;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int zmq_fail(errbuf_t *e, const char *what)
+{
+    return err_set(e, ERR_IO, "%s: %s", what, zmq_strerror(errno));
+}
+
+int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errbuf_t *e)
+{
+    server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    s->loop = loop;
+    s->cfg = *cfg;
+    int rc = 0;
+    s->svc = service_new(&cfg->service);
+    if (!s->svc) {
+        rc = err_set(e, ERR_NOMEM, "out of memory creating the service");
+        goto err;
+    }
+    s->zctx = zmq_ctx_new();
+    s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_ROUTER) : NULL;
+    if (!s->sock) {
+        rc = zmq_fail(e, "creating the ROUTER socket");
+        goto err;
+    }
+    int one = 1, linger = 1000;
+    /* The hard cap sits above the advertised limit so that a message over
+     * the limit still gets a RESOURCE_EXHAUSTED reply; far bigger ones make
+     * ZeroMQ drop the connection before buffering them. */
+    int64_t hard_max = (int64_t)cfg->service.max_message_size * 2 + 4096;
+    if (zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &hard_max, sizeof hard_max) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) < 0) {
+        rc = zmq_fail(e, "configuring the ROUTER socket");
+        goto err;
+    }
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        if (zmq_bind(s->sock, cfg->binds[i]) < 0) {
+            rc = err_set(e, ERR_IO, "bind %s: %s", cfg->binds[i], zmq_strerror(errno));
+            goto err;
+        }
+        size_t len = sizeof s->endpoints[i];
+        zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoints[i], &len);
+        log_info("listening on %s", s->endpoints[i]);
+    }
+    int fd;
+    size_t fdlen = sizeof fd;
+    if (zmq_getsockopt(s->sock, ZMQ_FD, &fd, &fdlen) < 0) {
+        rc = zmq_fail(e, "reading ZMQ_FD");
+        goto err;
+    }
+
+    /* From here on every handle is counted and closed by server_stop(). */
+    uv_poll_init(loop, &s->poll, fd);
+    uv_idle_init(loop, &s->idle);
+    uv_timer_init(loop, &s->reap_timer);
+    s->poll.data = s->idle.data = s->reap_timer.data = s;
+    s->open_handles = 3;
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    uint64_t every = cfg->service.session_ttl_ms / 10;
+    every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+    uv_timer_start(&s->reap_timer, on_reap, every, every);
+    if (cfg->handle_signals) {
+        uv_signal_init(loop, &s->sigint);
+        uv_signal_init(loop, &s->sigterm);
+        s->sigint.data = s->sigterm.data = s;
+        s->open_handles += 2;
+        uv_signal_start(&s->sigint, on_signal, SIGINT);
+        uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    }
+    if (cfg->metrics_addr) {
+        rc = http_server_start(loop, cfg->metrics_addr, on_http, s, &s->http, e);
+        if (rc < 0) {
+            server_stop(s);
+            *out = s; /* the caller runs the loop to let the handles close, then destroys */
+            return rc;
+        }
+        log_info("metrics on http://%s/metrics", cfg->metrics_addr);
+    }
+    /* Messages may have queued before the poll started: the edge is gone. */
+    on_readable(&s->poll, 0, UV_READABLE);
+    *out = s;
+    return 0;
+err:
+    server_destroy(&s);
+    *out = NULL;
+    return rc;
+}
+
+void server_stop(server_t *s)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = true;
+    service_drain(s->svc);
+    /* Whatever has already arrived is answered (UNAVAILABLE) before the
+     * socket closes; the linger period lets those replies leave. */
+    while (!drain(s))
+        ;
+    server_close_handle(s, (uv_handle_t *)&s->poll);
+    server_close_handle(s, (uv_handle_t *)&s->idle);
+    server_close_handle(s, (uv_handle_t *)&s->reap_timer);
+    if (s->cfg.handle_signals) {
+        server_close_handle(s, (uv_handle_t *)&s->sigint);
+        server_close_handle(s, (uv_handle_t *)&s->sigterm);
+    }
+    http_server_close(s->http);
+    s->http = NULL;
+}
+
+void server_destroy(server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    server_t *s = *self_p;
+    if (s->sock)
+        zmq_close(s->sock);
+    if (s->zctx)
+        zmq_ctx_term(s->zctx);
+    service_destroy(&s->svc);
+    wire_buf_deinit(&s->out);
+    free(s);
+    *self_p = NULL;
+}
+
+const char *server_endpoint(const server_t *s, size_t i)
+{
+    return i < s->cfg.nbinds ? s->endpoints[i] : NULL;
+}

@@ -1,0 +1,45 @@
+/*
+ * server.h — envd's transport: a ZeroMQ ROUTER socket on a libuv loop.
+ *
+ * The server binds one ROUTER socket to every configured endpoint, watches
+ * its ZMQ_FD with uv_poll, and hands each request to the service. It also
+ * runs the session-reclaim timer, the SIGINT/SIGTERM handlers and the
+ * optional /healthz + /metrics HTTP listener, all on the caller's loop.
+ * After server_stop() (or a signal) every handle closes, so uv_run()
+ * returns and the loop can be closed with nothing left open.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "service.h"
+
+#define SERVER_MAX_BINDS 16
+
+typedef struct server_config {
+    const char *binds[SERVER_MAX_BINDS];
+    size_t nbinds;
+    const char *metrics_addr; /* NULL: no HTTP listener */
+    service_config_t service;
+    int sndhwm, rcvhwm;       /* ZeroMQ high-water marks, in messages */
+    bool handle_signals;      /* install SIGINT/SIGTERM handlers */
+} server_config_t;
+
+typedef struct server server_t;
+
+/* Creates the socket, binds, and starts watching on loop. */
+int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errbuf_t *e);
+
+/* Graceful stop: answers what has arrived with UNAVAILABLE, then closes
+ * every handle. Safe to call more than once and from a signal callback. */
+void server_stop(server_t *s);
+
+/* Frees the server; call after uv_run() has returned. */
+void server_destroy(server_t **self_p);
+
+/* The endpoint actually bound for binds[i] (resolves tcp://...:* ports). */
+const char *server_endpoint(const server_t *s, size_t i);
+
+#endif

@@ -1,0 +1,544 @@
+/*
+ * service.c — decode, validate, dispatch into sessions, encode the reply.
+ *
+ * Every handler fills a wire_reply_t or returns an error through an
+ * errbuf_t; service_handle() turns either into exactly one reply. Handlers
+ * that touch several sessions check everything first and only then act, so
+ * an error never leaves a batch half applied. All scratch memory (the
+ * decode arena, the batch output blocks) is sized at start-up and reused:
+ * nothing is allocated per step.
+ */
+#include "service.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_OPTIONS 16
+
+struct service {
+    service_config_t cfg;
+    session_table_t *sessions;
+    wire_arena_t *arena;
+    service_stats_t stats;
+    uint64_t started_ms;
+    bool draining;
+    uint32_t mark; /* bumped per batch: session_t.mark == mark means "seen" */
+    unsigned obs_dim_max;
+    /* Batch scratch, sized for max_batch rows. */
+    session_t **batch;  /* (max_batch) */
+    float *obs;         /* (max_batch, obs_dim_max) */
+    float *final_obs;   /* (max_batch, obs_dim_max) */
+    double *rewards;    /* (max_batch) */
+    uint8_t *terminated, *truncated, *autoreset; /* (max_batch) each */
+    const char **env_ids; /* (env_class_count()) */
+};
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+service_t *service_new(const service_config_t *cfg)
+{
+    service_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    s->started_ms = monotonic_ms();
+    for (size_t i = 0; i < env_class_count(); i++)
+        if (env_class_at(i)->obs_dim > s->obs_dim_max)
+            s->obs_dim_max = env_class_at(i)->obs_dim;
+    size_t rows = cfg->max_batch ? cfg->max_batch : 1;
+    s->sessions = session_table_new(cfg->max_sessions);
+    s->arena = wire_arena_new(64 * 1024);
+    s->batch = calloc(rows, sizeof *s->batch);
+    s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
+    s->final_obs = calloc(rows * s->obs_dim_max, sizeof *s->final_obs);
+    s->rewards = calloc(rows, sizeof *s->rewards);
+    s->terminated = calloc(rows, 1);
+    s->truncated = calloc(rows, 1);
+    s->autoreset = calloc(rows, 1);
+    s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
+    if (!s->sessions || !s->arena || !s->batch || !s->obs || !s->final_obs || !s->rewards ||
+        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids) {
+        service_destroy(&s);
+        return NULL;
+    }
+    for (size_t i = 0; i < env_class_count(); i++)
+        s->env_ids[i] = env_class_at(i)->id;
+    return s;
+}
+
+void service_destroy(service_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    service_t *s = *self_p;
+    session_table_destroy(&s->sessions);
+    wire_arena_destroy(&s->arena);
+    free(s->batch);
+    free(s->obs);
+    free(s->final_obs);
+    free(s->rewards);
+    free(s->terminated);
+    free(s->truncated);
+    free(s->autoreset);
+    free(s->env_ids);
+    free(s);
+    *self_p = NULL;
+}
+
+const service_stats_t *service_stats(const service_t *svc) { return &svc->stats; }
+size_t service_active_sessions(const service_t *svc) { return session_count(svc->sessions); }
+const service_config_t *service_config(const service_t *svc) { return &svc->cfg; }
+void service_drain(service_t *svc) { svc->draining = true; }
+
+size_t service_reap(service_t *svc, uint64_t now_ms)
+{
+    size_t n = session_reap(svc->sessions, now_ms, svc->cfg.session_ttl_ms);
+    svc->stats.sessions_reclaimed += n;
+    return n;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int options_convert(const wire_option_t *in, size_t n, env_option_t *out, errbuf_t *e)
+{
+    if (n > MAX_OPTIONS)
+        return err_set(e, ERR_INVALID_ARGUMENT, "%zu options given; at most %d allowed", n,
+                       MAX_OPTIONS);
+    for (size_t i = 0; i < n; i++) {
+        out[i].key = in[i].key;
+        switch (in[i].type) {
+        case WIRE_OPT_BOOL: out[i].type = ENV_OPT_BOOL; out[i].v.b = in[i].v.b; break;
+        case WIRE_OPT_INT: out[i].type = ENV_OPT_INT; out[i].v.i = in[i].v.i; break;
+        case WIRE_OPT_DOUBLE: out[i].type = ENV_OPT_DOUBLE; out[i].v.d = in[i].v.d; break;
+        case WIRE_OPT_STRING: out[i].type = ENV_OPT_STRING; out[i].v.s = in[i].v.s; break;
+        }
+    }
+    return 0;
+}
+
+static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *e)
+{
+    *out = session_find(svc->sessions, id);
+    if (!*out)
+        return err_set(e, ERR_NOT_FOUND,
+                       "session %016" PRIx64 " not found: never issued, closed, or reclaimed "
+                       "after %" PRIu64 " s idle",
+                       id, svc->cfg.session_ttl_ms / 1000);
+    return 0;
+}
+
+static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *obs,
+                        wire_space_t *act, wire_spec_t *spec)
+{
+    memset(obs, 0, sizeof *obs);
+    obs->kind = WIRE_SPACE_BOX;
+    obs->dtype = WIRE_DTYPE_FLOAT32;
+    obs->ndim = 1;
+    obs->shape[0] = cls->obs_dim;
+    obs->low = cls->obs_low;
+    obs->high = cls->obs_high;
+    obs->nbounds = cls->obs_dim;
+    memset(act, 0, sizeof *act);
+    act->kind = WIRE_SPACE_DISCRETE;
+    act->n = cls->n_actions;
+    act->start = 0;
+    spec->env_id = cls->id;
+    spec->max_episode_steps = env ? env->max_steps : cls->max_episode_steps;
+    spec->has_reward_threshold = cls->has_reward_threshold;
+    spec->reward_threshold = cls->reward_threshold;
+}
+
+/* Validates a batch's session ids: all known, no duplicates, one env class.
+ * Fills svc->batch. */
+static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t *e)
+{
+    if (n > svc->cfg.max_batch)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "batch of %zu sessions exceeds the limit of %u",
+                       n, svc->cfg.max_batch);
+    if (++svc->mark == 0)
+        svc->mark = 1; /* on wrap, 0 must keep meaning "never marked" */
+    const env_class_t *cls = NULL;
+    for (size_t i = 0; i < n; i++) {
+        session_t *s;
+        int rc = find_session(svc, ids[i], &s, e);
+        if (rc < 0)
+            return rc;
+        if (s->mark == svc->mark)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "session %016" PRIx64 " appears twice in one batch (row %zu)", ids[i], i);
+        s->mark = svc->mark;
+        if (cls && s->env.cls != cls)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "batch mixes environments (%s and %s); use one batch per env id",
+                           cls->id, s->env.cls->id);
+        cls = s->env.cls;
+        svc->batch[i] = s;
+    }
+    return 0;
+}
+
+static int64_t action_at(const wire_tensor_t *t, size_t i)
+{
+    switch (t->dtype) {
+    case WIRE_DTYPE_INT64: { int64_t v; memcpy(&v, (const char *)t->data + 8 * i, 8); return v; }
+    case WIRE_DTYPE_INT32: { int32_t v; memcpy(&v, (const char *)t->data + 4 * i, 4); return v; }
+    default: return ((const uint8_t *)t->data)[i];
+    }
+}
+
+static void touch_batch(service_t *svc, size_t n, uint64_t now_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        session_touch(svc->sessions, svc->batch[i], now_ms);
+}
+
+/* --------------------------------------------------------------- handlers */
+
+static int handle_hello(service_t *svc, const wire_request_t *req, wire_reply_t *rep, errbuf_t *e)
+{
+    rep->hello.major = WIRE_MAJOR;
+    rep->hello.minor = WIRE_MINOR;
+    rep->hello.server_version = "envd " ENVD_VERSION;
+    rep->hello.env_ids = svc->env_ids;
+    rep->hello.n_env_ids = env_class_count();
+    rep->hello.max_message_size = svc->cfg.max_message_size;
+    rep->hello.max_batch = svc->cfg.max_batch;
+    rep->hello.max_sessions = svc->cfg.max_sessions;
+    rep->hello.session_ttl_ms = (uint32_t)svc->cfg.session_ttl_ms;
+    return 0;
+}
+
+static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                       wire_reply_t *rep, errbuf_t *e)
+{
+    const env_class_t *cls = env_find(req->make.env_id);
+    if (!cls)
+        return err_set(e, ERR_NOT_FOUND, "unknown env id '%s' (see hello for the list)",
+                       req->make.env_id);
+    size_t count = req->make.count ? req->make.count : 1;
+    if (count > svc->cfg.max_batch)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "make of %zu sessions exceeds the limit of %u",
+                       count, svc->cfg.max_batch);
+    if (session_count(svc->sessions) + count > session_max(svc->sessions))
+        return err_set(e, ERR_RESOURCE_EXHAUSTED,
+                       "session limit: %zu open, %zu requested, at most %zu",
+                       session_count(svc->sessions), count, session_max(svc->sessions));
+    env_option_t opts[MAX_OPTIONS];
+    int rc = options_convert(req->make.options, req->make.noptions, opts, e);
+    if (rc < 0)
+        return rc;
+    uint64_t *ids = wire_arena_alloc(svc->arena, count * sizeof *ids);
+    if (!ids)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory");
+    session_t *s = NULL;
+    for (size_t i = 0; i < count; i++) {
+        rc = session_create(svc->sessions, cls, opts, req->make.noptions, now_ms, &s, e);
+        if (rc < 0) {
+            /* All or nothing: undo the sessions this request created. */
+            while (i-- > 0) {
+                session_t *made = session_find(svc->sessions, ids[i]);
+                if (made)
+                    session_close(svc->sessions, made);
+            }
+            return rc;
+        }
+        ids[i] = s->id;
+    }
+    svc->stats.sessions_created += count;
+    rep->make.sessions = ids;
+    rep->make.n = count;
+    fill_spaces(&s->env, cls, &rep->make.obs_space, &rep->make.act_space, &rep->make.spec);
+    return 0;
+}
+
+static int handle_describe(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                           wire_reply_t *rep, errbuf_t *e)
+{
+    const env_t *env = NULL;
+    const env_class_t *cls;
+    if (req->describe.by_session) {
+        session_t *s;
+        int rc = find_session(svc, req->describe.session, &s, e);
+        if (rc < 0)
+            return rc;
+        session_touch(svc->sessions, s, now_ms);
+        env = &s->env;
+        cls = s->env.cls;
+    } else {
+        cls = env_find(req->describe.env_id);
+        if (!cls)
+            return err_set(e, ERR_NOT_FOUND, "unknown env id '%s'", req->describe.env_id);
+    }
+    fill_spaces(env, cls, &rep->describe.obs_space, &rep->describe.act_space,
+                &rep->describe.spec);
+    return 0;
+}
+
+static int handle_reset(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                        wire_reply_t *rep, errbuf_t *e)
+{
+    session_t *s;
+    env_option_t opts[MAX_OPTIONS];
+    int rc = find_session(svc, req->reset.session, &s, e);
+    if (rc < 0 || (rc = options_convert(req->reset.options, req->reset.noptions, opts, e)) < 0)
+        return rc;
+    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, opts,
+                   req->reset.noptions, svc->obs, e);
+    if (rc < 0)
+        return rc;
+    session_touch(svc->sessions, s, now_ms);
+    wire_tensor_f32(&rep->reset.obs, svc->obs, s->env.cls->obs_dim, 0);
+    return 0;
+}
+
+static int handle_step(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                       wire_reply_t *rep, errbuf_t *e)
+{
+    session_t *s;
+    int rc = find_session(svc, req->step.session, &s, e);
+    if (rc < 0)
+        return rc;
+    rc = env_step(&s->env, req->step.action, svc->obs, &rep->step.reward, &rep->step.terminated,
+                  &rep->step.truncated, e);
+    if (rc < 0)
+        return rc;
+    session_touch(svc->sessions, s, now_ms);
+    svc->stats.env_steps++;
+    wire_tensor_f32(&rep->step.obs, svc->obs, s->env.cls->obs_dim, 0);
+    return 0;
+}
+
+static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                              wire_reply_t *rep, errbuf_t *e)
+{
+    size_t n = req->reset_batch.n;
+    if (req->reset_batch.nseeds != 0 && req->reset_batch.nseeds != n)
+        return err_set(e, ERR_INVALID_ARGUMENT, "reset_batch: %zu seeds for %zu sessions",
+                       req->reset_batch.nseeds, n);
+    if (req->reset_batch.nseeded != 0 && req->reset_batch.nseeded != req->reset_batch.nseeds)
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "reset_batch: seeded mask has %zu bytes for %zu seeds",
+                       req->reset_batch.nseeded, req->reset_batch.nseeds);
+    env_option_t opts[MAX_OPTIONS];
+    int rc = options_convert(req->reset_batch.options, req->reset_batch.noptions, opts, e);
+    if (rc < 0 || (rc = batch_lookup(svc, req->reset_batch.sessions, n, e)) < 0)
+        return rc;
+    unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t *seed = NULL;
+        if (req->reset_batch.nseeds && (!req->reset_batch.seeded || req->reset_batch.seeded[i]))
+            seed = &req->reset_batch.seeds[i];
+        /* Options are checked before anything is drawn and are the same for
+         * every row, so only row 0 can fail here: nothing has moved yet. */
+        rc = env_reset(&svc->batch[i]->env, seed, opts, req->reset_batch.noptions,
+                       svc->obs + i * dim, e);
+        if (rc < 0)
+            return rc;
+    }
+    touch_batch(svc, n, now_ms);
+    wire_tensor_f32(&rep->reset_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
+    return 0;
+}
+
+static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                             wire_reply_t *rep, errbuf_t *e)
+{
+    size_t n = req->step_batch.n;
+    const wire_tensor_t *act = &req->step_batch.actions;
+    int mode = req->step_batch.autoreset;
+    if (mode != WIRE_AUTORESET_NEXT_STEP && mode != WIRE_AUTORESET_SAME_STEP &&
+        mode != WIRE_AUTORESET_DISABLED)
+        return err_set(e, ERR_INVALID_ARGUMENT, "step_batch: unknown autoreset mode %d", mode);
+    int rc = batch_lookup(svc, req->step_batch.sessions, n, e);
+    if (rc < 0)
+        return rc;
+    if (n > 0) {
+        if (act->ndim != 1 || act->shape[0] != n)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "step_batch: actions must have shape [%zu] (one per session)", n);
+        if (act->dtype != WIRE_DTYPE_INT64 && act->dtype != WIRE_DTYPE_INT32 &&
+            act->dtype != WIRE_DTYPE_UINT8)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "step_batch: actions must be INT64, INT32 or UINT8 for a Discrete space");
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = env_check_step(&svc->batch[i]->env, action_at(act, i), e);
+        if (rc < 0) {
+            size_t len = strlen(e->msg);
+            snprintf(e->msg + len, sizeof e->msg - len, " (row %zu, session %016" PRIx64 ")", i,
+                     svc->batch[i]->id);
+            return rc;
+        }
+    }
+
+    unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
+    uint64_t steps = 0;
+    for (size_t i = 0; i < n; i++) {
+        env_t *env = &svc->batch[i]->env;
+        float *obs = svc->obs + i * dim;
+        bool term = false, trunc = false;
+        uint8_t reset = 0;
+        if (mode == WIRE_AUTORESET_NEXT_STEP && env->done) {
+            env_reset(env, NULL, NULL, 0, obs, e);
+            svc->rewards[i] = 0.0;
+            reset = 1;
+        } else {
+            env_step(env, action_at(act, i), obs, &svc->rewards[i], &term, &trunc, e);
+            steps++;
+            if (mode == WIRE_AUTORESET_SAME_STEP && (term || trunc)) {
+                memcpy(svc->final_obs + i * dim, obs, dim * sizeof *obs);
+                env_reset(env, NULL, NULL, 0, obs, e);
+                reset = 1;
+            }
+        }
+        svc->terminated[i] = term;
+        svc->truncated[i] = trunc;
+        svc->autoreset[i] = reset;
+        if (mode == WIRE_AUTORESET_SAME_STEP && !reset)
+            memset(svc->final_obs + i * dim, 0, dim * sizeof *obs);
+    }
+    touch_batch(svc, n, now_ms);
+    svc->stats.env_steps += steps;
+    rep->step_batch.n = n;
+    wire_tensor_f32(&rep->step_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
+    rep->step_batch.rewards = svc->rewards;
+    rep->step_batch.terminated = svc->terminated;
+    rep->step_batch.truncated = svc->truncated;
+    rep->step_batch.autoreset = svc->autoreset;
+    if (mode == WIRE_AUTORESET_SAME_STEP) {
+        rep->step_batch.has_final_obs = true;
+        wire_tensor_f32(&rep->step_batch.final_obs, svc->final_obs, (uint32_t)n, dim ? dim : 1);
+    }
+    return 0;
+}
+
+static int handle_close(service_t *svc, const wire_request_t *req, wire_reply_t *rep)
+{
+    uint32_t closed = 0;
+    for (size_t i = 0; i < req->close.n; i++) {
+        session_t *s = session_find(svc->sessions, req->close.sessions[i]);
+        if (s) {
+            session_close(svc->sessions, s);
+            closed++;
+        }
+    }
+    svc->stats.sessions_closed += closed;
+    rep->close.closed = closed;
+    return 0;
+}
+
+static void fill_stats(service_t *svc, wire_reply_t *rep)
+{
+    uint64_t requests = 0, errors = 0;
+    for (int i = 0; i < SERVICE_NOPS; i++)
+        requests += svc->stats.requests_by_op[i];
+    for (int i = 1; i < SERVICE_NCODES; i++)
+        errors += svc->stats.errors_by_code[i];
+    rep->stats.active_sessions = session_count(svc->sessions);
+    rep->stats.sessions_created = svc->stats.sessions_created;
+    rep->stats.sessions_reclaimed = svc->stats.sessions_reclaimed;
+    rep->stats.env_steps = svc->stats.env_steps;
+    rep->stats.requests = requests;
+    rep->stats.errors = errors;
+    rep->stats.uptime_ms = monotonic_ms() - svc->started_ms;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int dispatch(service_t *svc, const wire_request_t *req, uint64_t now_ms, wire_reply_t *rep,
+                    errbuf_t *e)
+{
+    switch (req->op) {
+    case WIRE_OP_HELLO: return handle_hello(svc, req, rep, e);
+    case WIRE_OP_MAKE: return handle_make(svc, req, now_ms, rep, e);
+    case WIRE_OP_DESCRIBE: return handle_describe(svc, req, now_ms, rep, e);
+    case WIRE_OP_RESET: return handle_reset(svc, req, now_ms, rep, e);
+    case WIRE_OP_STEP: return handle_step(svc, req, now_ms, rep, e);
+    case WIRE_OP_RESET_BATCH: return handle_reset_batch(svc, req, now_ms, rep, e);
+    case WIRE_OP_STEP_BATCH: return handle_step_batch(svc, req, now_ms, rep, e);
+    case WIRE_OP_CLOSE: return handle_close(svc, req, rep);
+    case WIRE_OP_PING:
+        rep->ping.payload = req->ping.payload;
+        rep->ping.len = req->ping.len;
+        return 0;
+    case WIRE_OP_STATS: fill_stats(svc, rep); return 0;
+    default: return err_set(e, ERR_INVALID_ARGUMENT, "unknown operation %d", (int)req->op);
+    }
+}
+
+static void encode_or_internal(service_t *svc, wire_reply_t *rep, wire_buf_t *out)
+{
+    if (wire_encode_reply(rep, out) < 0) {
+        /* Only an allocation failure gets here; try the smallest reply. */
+        rep->code = ERR_INTERNAL;
+        rep->message = "out of memory encoding the reply";
+        rep->op = WIRE_OP_NONE;
+        if (wire_encode_reply(rep, out) < 0)
+            out->len = 0;
+    }
+}
+
+void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms,
+                    wire_buf_t *out, service_result_t *res)
+{
+    wire_request_t req;
+    wire_reply_t rep;
+    errbuf_t e;
+    err_clear(&e);
+    wire_arena_reset(svc->arena);
+    memset(&rep, 0, sizeof rep);
+
+    int rc = wire_decode_request(svc->arena, msg, len, &req, &e);
+    if ((rc == 0 || req.major != 0) && req.major != WIRE_MAJOR)
+        rc = err_set(&e, ERR_VERSION_MISMATCH,
+                     "protocol version %u.%u not supported: this server speaks %d.%d",
+                     req.major, req.minor, WIRE_MAJOR, WIRE_MINOR);
+    else if (rc == 0 && svc->draining)
+        rc = err_set(&e, ERR_UNAVAILABLE, "envd is shutting down");
+    if (rc == 0)
+        rc = dispatch(svc, &req, now_ms, &rep, &e);
+
+    int op = rc == 0 || (req.op >= WIRE_OP_FIRST && req.op <= WIRE_OP_LAST) ? req.op : WIRE_OP_NONE;
+    svc->stats.requests_by_op[op]++;
+    rep.major = WIRE_MAJOR;
+    rep.minor = WIRE_MINOR;
+    rep.id = req.id;
+    if (rc == 0) {
+        rep.code = ERR_OK;
+        rep.message = "";
+        rep.op = req.op;
+    } else {
+        if (rc < ERR_INTERNAL) /* a local-only code escaped: report it as internal */
+            rc = ERR_INTERNAL;
+        svc->stats.errors_by_code[-rc]++;
+        rep.code = rc;
+        rep.message = e.msg;
+        rep.op = WIRE_OP_NONE;
+    }
+    encode_or_internal(svc, &rep, out);
+    if (res) {
+        res->op = op;
+        res->code = rc;
+    }
+}
+
+void service_reply_error(service_t *svc, int code, const char *message, wire_buf_t *out)
+{
+    wire_reply_t rep;
+    memset(&rep, 0, sizeof rep);
+    rep.major = WIRE_MAJOR;
+    rep.minor = WIRE_MINOR;
+    rep.code = code;
+    rep.message = message;
+    svc->stats.requests_by_op[WIRE_OP_NONE]++;
+    svc->stats.errors_by_code[-code]++;
+    encode_or_internal(svc, &rep, out);
+}

@@ -1,0 +1,69 @@
+/*
+ * service.h — envd's request handling, independent of any transport.
+ *
+ * service_handle() takes one request message as bytes and always produces
+ * one encoded reply: the result, or an error with a code and a message that
+ * says what was wrong. It never crashes on input and never changes state
+ * when it answers with an error (a batch is validated whole before any
+ * session moves). The ZeroMQ/libuv server, the tests and the fuzz target
+ * all drive this same function.
+ */
+#ifndef SERVICE_H
+#define SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session.h"
+#include "wire.h"
+
+#define ENVD_VERSION "0.1.0"
+
+typedef struct service_config {
+    size_t max_sessions;
+    uint32_t max_batch;        /* sessions per batch request and per make */
+    uint64_t session_ttl_ms;   /* idle time after which a session is reclaimed */
+    uint64_t max_message_size; /* advertised in hello; enforced by the transport */
+} service_config_t;
+
+#define SERVICE_NCODES 8 /* wire status codes 0..7 */
+#define SERVICE_NOPS (WIRE_OP_LAST + 1)
+
+typedef struct service_stats {
+    uint64_t requests_by_op[SERVICE_NOPS]; /* index: wire_op_t; 0 = undecodable */
+    uint64_t errors_by_code[SERVICE_NCODES]; /* index: -code */
+    uint64_t env_steps;
+    uint64_t sessions_created, sessions_reclaimed, sessions_closed;
+} service_stats_t;
+
+typedef struct service service_t;
+
+service_t *service_new(const service_config_t *cfg);
+void service_destroy(service_t **self_p);
+
+/* What service_handle learnt about the request, for metrics and logs. */
+typedef struct service_result {
+    int op;   /* wire_op_t, WIRE_OP_NONE when it did not decode */
+    int code; /* ERR_OK or the error code replied */
+} service_result_t;
+
+/* Handles one request and encodes the reply into out (overwritten). */
+void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms,
+                    wire_buf_t *out, service_result_t *res);
+
+/* Encodes an error reply with no request to echo (e.g. a multi-part or
+ * oversized message the transport refused before decoding). */
+void service_reply_error(service_t *svc, int code, const char *message, wire_buf_t *out);
+
+/* Reclaims sessions idle for longer than the TTL; returns how many. */
+size_t service_reap(service_t *svc, uint64_t now_ms);
+
+/* From now on every request is answered UNAVAILABLE (graceful shutdown). */
+void service_drain(service_t *svc);
+
+const service_stats_t *service_stats(const service_t *svc);
+size_t service_active_sessions(const service_t *svc);
+const service_config_t *service_config(const service_t *svc);
+
+#endif

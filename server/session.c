@@ -1,0 +1,198 @@
+/*
+ * session.c — session table: open-addressed index, LRU list, reclaim.
+ *
+ * The index is a power-of-two array of session pointers probed linearly
+ * from id & mask; ids are random, so they need no further hashing. It
+ * grows by doubling at 50% load and uses backward-shift deletion, so there
+ * are no tombstones to clean up.
+ */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+#define ID_POOL 512
+
+struct session_table {
+    session_t **slots; /* (cap) */
+    uint64_t ids[ID_POOL]; /* OS random bytes, fetched ID_POOL ids at a time */
+    size_t ids_left;
+    size_t cap, count, max;
+    session_t *lru_head, *lru_tail; /* head = least recently used */
+};
+
+session_table_t *session_table_new(size_t max_sessions)
+{
+    session_table_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->cap = 1024;
+    t->max = max_sessions;
+    t->slots = calloc(t->cap, sizeof *t->slots);
+    if (!t->slots) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void session_table_destroy(session_table_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    session_table_t *t = *self_p;
+    session_t *s = t->lru_head;
+    while (s) {
+        session_t *next = s->lru_next;
+        free(s);
+        s = next;
+    }
+    free(t->slots);
+    free(t);
+    *self_p = NULL;
+}
+
+size_t session_count(const session_table_t *t) { return t->count; }
+size_t session_max(const session_table_t *t) { return t->max; }
+size_t session_index_bytes(const session_table_t *t) { return t->cap * sizeof *t->slots; }
+
+static void index_put(session_t **slots, size_t mask, session_t *s)
+{
+    size_t i = s->id & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = s;
+}
+
+static int index_grow(session_table_t *t)
+{
+    size_t cap = t->cap * 2;
+    session_t **slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i])
+            index_put(slots, cap - 1, t->slots[i]);
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    return 0;
+}
+
+session_t *session_find(session_table_t *t, uint64_t id)
+{
+    size_t mask = t->cap - 1;
+    for (size_t i = id & mask;; i = (i + 1) & mask) {
+        session_t *s = t->slots[i];
+        if (!s)
+            return NULL;
+        if (s->id == id)
+            return s;
+    }
+}
+
+static void index_remove(session_table_t *t, session_t *s)
+{
+    size_t mask = t->cap - 1;
+    size_t i = s->id & mask;
+    while (t->slots[i] != s)
+        i = (i + 1) & mask;
+    /* Backward-shift: pull later members of the probe run into the hole. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        size_t home = t->slots[j]->id & mask;
+        size_t dist_j = (j - home) & mask, dist_hole = (hole - home) & mask;
+        if (dist_hole < dist_j) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole] = NULL;
+}
+
+static void lru_unlink(session_table_t *t, session_t *s)
+{
+    if (s->lru_prev)
+        s->lru_prev->lru_next = s->lru_next;
+    else
+        t->lru_head = s->lru_next;
+    if (s->lru_next)
+        s->lru_next->lru_prev = s->lru_prev;
+    else
+        t->lru_tail = s->lru_prev;
+    s->lru_prev = s->lru_next = NULL;
+}
+
+static void lru_append(session_table_t *t, session_t *s)
+{
+    s->lru_prev = t->lru_tail;
+    s->lru_next = NULL;
+    if (t->lru_tail)
+        t->lru_tail->lru_next = s;
+    else
+        t->lru_head = s;
+    t->lru_tail = s;
+}
+
+int session_create(session_table_t *t, const env_class_t *cls, const env_option_t *opts,
+                   size_t nopts, uint64_t now_ms, session_t **out, errbuf_t *e)
+{
+    if (t->count >= t->max)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "session limit reached (%zu open)", t->max);
+    if ((t->count + 1) * 2 > t->cap && index_grow(t) < 0)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory growing the session index");
+    session_t *s = malloc(offsetof(session_t, env) + env_size(cls));
+    if (!s)
+        return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory creating a session");
+    int rc = env_init(&s->env, cls, opts, nopts, e);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    do {
+        if (t->ids_left == 0) {
+            if (rng_os_bytes(t->ids, sizeof t->ids) < 0) {
+                free(s);
+                return err_set(e, ERR_INTERNAL, "OS random source failed");
+            }
+            t->ids_left = ID_POOL;
+        }
+        s->id = t->ids[--t->ids_left];
+    } while (s->id == 0 || session_find(t, s->id));
+    s->mark = 0;
+    s->last_used_ms = now_ms;
+    index_put(t->slots, t->cap - 1, s);
+    lru_append(t, s);
+    t->count++;
+    *out = s;
+    return 0;
+}
+
+void session_touch(session_table_t *t, session_t *s, uint64_t now_ms)
+{
+    s->last_used_ms = now_ms;
+    if (t->lru_tail != s) {
+        lru_unlink(t, s);
+        lru_append(t, s);
+    }
+}
+
+void session_close(session_table_t *t, session_t *s)
+{
+    index_remove(t, s);
+    lru_unlink(t, s);
+    t->count--;
+    free(s);
+}
+
+size_t session_reap(session_table_t *t, uint64_t now_ms, uint64_t ttl_ms)
+{
+    size_t n = 0;
+    while (t->lru_head && t->lru_head->last_used_ms + ttl_ms <= now_ms) {
+        session_close(t, t->lru_head);
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,55 @@
+/*
+ * session.h — the table of live sessions: ids, lookup, idle reclaim.
+ *
+ * A session is one env_t plus its bookkeeping. Ids are 64-bit values from
+ * the OS random source, so a client cannot guess another client's session;
+ * 0 is never issued. Lookup is O(1) (open addressing keyed by the id, which
+ * is already uniformly random). Sessions sit on an LRU list ordered by last
+ * use, so reclaiming idle ones touches only the expired head of the list.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+
+typedef struct session {
+    uint64_t id;
+    uint64_t last_used_ms;
+    struct session *lru_prev, *lru_next;
+    uint32_t mark; /* scratch for one request, e.g. duplicate detection in a batch */
+    env_t env; /* must stay last: the class state follows it */
+} session_t;
+
+typedef struct session_table session_table_t;
+
+/* max_sessions: the hard limit; the index is sized for it lazily. */
+session_table_t *session_table_new(size_t max_sessions);
+void session_table_destroy(session_table_t **self_p);
+
+size_t session_count(const session_table_t *t);
+size_t session_max(const session_table_t *t);
+
+/* Creates a session of class cls with make options; on success *out is
+ * owned by the table. ERR_RESOURCE_EXHAUSTED at the limit. */
+int session_create(session_table_t *t, const env_class_t *cls, const env_option_t *opts,
+                   size_t nopts, uint64_t now_ms, session_t **out, errbuf_t *e);
+
+/* The session with this id, or NULL. Does not touch its LRU position. */
+session_t *session_find(session_table_t *t, uint64_t id);
+
+/* Marks s as used now (moves it to the LRU tail). */
+void session_touch(session_table_t *t, session_t *s, uint64_t now_ms);
+
+/* Closes and frees one session. */
+void session_close(session_table_t *t, session_t *s);
+
+/* Closes every session idle since before now_ms - ttl_ms; returns how many. */
+size_t session_reap(session_table_t *t, uint64_t now_ms, uint64_t ttl_ms);
+
+/* Bytes the table's index occupies (for metrics and the memory goal). */
+size_t session_index_bytes(const session_table_t *t);
+
+#endif
