@@ -35,6 +35,12 @@ typedef struct env_option {
     } v;
 } env_option_t;
 
+/* The most make options env_init accepts in one call. */
+#define ENV_MAKE_OPTIONS_MAX 16
+
+/* "bool", "int", "double" or "string", for error messages. */
+const char *env_opt_type_name(env_opt_type_t t);
+
 typedef struct env_class {
     const char *id;                /* "CartPole-v1" */
     unsigned max_episode_steps;    /* TimeLimit default; 0 = none */
@@ -48,7 +54,8 @@ typedef struct env_class {
     /* Applies the class's make options (all but max_episode_steps, which
      * env_init handles). An unknown key or a wrong type is an error. */
     int (*init)(void *state, const env_option_t *opts, size_t nopts, errbuf_t *e);
-    /* Draws a new initial state from rng; reset options as Gymnasium's. */
+    /* Draws a new initial state from rng; reset options as Gymnasium's.
+     * On failure it has changed neither the state nor rng. */
     int (*reset)(void *state, rng_t *rng, const env_option_t *opts, size_t nopts, float *obs,
                  errbuf_t *e);
     /* One raw step with a valid action; never fails. */
