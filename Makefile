@@ -54,6 +54,7 @@ BINS += $(BUILD)/agentd
 endif
 
 .PHONY: all deps test check run bench clean python
+.SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
 all: $(BINS) python
@@ -78,6 +79,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=$(BUILD)/gen -Iproto $<
 
 $(PY_GEN): proto/envd.proto
+	@mkdir -p $(dir $@)
 	protoc --python_out=clients/python/envd_client -Iproto $<
 
 # ------------------------------------------------------------------ objects
