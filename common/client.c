@@ -1,0 +1,158 @@
+/*
+ * client.c — DEALER connection with request ids, timeouts and reset.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+struct client {
+    void *zctx, *sock;
+    char endpoint[256];
+    int timeout_ms;
+    uint64_t next_id, waiting_id;
+    wire_arena_t *arena;
+    wire_buf_t out;
+    zmq_msg_t msg; /* the last reply; the arena's decode points into it */
+    int have_msg;
+};
+
+static int client_open(client_t *c, errbuf_t *e)
+{
+    c->sock = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (!c->sock)
+        return err_set(e, ERR_IO, "zmq_socket: %s", zmq_strerror(errno));
+    int linger = 0;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(c->sock, c->endpoint) < 0) {
+        int rc = err_set(e, ERR_INVALID_ARGUMENT, "connect %s: %s", c->endpoint,
+                         zmq_strerror(errno));
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out, errbuf_t *e)
+{
+    client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    c->zctx = zctx;
+    c->timeout_ms = timeout_ms;
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    c->arena = wire_arena_new(64 * 1024);
+    zmq_msg_init(&c->msg);
+    int rc = c->arena ? client_open(c, e) : err_set(e, ERR_NOMEM, "out of memory");
+    if (rc < 0) {
+        client_destroy(&c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void client_destroy(client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    client_t *c = *self_p;
+    if (c->sock)
+        zmq_close(c->sock);
+    zmq_msg_close(&c->msg);
+    wire_arena_destroy(&c->arena);
+    wire_buf_deinit(&c->out);
+    free(c);
+    *self_p = NULL;
+}
+
+const char *client_endpoint(const client_t *c) { return c->endpoint; }
+
+static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
+{
+    if (zmq_send(c->sock, data, len, ZMQ_DONTWAIT) < 0)
+        return err_set(e, errno == EAGAIN ? ERR_UNAVAILABLE : ERR_IO, "send to %s: %s",
+                       c->endpoint, zmq_strerror(errno));
+    return 0;
+}
+
+int client_send(client_t *c, wire_request_t *req, errbuf_t *e)
+{
+    req->major = WIRE_MAJOR;
+    req->minor = WIRE_MINOR;
+    req->id = ++c->next_id;
+    int rc = wire_encode_request(req, &c->out);
+    if (rc < 0)
+        return err_set(e, rc, "encoding %s request failed", wire_op_name(req->op));
+    rc = send_frame(c, c->out.data, c->out.len, e);
+    if (rc == 0)
+        c->waiting_id = req->id;
+    return rc;
+}
+
+int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
+{
+    c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
+    return send_frame(c, data, len, e);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
+{
+    int64_t deadline = now_ms() + c->timeout_ms;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+        int n = left > 0 ? zmq_poll(&item, 1, (long)left) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* Lazy Pirate: abandon the socket so a late reply cannot be
+             * taken for the answer to a later request. */
+            zmq_close(c->sock);
+            c->sock = NULL;
+            errbuf_t ignored;
+            client_open(c, &ignored);
+            return err_set(e, ERR_TIMEOUT, "%s did not answer within %d ms", c->endpoint,
+                           c->timeout_ms);
+        }
+        zmq_msg_close(&c->msg);
+        zmq_msg_init(&c->msg);
+        if (zmq_msg_recv(&c->msg, c->sock, 0) < 0)
+            return err_set(e, ERR_IO, "receive from %s: %s", c->endpoint, zmq_strerror(errno));
+        while (zmq_msg_more(&c->msg)) { /* never sent by envd; drop extra frames */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, c->sock, 0);
+            zmq_msg_close(&extra);
+        }
+        wire_arena_reset(c->arena);
+        int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
+        if (rc < 0)
+            return rc;
+        if (c->waiting_id && rep->id != c->waiting_id)
+            continue; /* a stale reply to an abandoned request */
+        return 0;
+    }
+}
+
+int client_call(client_t *c, wire_request_t *req, wire_reply_t *rep, errbuf_t *e)
+{
+    int rc = client_send(c, req, e);
+    if (rc == 0)
+        rc = client_recv(c, rep, e);
+    if (rc == 0 && rep->code != ERR_OK)
+        rc = err_set(e, rep->code, "%s", rep->message);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * client.h — a protocol v1 client connection to one envd (DEALER socket).
+ *
+ * Used by agentd, the benchmarks and the tests. A client numbers its
+ * requests, sends without waiting (so a caller can send to many servers
+ * first and collect afterwards), and waits for the matching reply with a
+ * timeout. A reply that does not arrive in time leaves the connection
+ * usable: the socket is closed and reopened (the Lazy Pirate pattern), so a
+ * late reply to the abandoned request can never be mistaken for the next
+ * one's. Replies decode into the client's arena and stay valid until the
+ * next receive.
+ */
+#ifndef CLIENT_H
+#define CLIENT_H
+
+#include "wire.h"
+
+typedef struct client client_t;
+
+/* zctx: a ZeroMQ context shared by the caller's clients. */
+int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out, errbuf_t *e);
+void client_destroy(client_t **self_p);
+
+const char *client_endpoint(const client_t *c);
+
+/* Sends req, filling in the protocol version and a fresh request id. */
+int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
+
+/* Waits for the reply to the last request sent. ERR_TIMEOUT after the
+ * timeout (the socket is then reset). A server error reply is returned as
+ * rep with rep->code set; the return value is 0 whenever a reply arrived. */
+int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e);
+
+/* client_send + client_recv; a server error becomes the return value, with
+ * its message in e. */
+int client_call(client_t *c, wire_request_t *req, wire_reply_t *rep, errbuf_t *e);
+
+/* Sends raw bytes as one request frame (tests use it for malformed input). */
+int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e);
+
+#endif
