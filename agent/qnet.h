@@ -159,4 +159,16 @@ void qnet_layer_dims(const qnet_t *q, int l, int *nin, int *nout);
 size_t qnet_weight_offset(const qnet_t *q, int l);
 size_t qnet_bias_offset(const qnet_t *q, int l);
 
+/* ------------------------------------------------------ kernel variant */
+
+/* The instruction-set variant of the matmul kernel q runs: "avx512", "avx2"
+ * or "base". qnet_new() picks the best one the CPU supports. Every variant
+ * computes the same bits, so this only changes speed. */
+const char *qnet_isa(const qnet_t *q);
+
+/* Switches q to the named variant (for tests and benchmarks). Returns 0,
+ * ERR_INVALID_ARGUMENT for an unknown name, ERR_FAILED_PRECONDITION if the
+ * CPU lacks it. */
+int qnet_set_isa(qnet_t *q, const char *isa);
+
 #endif
