@@ -53,7 +53,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench clean python
+.PHONY: all deps test check run bench bench-qnet clean python
 .DEFAULT_GOAL := all
 
 all: $(BINS) python
@@ -130,6 +130,22 @@ check: all $(BUILD)/check_all
 
 test: deps
 	$(MAKE) --no-print-directory check
+
+# ------------------------------------------------------------------ bench
+# Benchmarks print figures; none is a timed test. OpenBLAS is linked into
+# bench_qnet only, as the yardstick for the plain kernels.
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
+BLAS_LIBS   = $(shell pkg-config --libs openblas)
+
+$(call obj,bench/bench_qnet.c): CPPFLAGS += $(BLAS_CFLAGS)
+
+$(BUILD)/bench_qnet: $(call obj,bench/bench_qnet.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(BLAS_LIBS) $(LDLIBS)
+
+bench: bench-qnet
+
+bench-qnet: $(BUILD)/bench_qnet
+	$(BUILD)/bench_qnet
 
 # ------------------------------------------------------------------- misc
 clean:
