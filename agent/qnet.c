@@ -6,14 +6,15 @@
  * last; backward adds into its gradient buffers. The net object only owns
  * memory and strings layers together.
  *
- * All the arithmetic goes through one kernel, matmul_acc(), which adds
+ * All the arithmetic goes through one kernel, matmul_acc (qnet_kernel.inc,
+ * built per instruction set), which adds
  * A (M, K) . W (K, N) into C (M, N). It keeps a tile of C in registers and
  * streams rows of W, so the innermost operations run across N: independent
  * output elements, vectorized without reassociating any sum. Every output
  * element is therefore summed in the plain order k = 0, 1, ..., K-1 whatever
- * the tile, the batch size, the vector width or the instruction set, which
+ * the tile, the batch size, the vector width or the kernel variant, which
  * makes results deterministic and identical between qnet_forward(),
- * qnet_predict(), any B and any CPU. That is also why weights are stored
+ * qnet_predict(), any B and any variant. That is also why weights are stored
  * (in, out): the forward pass, the hot one, reads W's rows as they lie in
  * memory. The backward pass needs W^T once per layer for the input gradient
  * and makes it in a scratch buffer (nin * nout copies against
@@ -57,7 +58,7 @@ struct qnet {
     float *v;                            /* (nparams) Adam second moment */
     float *x;                            /* (max_batch, in) copy of the training input */
     float *acts[QNET_MAX_LAYERS];        /* (max_batch, dims[l+1]) layer l's output, after ReLU if hidden */
-    float *dacts[QNET_MAX_LAYERS];       /* (max_batch, dims[l+1]) dL/d acts[l], hidden layers only */
+    float *dacts[QNET_MAX_LAYERS];       /* (max_batch, dims[l+1]) dL/d acts[l]; hidden layers only, NULL for the output */
     float *wt;                           /* (max_width, max_width) scratch for a transposed weight */
     float *tile[2];                      /* (QNET_TILE, max_width) qnet_predict() ping-pong */
 };
@@ -226,7 +227,7 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     size_t total = 4 * np + round_up(mb * q->dims[0]) + round_up(mw * mw) +
                    2 * round_up((size_t)QNET_TILE * mw);
     for (int l = 0; l < q->nlayers; l++)
-        total += 2 * round_up(mb * q->dims[l + 1]);
+        total += (l < q->nlayers - 1 ? 2 : 1) * round_up(mb * q->dims[l + 1]);
     q->mem = aligned_alloc(ALIGN_FLOATS * sizeof(float), total * sizeof(float));
     if (!q->mem) {
         free(q);
@@ -241,7 +242,8 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->x = p, p += round_up(mb * q->dims[0]);
     for (int l = 0; l < q->nlayers; l++) {
         q->acts[l] = p, p += round_up(mb * q->dims[l + 1]);
-        q->dacts[l] = p, p += round_up(mb * q->dims[l + 1]);
+        if (l < q->nlayers - 1)
+            q->dacts[l] = p, p += round_up(mb * q->dims[l + 1]);
     }
     q->wt = p, p += round_up(mw * mw);
     q->tile[0] = p, p += round_up((size_t)QNET_TILE * mw);
