@@ -95,9 +95,10 @@ $(BUILD)/obj/%.o: %.c $(GEN_H)
 
 # The Q-network's elementwise loops (ReLU, its mask, Adam) vectorize only
 # under -O3's cost model: at -O2 the ReLU is a mispredicted branch per
-# element and predict runs ~2x slower (bench/bench_qnet.c). -O3 adds no
-# reassociation, so results do not change.
-$(call obj,agent/qnet.c): CFLAGS += -O3
+# element and predict runs ~2x slower (bench/bench_qnet.c). Adam's sqrtf
+# vectorizes only without errno. Neither flag reassociates or contracts
+# anything, so results do not change.
+$(call obj,agent/qnet.c): CFLAGS += -O3 -fno-math-errno
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^

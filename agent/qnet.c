@@ -37,6 +37,26 @@
 typedef void (*matmul_fn)(float *c, const float *a, int a_rs, int a_cs, const float *w, int M,
                           int K, int N);
 
+/* Adam's per-step scalars, in float as the update uses them. */
+typedef struct adam_scalars {
+    float neg_step;  /* -lr / (1 - beta1^t) */
+    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
+    float eps;
+    float beta2;
+    float one_b1;    /* 1 - beta1 */
+    float one_b2;    /* 1 - beta2 */
+} adam_scalars_t;
+
+typedef void (*adam_fn)(float *restrict p, const float *restrict g, float *restrict m,
+                        float *restrict v, size_t n, const adam_scalars_t *s);
+
+/* One instruction-set variant of the kernels. */
+typedef struct kernels {
+    const char *isa;
+    matmul_fn matmul;
+    adam_fn adam;
+} kernels_t;
+
 struct qnet {
     qnet_shape_t shape;
     int nlayers;                         /* nhidden + 1 */
@@ -48,8 +68,7 @@ struct qnet {
     int max_width;                       /* widest of dims[] */
     int64_t t;                           /* Adam steps taken */
     int last_B;                          /* B of the last qnet_forward(), 0 if none */
-    matmul_fn matmul;                    /* the kernel variant in use */
-    const char *isa;                     /* its name */
+    const kernels_t *kernels;            /* the instruction-set variant in use */
 
     float *mem;                          /* the one allocation all below point into */
     float *params;                       /* (nparams) */
@@ -102,15 +121,12 @@ struct qnet {
 #include "qnet_kernel.inc"
 #endif
 
-static const struct {
-    const char *name;
-    matmul_fn fn;
-} isa_table[] = {
+static const kernels_t isa_table[] = {  /* best first */
 #ifdef QNET_HAVE_X86_VARIANTS
-    {"avx512", matmul_acc_avx512},
-    {"avx2", matmul_acc_avx2},
+    {"avx512", matmul_acc_avx512, adam_avx512},
+    {"avx2", matmul_acc_avx2, adam_avx2},
 #endif
-    {"base", matmul_acc_base},
+    {"base", matmul_acc_base, adam_base},
 };
 #define NISA (sizeof(isa_table) / sizeof(isa_table[0]))
 
@@ -135,6 +151,21 @@ static void linear_forward(matmul_fn matmul, float *out, const float *inp, const
     matmul(out, inp, nin, 1, weight, B, nin, nout);
 }
 
+/* t (cols, rows) = m (rows, cols)^T, in blocks so that the strided side
+ * writes whole cache lines: element by element it cost more than the
+ * backward matmuls at B = 64 (bench/bench_qnet.c). */
+static void transpose(float *t, const float *m, int rows, int cols)
+{
+    enum { BLK = 16 };
+    for (int r0 = 0; r0 < rows; r0 += BLK)
+        for (int c0 = 0; c0 < cols; c0 += BLK) {
+            int r1 = r0 + BLK < rows ? r0 + BLK : rows, c1 = c0 + BLK < cols ? c0 + BLK : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++)
+                    t[(size_t)c * rows + r] = m[(size_t)r * cols + c];
+        }
+}
+
 /*
  * Adds the gradients of a linear layer: dweight (nin, nout), dbias (nout)
  * and, unless dinp is NULL, dinp (B, nin), from dout (B, nout). wt is
@@ -152,9 +183,7 @@ static void linear_backward(matmul_fn matmul, float *dinp, float *dweight, float
     /* dweight (nin, nout) += inp^T (nin, B) . dout (B, nout) */
     matmul(dweight, inp, 1, nin, dout, nin, B, nout);
     if (dinp) {
-        for (int i = 0; i < nin; i++)
-            for (int o = 0; o < nout; o++)
-                wt[(size_t)o * nin + i] = weight[(size_t)i * nout + o];
+        transpose(wt, weight, nin, nout);
         /* dinp (B, nin) += dout (B, nout) . weight^T (nout, nin) */
         matmul(dinp, dout, nout, 1, wt, B, nout, nin);
     }
@@ -198,10 +227,9 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->shape.nhidden = shape->nhidden;
     q->nlayers = shape->nhidden + 1;
     q->max_batch = max_batch;
-    for (size_t i = 0; i < NISA; i++)  /* best first; "base" always qualifies */
-        if (isa_supported(isa_table[i].name)) {
-            q->matmul = isa_table[i].fn;
-            q->isa = isa_table[i].name;
+    for (size_t i = 0; i < NISA; i++)  /* "base" always qualifies */
+        if (isa_supported(isa_table[i].isa)) {
+            q->kernels = &isa_table[i];
             break;
         }
     q->dims[0] = shape->in;
@@ -295,7 +323,7 @@ const float *qnet_forward(qnet_t *q, const float *x, int B)
     const float *inp = q->x;
     for (int l = 0; l < q->nlayers; l++) {
         int nin = q->dims[l], nout = q->dims[l + 1];
-        linear_forward(q->matmul, q->acts[l], inp, q->params + q->woff[l],
+        linear_forward(q->kernels->matmul, q->acts[l], inp, q->params + q->woff[l],
                        q->params + q->boff[l], B, nin, nout);
         if (l < q->nlayers - 1)
             relu_forward(q->acts[l], (size_t)B * nout);
@@ -314,7 +342,7 @@ void qnet_predict(qnet_t *q, const float *x, int B, float *out)
         for (int l = 0; l < L; l++) {
             int nout = q->dims[l + 1];
             float *o = l == L - 1 ? out + (size_t)b0 * nout : q->tile[l & 1];
-            linear_forward(q->matmul, o, inp, q->params + q->woff[l], q->params + q->boff[l], n,
+            linear_forward(q->kernels->matmul, o, inp, q->params + q->woff[l], q->params + q->boff[l], n,
                            q->dims[l], nout);
             if (l < L - 1)
                 relu_forward(o, (size_t)n * nout);
@@ -342,7 +370,7 @@ void qnet_backward(qnet_t *q, const float *dout, int B)
             dinp = q->dacts[l - 1];
             memset(dinp, 0, (size_t)B * nin * sizeof(float));
         }
-        linear_backward(q->matmul, dinp, q->grads + q->woff[l], q->grads + q->boff[l], d, inp,
+        linear_backward(q->kernels->matmul, dinp, q->grads + q->woff[l], q->grads + q->boff[l], d, inp,
                         q->params + q->woff[l], q->wt, B, nin, nout);
         if (dinp) {
             relu_backward(dinp, q->acts[l - 1], (size_t)B * nin);
@@ -380,15 +408,15 @@ void qnet_adam_step(qnet_t *q, double lr, double beta1, double beta2, double eps
     double bc2 = 1.0 - pow(beta2, (double)q->t);
     /* Scalars reach the float kernel as torch casts them: computed in
      * double, rounded once. */
-    float neg_step = (float)(-lr / bc1), bc2_sqrt = (float)sqrt(bc2), feps = (float)eps;
-    float b2 = (float)beta2, one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
-    float *p = q->params, *g = q->grads, *m = q->m, *v = q->v;
-    for (size_t i = 0; i < q->nparams; i++) {
-        m[i] = m[i] + one_b1 * (g[i] - m[i]);           /* exp_avg.lerp_(grad, 1 - beta1) */
-        v[i] = v[i] * b2 + one_b2 * g[i] * g[i];        /* .mul_(beta2).addcmul_(grad, grad, 1 - beta2) */
-        float denom = sqrtf(v[i]) / bc2_sqrt + feps;    /* (sqrt(v) / sqrt(bc2)).add_(eps) */
-        p[i] = p[i] + neg_step * (m[i] / denom);        /* param.addcdiv_(m, denom, -step_size) */
-    }
+    adam_scalars_t s = {
+        .neg_step = (float)(-lr / bc1),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .eps = (float)eps,
+        .beta2 = (float)beta2,
+        .one_b1 = (float)(1.0 - beta1),
+        .one_b2 = (float)(1.0 - beta2),
+    };
+    q->kernels->adam(q->params, q->grads, q->m, q->v, q->nparams, &s);
 }
 
 int64_t qnet_adam_t(const qnet_t *q)
@@ -431,17 +459,16 @@ void qnet_polyak(qnet_t *dst, const qnet_t *src, float tau)
 
 const char *qnet_isa(const qnet_t *q)
 {
-    return q->isa;
+    return q->kernels->isa;
 }
 
 int qnet_set_isa(qnet_t *q, const char *isa)
 {
     for (size_t i = 0; i < NISA; i++)
-        if (!strcmp(isa, isa_table[i].name)) {
+        if (!strcmp(isa, isa_table[i].isa)) {
             if (!isa_supported(isa))
                 return ERR_FAILED_PRECONDITION;
-            q->matmul = isa_table[i].fn;
-            q->isa = isa_table[i].name;
+            q->kernels = &isa_table[i];
             return 0;
         }
     return ERR_INVALID_ARGUMENT;

@@ -254,7 +254,8 @@ START_TEST(test_predict_does_not_clobber_training_activations)
 END_TEST
 
 /* Every kernel variant the CPU has computes the same bits: forward,
- * predict and gradients, on shapes with edge rows and edge columns. */
+ * predict, gradients and an Adam step, on shapes with edge rows and edge
+ * columns. */
 START_TEST(test_kernel_variants_agree_bitwise)
 {
     enum { IN = 5, OUT = 3, B = 67 };
@@ -272,14 +273,21 @@ START_TEST(test_kernel_variants_agree_bitwise)
         x[i] = (float)(4.0 * rng_next_double(&r) - 2.0);
     for (int i = 0; i < B * OUT; i++)
         dout[i] = (float)(rng_next_double(&r) - 0.5);
-    size_t n = qnet_nparams(q);
-    float *g0 = malloc(n * sizeof(float));
+    size_t n = qnet_nparams(q), sz = n * sizeof(float);
+    float *params0 = malloc(sz), *g0 = malloc(sz), *stepped0 = malloc(sz);
+    memcpy(params0, qnet_params(q), sz);
+
+    /* Reference results with the base kernels: forward, predict, backward,
+     * then two Adam steps (the second with nonzero moments). */
     memcpy(y0, qnet_forward(q, x, B), sizeof(y0));
     qnet_zero_grad(q);
     qnet_backward(q, dout, B);
-    memcpy(g0, qnet_grads(q), n * sizeof(float));
+    memcpy(g0, qnet_grads(q), sz);
     qnet_predict(q, x, B, p0);
     ck_assert_int_eq(memcmp(p0, y0, sizeof(y0)), 0);
+    qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+    qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+    memcpy(stepped0, qnet_params(q), sz);
 
     const char *isas[] = {"avx2", "avx512"};
     for (size_t k = 0; k < sizeof(isas) / sizeof(isas[0]); k++) {
@@ -287,14 +295,22 @@ START_TEST(test_kernel_variants_agree_bitwise)
         if (rc == ERR_FAILED_PRECONDITION || rc == ERR_INVALID_ARGUMENT)
             continue;  /* not this CPU, or not an x86-64 build */
         ck_assert_int_eq(rc, 0);
+        ck_assert_str_eq(qnet_isa(q), isas[k]);
+        memcpy(qnet_params(q), params0, sz);
+        memset(qnet_adam_m(q), 0, sz);
+        memset(qnet_adam_v(q), 0, sz);
+        qnet_set_adam_t(q, 0);
         ck_assert_int_eq(memcmp(qnet_forward(q, x, B), y0, sizeof(y0)), 0);
         qnet_zero_grad(q);
         qnet_backward(q, dout, B);
-        ck_assert_int_eq(memcmp(qnet_grads(q), g0, n * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(qnet_grads(q), g0, sz), 0);
         qnet_predict(q, x, B, y);
         ck_assert_int_eq(memcmp(y, y0, sizeof(y)), 0);
+        qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+        qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+        ck_assert_int_eq(memcmp(qnet_params(q), stepped0, sz), 0);
     }
-    free(g0);
+    free(params0), free(g0), free(stepped0);
     qnet_destroy(&q);
 }
 END_TEST
