@@ -23,6 +23,13 @@
 
 #include "err.h"
 
+/* The column names agent/plot.gp draws (`make plot RUN=DIR`); any others
+ * are kept in the CSV and TensorBoard but not plotted. */
+#define RUNLOG_ENV_STEPS "env_steps"                       /* x axis */
+#define RUNLOG_TRAIN_RETURN_MEAN100 "train_return_mean100" /* mean of the last 100 training episodes */
+#define RUNLOG_EVAL_MEAN "eval_mean"                       /* NaN on rows without an evaluation */
+#define RUNLOG_EVAL_STD "eval_std"                         /* error bars, if the column exists */
+
 typedef struct runlog runlog_t;
 
 /* Creates dir (and parents) if missing, opens or resumes dir/progress.csv

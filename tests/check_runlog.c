@@ -14,7 +14,8 @@
 #include "tbread.h"
 #include "tmpdir.h"
 
-static const char *const cols[] = {"env_steps", "train_return_mean100", "eval_mean", "eval_std"};
+static const char *const cols[] = {RUNLOG_ENV_STEPS, RUNLOG_TRAIN_RETURN_MEAN100, RUNLOG_EVAL_MEAN,
+                                   RUNLOG_EVAL_STD};
 #define NCOLS 4
 
 static const double rows[][NCOLS] = {
@@ -244,6 +245,32 @@ START_TEST(test_write_text_replaces_whole_file_and_refuses_paths)
 }
 END_TEST
 
+/* The plot script reads the columns runlog writes (smoke test: the picture
+ * itself was checked by eye when plot.gp changed). */
+START_TEST(test_plot_script_renders_a_png_from_progress_csv)
+{
+    tmpdir_t d;
+    tmpdir_make(&d);
+    write_rows(d.path, 0, NROWS);
+    char cmd[1200], png[700];
+    snprintf(cmd, sizeof cmd, "gnuplot -e \"run='%s'\" agent/plot.gp 2>&1", d.path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[2048];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    ck_assert_msg(pclose(p) == 0, "gnuplot failed: %s", out);
+    ck_assert_msg(n == 0, "gnuplot complained: %s", out);
+    size_t len;
+    char *img = tmpdir_slurp(tmpdir_file(&d, "learning_curve.png", png, sizeof png), &len);
+    ck_assert_ptr_nonnull(img);
+    ck_assert_uint_gt(len, 1000);
+    ck_assert_mem_eq(img, "\x89PNG\r\n\x1a\n", 8);
+    free(img);
+    tmpdir_remove(&d);
+}
+END_TEST
+
 Suite *runlog_suite(void)
 {
     Suite *s = suite_create("runlog");
@@ -261,6 +288,10 @@ Suite *runlog_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("text");
     tcase_add_test(tc, test_write_text_replaces_whole_file_and_refuses_paths);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plot");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_plot_script_renders_a_png_from_progress_csv);
     suite_add_tcase(s, tc);
     return s;
 }
