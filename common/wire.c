@@ -191,9 +191,11 @@ static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const ch
                        pb->n_shape, WIRE_MAX_DIMS);
     uint64_t count = 1;
     for (size_t i = 0; i < pb->n_shape; i++) {
-        count *= pb->shape[i];
-        if (count > ((uint64_t)1 << 40))
+        /* Checked before multiplying: a product past 2^64 would wrap, and
+         * [2^20, 2^20, 2^24] would then pass as 0 elements. */
+        if (pb->shape[i] && count > ((uint64_t)1 << 40) / pb->shape[i])
             return err_set(e, ERR_INVALID_ARGUMENT, "%s: shape too large", what);
+        count *= pb->shape[i];
         t->shape[i] = pb->shape[i];
     }
     if (count * esz != pb->data.len)
