@@ -249,10 +249,9 @@ static uint64_t f64_bits(double d)
     return b;
 }
 
-/* The tensor holds exactly `want` (rows x 4 float32; rows 0 means shape [4]). */
-static void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows, const char *what)
+/* A FLOAT32 tensor of shape [rows, 4], or [4] when rows is 0. */
+static void ck_obs_shape(const wire_tensor_t *got, uint32_t rows)
 {
-    size_t n = (rows ? rows : 1) * 4;
     ck_assert_int_eq(got->dtype, WIRE_DTYPE_FLOAT32);
     if (rows) {
         ck_assert_uint_eq(got->ndim, 2);
@@ -262,7 +261,14 @@ static void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows
         ck_assert_uint_eq(got->ndim, 1);
         ck_assert_uint_eq(got->shape[0], 4);
     }
-    ck_assert_uint_eq(got->len, n * sizeof(float));
+    ck_assert_uint_eq(got->len, (rows ? rows : 1) * 4 * sizeof(float));
+}
+
+/* The tensor holds exactly `want`, bit for bit. */
+static void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows, const char *what)
+{
+    size_t n = (rows ? rows : 1) * 4;
+    ck_obs_shape(got, rows);
     for (size_t k = 0; k < n; k++) {
         float g;
         memcpy(&g, (const char *)got->data + k * sizeof g, sizeof g);
@@ -271,11 +277,6 @@ static void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows
     }
 }
 
-static void copy_obs(float *dst, const wire_tensor_t *t, size_t n)
-{
-    ck_assert_uint_eq(t->len, n * sizeof(float));
-    memcpy(dst, t->data, t->len);
-}
 
 typedef struct step_result {
     float obs[4];
@@ -289,8 +290,8 @@ static void remote_reset(client_t *c, uint64_t id, const uint64_t *seed, float *
                                                          .seed = seed ? *seed : 0}};
     wire_reply_t rep;
     call_ok(c, &req, &rep);
-    ck_obs_eq(rep.reset.obs.data, &rep.reset.obs, 0, "reset shape");
-    copy_obs(obs, &rep.reset.obs, 4);
+    ck_obs_shape(&rep.reset.obs, 0);
+    memcpy(obs, rep.reset.obs.data, 4 * sizeof *obs);
 }
 
 static void remote_step(client_t *c, uint64_t id, int64_t action, step_result_t *r)
@@ -298,8 +299,8 @@ static void remote_step(client_t *c, uint64_t id, int64_t action, step_result_t 
     wire_request_t req = {.op = WIRE_OP_STEP, .step = {.session = id, .action = action}};
     wire_reply_t rep;
     call_ok(c, &req, &rep);
-    copy_obs(r->obs, &rep.step.obs, 4);
-    ck_obs_eq(r->obs, &rep.step.obs, 0, "step shape");
+    ck_obs_shape(&rep.step.obs, 0);
+    memcpy(r->obs, rep.step.obs.data, sizeof r->obs);
     r->reward = rep.step.reward;
     r->terminated = rep.step.terminated;
     r->truncated = rep.step.truncated;
@@ -1424,6 +1425,14 @@ START_TEST(test_oversized_message_is_resource_exhausted)
     ck_assert_int_eq(client_call(h->c, &ping, &rep, &e), ERR_RESOURCE_EXHAUSTED);
     ck_assert_uint_eq(rep.id, 0);
     ck_message_has(rep.message, "4096");
+    ck_assert_uint_eq(stats(h->c).errors, 1);
+    /* Far over it (more than twice), ZeroMQ drops the connection unread:
+     * no answer, and the server goes on serving everyone else. */
+    static uint8_t huge[3 * 4096 + 4096];
+    client_t *big = client_open(h, h->endpoint, 500);
+    wire_request_t bigping = {.op = WIRE_OP_PING, .ping = {.payload = huge, .len = sizeof huge}};
+    ck_assert_int_eq(client_call(big, &bigping, &rep, &e), ERR_TIMEOUT);
+    client_destroy(&big);
     ck_assert_uint_eq(stats(h->c).errors, 1);
     witness_end(h->c, &w);
     harness_stop(&h);
