@@ -141,8 +141,13 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
         int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
         if (rc < 0)
             return rc;
-        if (c->waiting_id && rep->id != c->waiting_id)
-            continue; /* a stale reply to an abandoned request */
+        /* envd answers id 0 when it could not read the request (too big,
+         * several frames, undecodable): that error is the answer to the
+         * request in flight. Any other id is a stale reply to an abandoned
+         * request. */
+        bool unread = rep->id == 0 && rep->code != ERR_OK;
+        if (c->waiting_id && rep->id != c->waiting_id && !unread)
+            continue;
         return 0;
     }
 }

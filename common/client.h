@@ -28,7 +28,9 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
 
 /* Waits for the reply to the last request sent. ERR_TIMEOUT after the
  * timeout (the socket is then reset). A server error reply is returned as
- * rep with rep->code set; the return value is 0 whenever a reply arrived. */
+ * rep with rep->code set; the return value is 0 whenever a reply arrived.
+ * An error reply with id 0 (envd could not read the request: oversized,
+ * multi-part or undecodable) is taken as the answer. */
 int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e);
 
 /* client_send + client_recv; a server error becomes the return value, with

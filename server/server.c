@@ -348,7 +348,8 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
             *out = s; /* the caller runs the loop to let the handles close, then destroys */
             return rc;
         }
-        log_info("metrics on http://%s/metrics", cfg->metrics_addr);
+        log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_addr,
+                 http_server_port(s->http));
     }
     /* Messages may have queued before the poll started: the edge is gone. */
     on_readable(&s->poll, 0, UV_READABLE);
@@ -395,6 +396,8 @@ void server_destroy(server_t **self_p)
     free(s);
     *self_p = NULL;
 }
+
+int server_metrics_port(const server_t *s) { return http_server_port(s->http); }
 
 const char *server_endpoint(const server_t *s, size_t i)
 {

@@ -42,4 +42,8 @@ void server_destroy(server_t **self_p);
 /* The endpoint actually bound for binds[i] (resolves tcp://...:* ports). */
 const char *server_endpoint(const server_t *s, size_t i);
 
+/* The port of the metrics listener (resolves a configured port 0), or 0
+ * when there is none or the server is stopping. */
+int server_metrics_port(const server_t *s);
+
 #endif

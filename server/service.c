@@ -130,8 +130,8 @@ static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *
     if (!*out)
         return err_set(e, ERR_NOT_FOUND,
                        "session %016" PRIx64 " not found: never issued, closed, or reclaimed "
-                       "after %" PRIu64 " s idle",
-                       id, svc->cfg.session_ttl_ms / 1000);
+                       "after %.3g s idle",
+                       id, (double)svc->cfg.session_ttl_ms / 1000.0);
     return 0;
 }
 
