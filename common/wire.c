@@ -494,10 +494,15 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
         out->step_batch.sessions = r->sessions;
         out->step_batch.n = r->n_sessions;
         out->step_batch.autoreset = r->autoreset_mode;
-        if (r->actions)
-            rc = tensor_from_pb(r->actions, &out->step_batch.actions, "step_batch.actions", e);
-        else if (r->n_sessions > 0)
+        /* An empty batch needs no actions: an absent or all-default
+         * tensor is accepted there. */
+        bool untyped = !r->actions || (r->actions->dtype == 0 && r->actions->data.len == 0);
+        if (r->n_sessions == 0 && untyped)
+            break;
+        if (!r->actions)
             rc = err_set(e, ERR_INVALID_ARGUMENT, "step_batch.actions: missing tensor");
+        else
+            rc = tensor_from_pb(r->actions, &out->step_batch.actions, "step_batch.actions", e);
         break;
     }
     case ENVD__V1__REQUEST__OP_CLOSE:
