@@ -23,7 +23,6 @@ import zmq
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "clients" / "python"))
 
-import envd_client  # noqa: E402
 from envd_client._proto import pb  # noqa: E402
 
 ENVD = REPO / "build" / "envd"

@@ -120,7 +120,7 @@ class EnvdEnv(Env):
         req = pb.Request()
         req.reset.session = self.session
         if seed is not None:
-            req.reset.seed = seed
+            req.reset.seed = int(seed)
         encode_options(req.reset.options, options)
         try:
             rep = self.client.call(req)
