@@ -6,6 +6,7 @@
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
+#   make test-python / bench-python   the Python client's tests / benchmark only
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -30,6 +31,7 @@ LDLIBS   += -lm
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
             protobuf-compiler libuv1-dev check libcjson-dev libopenblas-dev gnuplot-nox \
             python3 python3-zmq python3-protobuf python3-numpy python3-pytest \
+            python3-pip python3-venv python3-setuptools python3-wheel \
             valgrind procps iproute2 curl ca-certificates
 
 PROTOS      := $(wildcard proto/*.proto)
@@ -54,7 +56,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench bench-qnet clean python plot
+.PHONY: all deps test check run bench bench-qnet clean python plot test-python bench-python
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -133,7 +135,16 @@ check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory check test-python
+
+# `make test-python`: the Python client's pytest suite against live build/envd processes.
+test-python: $(BUILD)/envd $(PY_GEN)
+	$(PYTHON) -m pytest -q -rs tests/python
+
+# `make bench-python`: env steps/s from Python through envd and in-process (~30 s).
+bench: bench-python
+bench-python: $(BUILD)/envd $(PY_GEN)
+	$(PYTHON) bench/bench_python.py --envd $(BUILD)/envd
 
 # ------------------------------------------------------------------ bench
 # Benchmarks print figures; none is a timed test. OpenBLAS is linked into
