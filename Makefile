@@ -127,6 +127,24 @@ check: all $(BUILD)/check_all
 test: deps
 	$(MAKE) --no-print-directory check
 
+# ------------------------------------------------------------ bench: envd
+# bench_envd: latency and batched throughput over tcp and ipc loopback, each
+# beside a bare ZeroMQ echo; bench_rss: envd's memory with 1M sessions open.
+# Both start build/envd themselves on ephemeral ports / temporary ipc paths.
+BENCH_ENVD_OBJ := $(call obj,bench/envproc.c)
+
+$(BUILD)/bench_envd: $(call obj,bench/bench_envd.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+
+$(BUILD)/bench_rss: $(call obj,bench/bench_rss.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: bench-envd
+bench: bench-envd
+bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss
+	$(BUILD)/bench_envd
+	$(BUILD)/bench_rss
+
 # ------------------------------------------------------------------- misc
 clean:
 	rm -rf $(BUILD) $(PY_GEN)
