@@ -3,9 +3,9 @@
  * throughput over tcp and ipc loopback, each beside a bare echo.
  *
  * The bench starts the real build/envd as a child process (ephemeral tcp
- * port, ipc path in a fresh temporary folder) and, in a thread with its own
- * ZeroMQ context, a bare ROUTER that answers each request with envd's own
- * reply bytes for that request, captured once, and does nothing else. Both
+ * port, ipc path in a fresh temporary folder) and, in a forked child
+ * process, a bare ROUTER that answers each request with envd's own reply
+ * bytes for that request, captured once, and does nothing else. Both
  * are driven by the same DEALER loop with the same encoded requests, so the
  * ratio envd / echo is what envd's work (decode, batch step, encode, its
  * event loop) costs on top of ZeroMQ and the kernel.
@@ -23,11 +23,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -49,7 +50,9 @@ typedef struct bench_config {
     double warmup;    /* unmeasured time before each run */
     int reps;         /* runs per figure; the median is reported */
     int depth;        /* requests in flight in the throughput runs */
-    int lat_steps;    /* lock-step round trips per target and transport */
+    int lat_steps;    /* lock-step round trips per target and transport; 0: none */
+    unsigned tr_mask; /* bit 0 tcp, bit 1 ipc */
+    unsigned n_mask;  /* bit s: sizes[s] */
     char envd[4096];
 } bench_config_t;
 
@@ -63,12 +66,13 @@ typedef struct bench_req {
     size_t reply_len;
 } bench_req_t;
 
-/* The bare baseline: a ROUTER that answers a request of a known length with
- * the captured reply for it, and echoes anything else. */
+/* The bare baseline: a forked process, so that envd and echo alike sit in
+ * another process than the client (a context switch between processes costs
+ * more than one between threads). Its ROUTER answers a request of a known
+ * length with the captured reply for it and echoes anything else. */
 typedef struct echo {
-    void *zctx, *sock;
-    pthread_t thread;
-    const bench_req_t *reqs; /* (NSIZES) */
+    pid_t pid;
+    int to_child, from_child; /* pipes: the reply table in, the endpoints out */
     char tcp[256], ipc[256];
 } echo_t;
 
@@ -98,77 +102,163 @@ static double median(double *v, int n)
 
 /* ------------------------------------------------------------------- echo */
 
-static void *echo_main(void *arg)
+static volatile sig_atomic_t echo_stopping;
+
+static void echo_on_term(int sig) { echo_stopping = 1; }
+
+static int read_all(int fd, void *buf, size_t len)
 {
-    echo_t *x = arg;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    for (size_t put = 0; put < len;) {
+        ssize_t w = write(fd, (const char *)buf + put, len - put);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        put += (size_t)w;
+    }
+    return 0;
+}
+
+/* The child: reads NSIZES (request length, reply) pairs, binds, reports its
+ * endpoints, then answers until SIGTERM. It creates its ZeroMQ context
+ * after the fork, and the parent creates its own only after forking. */
+static int echo_child(int in, int out, const char *dir)
+{
+    size_t req_len[NSIZES], rep_len[NSIZES];
+    uint8_t *rep[NSIZES];
+    for (int i = 0; i < NSIZES; i++) {
+        if (read_all(in, &req_len[i], sizeof req_len[i]) < 0 ||
+            read_all(in, &rep_len[i], sizeof rep_len[i]) < 0 || !(rep[i] = malloc(rep_len[i])) ||
+            read_all(in, rep[i], rep_len[i]) < 0)
+            return 1;
+    }
+    void *zctx = zmq_ctx_new();
+    void *sock = zmq_socket(zctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    char ipc[300], eps[512];
+    snprintf(ipc, sizeof ipc, "ipc://%s/echo.ipc", dir);
+    /* ZMQ_LAST_ENDPOINT names only the latest bind: read it after each. */
+    size_t len1 = 256, len2 = 256;
+    char tcp_ep[256] = "", ipc_ep[256] = "";
+    if (zmq_bind(sock, "tcp://127.0.0.1:*") < 0 ||
+        zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, tcp_ep, &len1) < 0 || zmq_bind(sock, ipc) < 0 ||
+        zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, ipc_ep, &len2) < 0)
+        return 1;
+    snprintf(eps, sizeof eps, "%s\n%s\n", tcp_ep, ipc_ep);
+    if (write_all(out, eps, strlen(eps)) < 0)
+        return 1;
+    close(out);
+
     zmq_msg_t id, body;
     zmq_msg_init(&id);
     zmq_msg_init(&body);
-    for (;;) {
-        if (zmq_msg_recv(&id, x->sock, 0) < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* ETERM: echo_stop() shut the context down */
-        }
-        if (!zmq_msg_more(&id) || zmq_msg_recv(&body, x->sock, 0) < 0)
+    while (!echo_stopping) {
+        if (zmq_msg_recv(&id, sock, 0) < 0)
+            continue; /* EINTR: SIGTERM arrived */
+        if (!zmq_msg_more(&id) || zmq_msg_recv(&body, sock, 0) < 0)
             continue;
-        const void *rep = zmq_msg_data(&body);
+        const void *data = zmq_msg_data(&body);
         size_t len = zmq_msg_size(&body);
         for (int i = 0; i < NSIZES; i++) {
-            if (x->reqs[i].req.len == len) {
-                rep = x->reqs[i].reply;
-                len = x->reqs[i].reply_len;
+            if (req_len[i] == len) {
+                data = rep[i];
+                len = rep_len[i];
                 break;
             }
         }
         /* As envd does: identity then body, copied into ZeroMQ. */
-        zmq_send(x->sock, zmq_msg_data(&id), zmq_msg_size(&id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(x->sock, rep, len, ZMQ_DONTWAIT);
+        zmq_send(sock, zmq_msg_data(&id), zmq_msg_size(&id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(sock, data, len, ZMQ_DONTWAIT);
     }
     zmq_msg_close(&id);
     zmq_msg_close(&body);
-    zmq_close(x->sock);
-    return NULL;
+    zmq_close(sock); /* removes the ipc file */
+    zmq_ctx_term(zctx);
+    return 0;
 }
 
-static int echo_start(echo_t *x, const char *dir, const bench_req_t *reqs, errbuf_t *e)
+/* Forks the echo child; it waits for echo_load(). */
+static int echo_fork(echo_t *x, const char *dir, errbuf_t *e)
 {
     memset(x, 0, sizeof *x);
-    x->reqs = reqs;
-    x->zctx = zmq_ctx_new();
-    x->sock = x->zctx ? zmq_socket(x->zctx, ZMQ_ROUTER) : NULL;
-    if (!x->sock)
-        return err_set(e, ERR_IO, "echo socket: %s", zmq_strerror(errno));
-    int linger = 0, hwm = 1000;
-    zmq_setsockopt(x->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(x->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(x->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    char ipc[256];
-    snprintf(ipc, sizeof ipc, "ipc://%s/echo.ipc", dir);
-    /* ZMQ_LAST_ENDPOINT names only the latest bind: read it after each. */
-    size_t len = sizeof x->tcp;
-    if (zmq_bind(x->sock, "tcp://127.0.0.1:*") < 0 ||
-        zmq_getsockopt(x->sock, ZMQ_LAST_ENDPOINT, x->tcp, &len) < 0)
-        return err_set(e, ERR_IO, "echo bind tcp: %s", zmq_strerror(errno));
-    len = sizeof x->ipc;
-    if (zmq_bind(x->sock, ipc) < 0 || zmq_getsockopt(x->sock, ZMQ_LAST_ENDPOINT, x->ipc, &len) < 0)
-        return err_set(e, ERR_IO, "echo bind %s: %s", ipc, zmq_strerror(errno));
-    return pthread_create(&x->thread, NULL, echo_main, x) == 0
-               ? 0
-               : err_set(e, ERR_IO, "echo thread: %s", strerror(errno));
+    int in[2], out[2];
+    if (pipe(in) < 0 || pipe(out) < 0)
+        return err_set(e, ERR_IO, "pipe: %s", strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_set(e, ERR_IO, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = echo_on_term; /* no SA_RESTART: a blocked receive returns */
+        sigaction(SIGTERM, &sa, NULL);
+        if (getppid() != parent)
+            _exit(1);
+        close(in[1]);
+        close(out[0]);
+        _exit(echo_child(in[0], out[1], dir));
+    }
+    close(in[0]);
+    close(out[1]);
+    x->pid = pid;
+    x->to_child = in[1];
+    x->from_child = out[0];
+    return 0;
+}
+
+/* Hands the child its reply table and reads back the endpoints it bound. */
+static int echo_load(echo_t *x, const bench_req_t *reqs, errbuf_t *e)
+{
+    for (int i = 0; i < NSIZES; i++) {
+        if (write_all(x->to_child, &reqs[i].req.len, sizeof(size_t)) < 0 ||
+            write_all(x->to_child, &reqs[i].reply_len, sizeof(size_t)) < 0 ||
+            write_all(x->to_child, reqs[i].reply, reqs[i].reply_len) < 0)
+            return err_set(e, ERR_IO, "echo child gone before it got its replies");
+    }
+    char buf[600];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        ssize_t r = read(x->from_child, buf + len, sizeof buf - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    if (sscanf(buf, "%255s %255s", x->tcp, x->ipc) != 2)
+        return err_set(e, ERR_IO, "echo child did not report its endpoints");
+    return 0;
 }
 
 static void echo_stop(echo_t *x)
 {
-    if (!x->zctx)
-        return;
-    zmq_ctx_shutdown(x->zctx);
-    if (x->thread)
-        pthread_join(x->thread, NULL); /* the thread closes the socket */
-    else if (x->sock)
-        zmq_close(x->sock);
-    zmq_ctx_term(x->zctx);
-    x->zctx = NULL;
+    if (x->pid > 0) {
+        kill(x->pid, SIGTERM);
+        waitpid(x->pid, NULL, 0);
+        x->pid = 0;
+    }
+    if (x->to_child > 0)
+        close(x->to_child);
+    if (x->from_child > 0)
+        close(x->from_child);
+    x->to_child = x->from_child = 0;
 }
 
 /* ----------------------------------------------------------------- client */
@@ -386,27 +476,31 @@ static int measure(const bench_config_t *cfg, target_t t[2][2], const bench_req_
     static const char *tnames[2] = {"tcp", "ipc"};
     int total = cfg->lat_steps, block = 2000;
     double *samples[2];
-    samples[0] = malloc((size_t)total * sizeof(double));
-    samples[1] = malloc((size_t)total * sizeof(double));
+    samples[0] = malloc((size_t)(total + 1) * sizeof(double));
+    samples[1] = malloc((size_t)(total + 1) * sizeof(double));
     double *reps = malloc((size_t)cfg->reps * 2 * sizeof(double));
     int rc = samples[0] && samples[1] && reps ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 
     for (int tr = 0; tr < 2 && rc == 0; tr++) {
+        if (!(cfg->tr_mask & (1u << tr)))
+            continue;
         /* Latency: interleaved blocks, after an unrecorded warm-up block. */
-        for (int k = 0; k < 2 && rc == 0; k++)
+        for (int k = 0; k < 2 && rc == 0 && total > 0; k++)
             rc = run_latency(t[tr][k].sock, &reqs[0], block < total ? block : total, samples[k], e);
         for (int done = 0; done < total && rc == 0; done += block) {
             int cnt = total - done < block ? total - done : block;
             for (int k = 0; k < 2 && rc == 0; k++)
                 rc = run_latency(t[tr][k].sock, &reqs[0], cnt, samples[k] + done, e);
         }
-        for (int k = 0; k < 2 && rc == 0; k++) {
+        for (int k = 0; k < 2 && rc == 0 && total > 0; k++) {
             qsort(samples[k], (size_t)total, sizeof(double), cmp_double);
             res->lat[tr][k][0] = samples[k][total / 2];
             res->lat[tr][k][1] = samples[k][(size_t)((double)total * 0.99)];
         }
         /* Throughput: for each N, envd and echo runs alternate. */
         for (int s = 0; s < NSIZES && rc == 0; s++) {
+            if (!(cfg->n_mask & (1u << s)))
+                continue;
             for (int i = 0; i < cfg->reps && rc == 0; i++)
                 for (int k = 0; k < 2 && rc == 0; k++)
                     rc = run_rate(t[tr][k].sock, &reqs[s], cfg, &reps[k * cfg->reps + i], e);
@@ -433,8 +527,9 @@ static void report(const bench_config_t *cfg, const bench_req_t *reqs, const res
            cfg->lat_steps);
     printf("%-9s %9s %9s %9s %9s %9s %9s\n", "transport", "envd p50", "echo p50", "ratio",
            "envd p99", "echo p99", "ratio");
-    for (int tr = 0; tr < 2; tr++)
-        printf("%-9s %9.1f %9.1f %8.2fx %9.1f %9.1f %8.2fx\n", tnames[tr], res->lat[tr][0][0],
+    for (int tr = 0; tr < 2 && cfg->lat_steps > 0; tr++)
+        if (cfg->tr_mask & (1u << tr))
+            printf("%-9s %9.1f %9.1f %8.2fx %9.1f %9.1f %8.2fx\n", tnames[tr], res->lat[tr][0][0],
                res->lat[tr][1][0], res->lat[tr][0][0] / res->lat[tr][1][0], res->lat[tr][0][1],
                res->lat[tr][1][1], res->lat[tr][0][1] / res->lat[tr][1][1]);
 
@@ -445,12 +540,16 @@ static void report(const bench_config_t *cfg, const bench_req_t *reqs, const res
            "envd steps/s", "echo msgs/s*N", "ratio");
     for (int tr = 0; tr < 2; tr++)
         for (int s = 0; s < NSIZES; s++) {
+            if (!(cfg->tr_mask & (1u << tr)) || !(cfg->n_mask & (1u << s)))
+                continue;
             double envd = res->rate[tr][0][s] * sizes[s], echo = res->rate[tr][1][s] * sizes[s];
             printf("%-9s %5u %8zu %8zu %14.0f %14.0f %6.2fx\n", tnames[tr], sizes[s],
                    reqs[s].req.len, reqs[s].reply_len, envd, echo, envd / echo);
         }
 
     int i1024 = 3;
+    if (!(cfg->tr_mask & 1) || !(cfg->n_mask & (1u << i1024)) || cfg->lat_steps == 0)
+        return;
     double envd = res->rate[0][0][i1024] * 1024, echo = res->rate[0][1][i1024] * 1024;
     double p50 = res->lat[0][0][0] / res->lat[0][1][0];
     printf("\ngoals (tcp): N=1024 >= 4M steps/s: %.2fM %s; >= 0.8x echo: %.2fx %s; "
@@ -461,19 +560,21 @@ static void report(const bench_config_t *cfg, const bench_req_t *reqs, const res
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_envd [--seconds S] [--reps N] [--depth N] [--lat-steps N] [--envd PATH]\n"
+    fprintf(f, "usage: bench_envd [--seconds S] [--reps N] [--depth N] [--lat-steps N (0: none)]\n"
+               "                  [--transport tcp|ipc] [--n 1|64|256|1024|4096] [--envd PATH]\n"
                "Starts envd and a bare echo on loopback, prints latency and throughput figures.\n");
 }
 
 int main(int argc, char **argv)
 {
-    bench_config_t cfg = {.seconds = 0.3, .warmup = 0.05, .reps = 3, .depth = 4,
-                          .lat_steps = 20000};
+    bench_config_t cfg = {.seconds = 0.2, .warmup = 0.05, .reps = 5, .depth = 4,
+                          .lat_steps = 20000, .tr_mask = 3, .n_mask = (1u << NSIZES) - 1};
     envproc_default_path(cfg.envd, sizeof cfg.envd);
     static const struct option longopts[] = {
         {"seconds", required_argument, NULL, 's'}, {"reps", required_argument, NULL, 'r'},
         {"depth", required_argument, NULL, 'd'},   {"lat-steps", required_argument, NULL, 'l'},
-        {"envd", required_argument, NULL, 'e'},    {"help", no_argument, NULL, 'h'},
+        {"envd", required_argument, NULL, 'e'},    {"transport", required_argument, NULL, 't'},
+        {"n", required_argument, NULL, 'n'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -483,12 +584,20 @@ int main(int argc, char **argv)
         case 'd': cfg.depth = atoi(optarg); break;
         case 'l': cfg.lat_steps = atoi(optarg); break;
         case 'e': snprintf(cfg.envd, sizeof cfg.envd, "%s", optarg); break;
+        case 't': cfg.tr_mask = strcmp(optarg, "tcp") == 0 ? 1 : strcmp(optarg, "ipc") == 0 ? 2 : 0; break;
+        case 'n':
+            cfg.n_mask = 0;
+            for (int s = 0; s < NSIZES; s++)
+                if (sizes[s] == (uint32_t)atoi(optarg))
+                    cfg.n_mask = 1u << s;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (cfg.seconds <= 0 || cfg.seconds > 10 || cfg.reps < 1 || cfg.reps > 15 || cfg.depth < 1 ||
-        cfg.depth > 64 || cfg.lat_steps < 100 || cfg.lat_steps > 1000000) {
+        cfg.depth > 64 || (cfg.lat_steps != 0 && cfg.lat_steps < 100) ||
+        cfg.lat_steps > 1000000 || !cfg.tr_mask || !cfg.n_mask) {
         usage(stderr);
         return 2;
     }
@@ -509,6 +618,7 @@ int main(int argc, char **argv)
     errbuf_t e;
     err_clear(&e);
     envproc_t envd;
+    memset(&envd, 0, sizeof envd);
     echo_t echo;
     memset(&echo, 0, sizeof echo);
     bench_req_t reqs[NSIZES];
@@ -522,7 +632,11 @@ int main(int argc, char **argv)
     results_t res;
     uint64_t steps0 = 0, steps1 = 0;
 
-    int rc = envproc_start(&envd, cfg.envd, dir, args, 10000, &e);
+    /* The echo child forks before this process has a ZeroMQ context. */
+    int rc = echo_fork(&echo, dir, &e);
+    if (rc < 0)
+        goto out;
+    rc = envproc_start(&envd, cfg.envd, dir, args, 10000, &e);
     if (rc < 0)
         goto out;
     if (envd.nendpoints != 2) {
@@ -554,7 +668,7 @@ int main(int argc, char **argv)
         if ((rc = prepare(t[0][0].sock, &reqs[s], &e)) < 0)
             goto out;
     }
-    if ((rc = echo_start(&echo, dir, reqs, &e)) < 0)
+    if ((rc = echo_load(&echo, reqs, &e)) < 0)
         goto out;
     fprintf(stderr, "echo on %s and %s\n", echo.tcp, echo.ipc);
     t[0][1].sock = dealer_open(zctx, echo.tcp, &e);
