@@ -133,6 +133,13 @@ int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *termi
     int rc = env_check_step(env, action, e);
     if (rc < 0)
         return rc;
+    env_step_unchecked(env, action, obs, reward, terminated, truncated);
+    return 0;
+}
+
+void env_step_unchecked(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
+                        bool *truncated)
+{
     env->cls->step(env->state, action, obs, reward, terminated);
     /* TimeLimit counts every step, after the end too; saturating keeps a
      * session stepped 2^32 times truncated instead of wrapping to 0. */
@@ -140,5 +147,4 @@ int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *termi
         env->elapsed++;
     *truncated = env->max_steps > 0 && env->elapsed >= env->max_steps;
     env->done = *terminated || *truncated;
-    return 0;
 }
