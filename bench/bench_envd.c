@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,15 @@ typedef struct echo {
 typedef struct target {
     const char *name; /* "envd" or "echo" */
     void *sock;       /* DEALER */
+    pid_t pid;        /* the server process, for its CPU time */
 } target_t;
+
+/* What one throughput run measured. */
+typedef struct rate_run {
+    double rate;     /* replies/s */
+    uint64_t msgs;   /* replies in the measured part */
+    long cpu_ticks;  /* the server's CPU time over the measured part */
+} rate_run_t;
 
 static double now_s(void)
 {
@@ -145,10 +154,19 @@ static int echo_child(int in, int out, const char *dir)
             read_all(in, rep[i], rep_len[i]) < 0)
             return 1;
     }
+    /* ZeroMQ's threads inherit a mask that blocks SIGTERM, so the signal
+     * lands on this thread; the receive timeout bounds how long a signal
+     * that arrives between the flag check and the receive goes unseen. */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, &old);
     void *zctx = zmq_ctx_new();
     void *sock = zmq_socket(zctx, ZMQ_ROUTER);
-    int linger = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int linger = 0, timeout = 100;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     char ipc[300], eps[512];
     snprintf(ipc, sizeof ipc, "ipc://%s/echo.ipc", dir);
     /* ZMQ_LAST_ENDPOINT names only the latest bind: read it after each. */
@@ -168,7 +186,7 @@ static int echo_child(int in, int out, const char *dir)
     zmq_msg_init(&body);
     while (!echo_stopping) {
         if (zmq_msg_recv(&id, sock, 0) < 0)
-            continue; /* EINTR: SIGTERM arrived */
+            continue; /* EAGAIN (timeout) or EINTR (SIGTERM) */
         if (!zmq_msg_more(&id) || zmq_msg_recv(&body, sock, 0) < 0)
             continue;
         const void *data = zmq_msg_data(&body);
@@ -186,7 +204,7 @@ static int echo_child(int in, int out, const char *dir)
     }
     zmq_msg_close(&id);
     zmq_msg_close(&body);
-    zmq_close(sock); /* removes the ipc file */
+    zmq_close(sock);
     zmq_ctx_term(zctx);
     return 0;
 }
@@ -251,7 +269,15 @@ static void echo_stop(echo_t *x)
 {
     if (x->pid > 0) {
         kill(x->pid, SIGTERM);
-        waitpid(x->pid, NULL, 0);
+        int waited = 0;
+        while (waitpid(x->pid, NULL, WNOHANG) == 0) {
+            if (waited++ == 400) { /* 2 s */
+                kill(x->pid, SIGKILL);
+                waitpid(x->pid, NULL, 0);
+                break;
+            }
+            usleep(5000);
+        }
         x->pid = 0;
     }
     if (x->to_child > 0)
@@ -325,9 +351,11 @@ static int recv_reply(void *sock, zmq_msg_t *m, const bench_req_t *r, errbuf_t *
 
 /* Keeps `depth` requests in flight for warmup + seconds; *rate is replies/s
  * over the measured part. */
-static int run_rate(void *sock, const bench_req_t *r, const bench_config_t *cfg, double *rate,
-                    errbuf_t *e)
+static int run_rate(const target_t *tg, const bench_req_t *r, const bench_config_t *cfg,
+                    rate_run_t *out, errbuf_t *e)
 {
+    void *sock = tg->sock;
+    long ticks0 = 0;
     zmq_msg_t m;
     zmq_msg_init(&m);
     int rc = 0, inflight = 0;
@@ -348,6 +376,7 @@ static int run_rate(void *sock, const bench_req_t *r, const bench_config_t *cfg,
         } else if (t >= start) {
             counting = true;
             t_first = t_last = t;
+            ticks0 = envproc_cpu_ticks(tg->pid);
         }
         if (t < end) {
             rc = send_req(sock, r, e);
@@ -355,7 +384,9 @@ static int run_rate(void *sock, const bench_req_t *r, const bench_config_t *cfg,
         }
     }
     zmq_msg_close(&m);
-    *rate = t_last > t_first ? (double)counted / (t_last - t_first) : 0.0;
+    out->cpu_ticks = envproc_cpu_ticks(tg->pid) - ticks0;
+    out->msgs = counted;
+    out->rate = t_last > t_first ? (double)counted / (t_last - t_first) : 0.0;
     return rc;
 }
 
@@ -466,8 +497,9 @@ static int envd_env_steps(client_t *c, uint64_t *steps, errbuf_t *e)
 /* ------------------------------------------------------------------- main */
 
 typedef struct results {
-    double lat[2][2][2];              /* [transport][envd, echo][p50, p99] in us */
-    double rate[2][2][NSIZES];        /* [transport][envd, echo][size] replies/s */
+    double lat[2][2][2];       /* [transport][envd, echo][p50, p99] in us */
+    double rate[2][2][NSIZES]; /* [transport][envd, echo][size] replies/s, median */
+    double cpu[2][2][NSIZES];  /* server CPU us per reply, over all runs */
 } results_t;
 
 static int measure(const bench_config_t *cfg, target_t t[2][2], const bench_req_t *reqs,
@@ -479,6 +511,7 @@ static int measure(const bench_config_t *cfg, target_t t[2][2], const bench_req_
     samples[0] = malloc((size_t)(total + 1) * sizeof(double));
     samples[1] = malloc((size_t)(total + 1) * sizeof(double));
     double *reps = malloc((size_t)cfg->reps * 2 * sizeof(double));
+    long clk = sysconf(_SC_CLK_TCK);
     int rc = samples[0] && samples[1] && reps ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 
     for (int tr = 0; tr < 2 && rc == 0; tr++) {
@@ -501,11 +534,20 @@ static int measure(const bench_config_t *cfg, target_t t[2][2], const bench_req_
         for (int s = 0; s < NSIZES && rc == 0; s++) {
             if (!(cfg->n_mask & (1u << s)))
                 continue;
+            long ticks[2] = {0, 0};
+            uint64_t msgs[2] = {0, 0};
             for (int i = 0; i < cfg->reps && rc == 0; i++)
-                for (int k = 0; k < 2 && rc == 0; k++)
-                    rc = run_rate(t[tr][k].sock, &reqs[s], cfg, &reps[k * cfg->reps + i], e);
-            for (int k = 0; k < 2 && rc == 0; k++)
+                for (int k = 0; k < 2 && rc == 0; k++) {
+                    rate_run_t run;
+                    rc = run_rate(&t[tr][k], &reqs[s], cfg, &run, e);
+                    reps[k * cfg->reps + i] = run.rate;
+                    ticks[k] += run.cpu_ticks;
+                    msgs[k] += run.msgs;
+                }
+            for (int k = 0; k < 2 && rc == 0; k++) {
                 res->rate[tr][k][s] = median(&reps[k * cfg->reps], cfg->reps);
+                res->cpu[tr][k][s] = msgs[k] ? (double)ticks[k] * 1e6 / (double)clk / (double)msgs[k] : 0;
+            }
             if (rc == 0)
                 fprintf(stderr, "  %s N=%-4u done\n", tnames[tr], sizes[s]);
         }
@@ -536,15 +578,16 @@ static void report(const bench_config_t *cfg, const bench_req_t *reqs, const res
     printf("\nbatched throughput, %d requests in flight, median of %d x %.2f s; "
            "steps/s = replies/s x N (autoreset rows included)\n",
            cfg->depth, cfg->reps, cfg->seconds);
-    printf("%-9s %5s %8s %8s %14s %14s %7s\n", "transport", "N", "req B", "reply B",
-           "envd steps/s", "echo msgs/s*N", "ratio");
+    printf("%-9s %5s %8s %8s %14s %14s %7s  %s\n", "transport", "N", "req B", "reply B",
+           "envd steps/s", "echo msgs/s*N", "ratio", "server CPU us/msg: envd echo");
     for (int tr = 0; tr < 2; tr++)
         for (int s = 0; s < NSIZES; s++) {
             if (!(cfg->tr_mask & (1u << tr)) || !(cfg->n_mask & (1u << s)))
                 continue;
             double envd = res->rate[tr][0][s] * sizes[s], echo = res->rate[tr][1][s] * sizes[s];
-            printf("%-9s %5u %8zu %8zu %14.0f %14.0f %6.2fx\n", tnames[tr], sizes[s],
-                   reqs[s].req.len, reqs[s].reply_len, envd, echo, envd / echo);
+            printf("%-9s %5u %8zu %8zu %14.0f %14.0f %6.2fx  %17.1f %5.1f\n", tnames[tr],
+                   sizes[s], reqs[s].req.len, reqs[s].reply_len, envd, echo, envd / echo,
+                   res->cpu[tr][0][s], res->cpu[tr][1][s]);
         }
 
     int i1024 = 3;
@@ -679,7 +722,9 @@ int main(int argc, char **argv)
     }
     for (int tr = 0; tr < 2; tr++) {
         t[tr][0].name = "envd";
+        t[tr][0].pid = envd.pid;
         t[tr][1].name = "echo";
+        t[tr][1].pid = echo.pid;
     }
     if ((rc = envd_env_steps(cl, &steps0, &e)) < 0)
         goto out;
@@ -710,9 +755,15 @@ out:
         wire_buf_deinit(&reqs[s].req);
         free(reqs[s].reply);
     }
+    /* ZeroMQ leaves the ipc socket files behind. */
+    char path[400];
+    snprintf(path, sizeof path, "%s/envd.ipc", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/echo.ipc", dir);
+    unlink(path);
     if (rc == 0 && status == 0) {
         unlink(envd.log_path);
-        rmdir(dir); /* the ipc files went with their sockets */
+        rmdir(dir);
     }
     return rc < 0 || status != 0 ? 1 : 0;
 }

@@ -168,6 +168,9 @@ out:
     if (status != 0)
         fprintf(stderr, "bench_rss: envd exit status %d; its log: %s\n", status, envd.log_path);
     free(ids);
+    char path[400];
+    snprintf(path, sizeof path, "%s/envd.ipc", dir); /* ZeroMQ leaves it behind */
+    unlink(path);
     if (rc == 0 && status == 0) {
         unlink(envd.log_path);
         rmdir(dir);

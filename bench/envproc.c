@@ -131,6 +131,26 @@ long envproc_status_kb(const envproc_t *p, const char *field)
     return kb;
 }
 
+long envproc_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15 (utime, stime) follow the command, which is in
+     * parentheses and may itself hold spaces: count from the last ')'. */
+    char *p = strrchr(buf, ')');
+    unsigned long utime, stime;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                     &stime) != 2)
+        return -1;
+    return (long)(utime + stime);
+}
+
 int envproc_stop(envproc_t *p, int timeout_ms)
 {
     if (p->pid <= 0)

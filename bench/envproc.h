@@ -35,6 +35,10 @@ int envproc_start(envproc_t *p, const char *envd, const char *dir, const char *c
 /* A /proc/<pid>/status field in kB ("VmRSS", "VmHWM"), or -1. */
 long envproc_status_kb(const envproc_t *p, const char *field);
 
+/* CPU time (user + system, all threads) a process has used so far, in
+ * clock ticks (sysconf(_SC_CLK_TCK) per second), or -1. */
+long envproc_cpu_ticks(pid_t pid);
+
 /* SIGTERM, then SIGKILL if envd has not exited within timeout_ms. Returns
  * envd's exit status (0 after a clean shutdown), or -1 if it was killed. */
 int envproc_stop(envproc_t *p, int timeout_ms);
