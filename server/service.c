@@ -56,6 +56,14 @@ service_t *service_new(const service_config_t *cfg)
             s->obs_dim_max = env_class_at(i)->obs_dim;
     size_t rows = cfg->max_batch ? cfg->max_batch : 1;
     s->sessions = session_table_new(cfg->max_sessions);
+    /* Sessions used again within ttl/32 keep their LRU place: a hot batch
+     * then stops rewriting the list on every step, and idle sessions are
+     * reclaimed at most ~3% of the TTL late (the reap timer runs every
+     * ttl/10 anyway). */
+    if (s->sessions)
+        session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
+                                                            ? cfg->session_ttl_ms / 32
+                                                            : UINT32_MAX));
     s->arena = wire_arena_new(64 * 1024);
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
