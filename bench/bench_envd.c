@@ -5,10 +5,11 @@
  * The bench starts the real build/envd as a child process (ephemeral tcp
  * port, ipc path in a fresh temporary folder) and, in a forked child
  * process, a bare ROUTER that answers each request with envd's own reply
- * bytes for that request, captured once, and does nothing else. Both
- * are driven by the same DEALER loop with the same encoded requests, so the
- * ratio envd / echo is what envd's work (decode, batch step, encode, its
- * event loop) costs on top of ZeroMQ and the kernel.
+ * bytes for that request, captured once and sent zero-copy (as envd sends
+ * its replies), and does nothing else. Both are driven by the same DEALER
+ * loop with the same encoded requests, so the ratio envd / echo is what
+ * envd's work (decode, batch step, encode, its event loop) costs on top of
+ * ZeroMQ and the kernel.
  *
  * Requests are step_batch over the first N of 4096 CartPole-v1 sessions with
  * NEXT_STEP autoreset (episodes keep going without the client's help),
@@ -189,18 +190,22 @@ static int echo_child(int in, int out, const char *dir)
             continue; /* EAGAIN (timeout) or EINTR (SIGTERM) */
         if (!zmq_msg_more(&id) || zmq_msg_recv(&body, sock, 0) < 0)
             continue;
-        const void *data = zmq_msg_data(&body);
+        /* Identity, then the captured reply for this request size sent
+         * zero-copy (as envd sends its replies), or the request itself. */
+        zmq_msg_t reply;
+        zmq_msg_init(&reply);
         size_t len = zmq_msg_size(&body);
-        for (int i = 0; i < NSIZES; i++) {
+        for (int i = 0; i < NSIZES; i++)
             if (req_len[i] == len) {
-                data = rep[i];
-                len = rep_len[i];
+                zmq_msg_close(&reply);
+                zmq_msg_init_data(&reply, rep[i], rep_len[i], NULL, NULL);
                 break;
             }
-        }
-        /* As envd does: identity then body, copied into ZeroMQ. */
-        zmq_send(sock, zmq_msg_data(&id), zmq_msg_size(&id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(sock, data, len, ZMQ_DONTWAIT);
+        if (zmq_msg_size(&reply) == 0)
+            zmq_msg_move(&reply, &body);
+        zmq_msg_send(&id, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        if (zmq_msg_send(&reply, sock, ZMQ_DONTWAIT) < 0)
+            zmq_msg_close(&reply);
     }
     zmq_msg_close(&id);
     zmq_msg_close(&body);
