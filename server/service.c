@@ -18,6 +18,8 @@
 
 #define MAX_OPTIONS 16
 
+_Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uint8 bytes");
+
 struct service {
     service_config_t cfg;
     session_table_t *sessions;
@@ -33,7 +35,9 @@ struct service {
     float *obs;         /* (max_batch, obs_dim_max) */
     float *final_obs;   /* (max_batch, obs_dim_max) */
     double *rewards;    /* (max_batch) */
-    uint8_t *terminated, *truncated, *autoreset; /* (max_batch) each */
+    bool *terminated, *truncated; /* (max_batch) each */
+    uint8_t *autoreset; /* (max_batch) */
+    env_t **step_envs;  /* (max_batch) the rows a step_batch steps; NULL: reset instead */
     const char **env_ids; /* (env_class_count()) */
 };
 
@@ -70,12 +74,13 @@ service_t *service_new(const service_config_t *cfg)
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
     s->final_obs = calloc(rows * s->obs_dim_max, sizeof *s->final_obs);
     s->rewards = calloc(rows, sizeof *s->rewards);
-    s->terminated = calloc(rows, 1);
-    s->truncated = calloc(rows, 1);
+    s->terminated = calloc(rows, sizeof *s->terminated);
+    s->truncated = calloc(rows, sizeof *s->truncated);
     s->autoreset = calloc(rows, 1);
+    s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
     if (!s->sessions || !s->arena || !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards ||
-        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids) {
+        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
         service_destroy(&s);
         return NULL;
     }
@@ -99,6 +104,7 @@ void service_destroy(service_t **self_p)
     free(s->terminated);
     free(s->truncated);
     free(s->autoreset);
+    free(s->step_envs);
     free(s->env_ids);
     free(s);
     *self_p = NULL;
@@ -407,38 +413,51 @@ static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t
     }
 
     unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
+    /* Locals, so that the compiler need not reload them after every store. */
+    session_t **batch = svc->batch;
+    float *obs = svc->obs;
+    double *rewards = svc->rewards;
+    bool *terminated = svc->terminated, *truncated = svc->truncated;
+    uint8_t *autoreset = svc->autoreset;
+    /* NEXT_STEP: a finished session is reset instead of stepped (its row's
+     * env is left NULL below); every other row is stepped in one call that
+     * lets the class interleave rows. */
+    env_t **envs = svc->step_envs;
     uint64_t steps = 0;
     for (size_t i = 0; i < n; i++) {
-        env_t *env = &svc->batch[i]->env;
-        float *obs = svc->obs + i * dim;
-        bool term = false, trunc = false;
-        uint8_t reset = 0;
-        if (mode == WIRE_AUTORESET_NEXT_STEP && env->done) {
-            env_reset(env, NULL, NULL, 0, obs, e);
-            svc->rewards[i] = 0.0;
-            reset = 1;
+        env_t *env = &batch[i]->env;
+        autoreset[i] = mode == WIRE_AUTORESET_NEXT_STEP && env->done;
+        if (autoreset[i]) {
+            env_reset(env, NULL, NULL, 0, obs + i * dim, e);
+            rewards[i] = 0.0;
+            terminated[i] = truncated[i] = false;
+            envs[i] = NULL;
         } else {
-            env_step_unchecked(env, acts[i], obs, &svc->rewards[i], &term, &trunc);
+            envs[i] = env;
             steps++;
-            if (mode == WIRE_AUTORESET_SAME_STEP && (term || trunc)) {
-                memcpy(svc->final_obs + i * dim, obs, dim * sizeof *obs);
-                env_reset(env, NULL, NULL, 0, obs, e);
-                reset = 1;
+        }
+    }
+    env_step_many_unchecked(envs, acts, n, obs, rewards, terminated, truncated);
+    if (mode == WIRE_AUTORESET_SAME_STEP) {
+        for (size_t i = 0; i < n; i++) {
+            float *row = obs + i * dim, *final = svc->final_obs + i * dim;
+            if (terminated[i] || truncated[i]) {
+                memcpy(final, row, dim * sizeof *row);
+                env_reset(&batch[i]->env, NULL, NULL, 0, row, e);
+                autoreset[i] = 1;
+            } else {
+                memset(final, 0, dim * sizeof *final);
             }
         }
-        svc->terminated[i] = term;
-        svc->truncated[i] = trunc;
-        svc->autoreset[i] = reset;
-        if (mode == WIRE_AUTORESET_SAME_STEP && !reset)
-            memset(svc->final_obs + i * dim, 0, dim * sizeof *obs);
     }
     touch_batch(svc, n, now_ms);
     svc->stats.env_steps += steps;
     rep->step_batch.n = n;
     wire_tensor_f32(&rep->step_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
     rep->step_batch.rewards = svc->rewards;
-    rep->step_batch.terminated = svc->terminated;
-    rep->step_batch.truncated = svc->truncated;
+    /* bool is one byte holding 0 or 1: the wire's uint8 flags as they are. */
+    rep->step_batch.terminated = (const uint8_t *)svc->terminated;
+    rep->step_batch.truncated = (const uint8_t *)svc->truncated;
     rep->step_batch.autoreset = svc->autoreset;
     if (mode == WIRE_AUTORESET_SAME_STEP) {
         rep->step_batch.has_final_obs = true;
