@@ -182,12 +182,14 @@ static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t 
                        n, svc->cfg.max_batch);
     if (++svc->mark == 0)
         svc->mark = 1; /* on wrap, 0 must keep meaning "never marked" */
+    size_t missing = session_find_many(svc->sessions, ids, n, svc->batch);
+    if (missing < n) {
+        session_t *s;
+        return find_session(svc, ids[missing], &s, e); /* for its message */
+    }
     const env_class_t *cls = NULL;
     for (size_t i = 0; i < n; i++) {
-        session_t *s;
-        int rc = find_session(svc, ids[i], &s, e);
-        if (rc < 0)
-            return rc;
+        session_t *s = svc->batch[i];
         if (s->mark == svc->mark)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "session %016" PRIx64 " appears twice in one batch (row %zu)", ids[i], i);
@@ -197,7 +199,6 @@ static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t 
                            "batch mixes environments (%s and %s); use one batch per env id",
                            cls->id, s->env.cls->id);
         cls = s->env.cls;
-        svc->batch[i] = s;
     }
     return 0;
 }

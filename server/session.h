@@ -44,6 +44,11 @@ int session_create(session_table_t *t, const env_class_t *cls, const env_option_
 /* The session with this id, or NULL. Does not touch its LRU position. */
 session_t *session_find(session_table_t *t, uint64_t id);
 
+/* session_find for ids[0..n) into out[0..n); returns the first i whose id
+ * is unknown (out[i] is then NULL), or n. Faster than n session_find calls
+ * on a big table: it fetches index slots and sessions ahead of use. */
+size_t session_find_many(session_table_t *t, const uint64_t *ids, size_t n, session_t **out);
+
 /* Marks s as used now (moves it to the LRU tail, see session_set_touch_slack). */
 void session_touch(session_table_t *t, session_t *s, uint64_t now_ms);
 
