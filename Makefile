@@ -170,6 +170,29 @@ plot:
 	gnuplot -e "run='$(RUN)'" agent/plot.gp
 	@echo "plot: wrote $(RUN)/learning_curve.png"
 
+# ------------------------------------------------------------ bench: envd
+# bench_envd: latency and batched throughput over tcp and ipc loopback, each
+# beside a bare ZeroMQ echo; bench_rss: envd's memory with 1M sessions open;
+# bench_service: the request handling alone, in-process, per row.
+# Both start build/envd themselves on ephemeral ports / temporary ipc paths.
+BENCH_ENVD_OBJ := $(call obj,bench/envproc.c)
+
+$(BUILD)/bench_envd: $(call obj,bench/bench_envd.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+
+$(BUILD)/bench_rss: $(call obj,bench/bench_rss.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench_service: $(call obj,bench/bench_service.c) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: bench-envd
+bench: bench-envd
+bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_service
+	$(BUILD)/bench_service
+	$(BUILD)/bench_envd
+	$(BUILD)/bench_rss
+
 # ------------------------------------------------------------------- misc
 clean:
 	rm -rf $(BUILD) $(PY_GEN)

@@ -3,11 +3,20 @@
  *
  * ZMQ_FD is edge-triggered: it signals that ZMQ_EVENTS may have changed,
  * not that a message is waiting, and a send can consume the signal. So the
- * poll callback drains while ZMQ_EVENTS says POLLIN, re-reading ZMQ_EVENTS
- * after every reply it sends. To keep timers and the HTTP listener served
- * under a flood, one callback handles at most DRAIN_BUDGET messages and
- * hands the rest to an idle handle that keeps draining on the next loop
- * turns.
+ * poll callback receives (ZMQ_DONTWAIT) until a receive finds nothing. A
+ * receive that finds nothing has first processed every pending ZeroMQ
+ * command, as reading ZMQ_EVENTS does, so the fd is quiet and the next
+ * message raises it again. (Reading ZMQ_EVENTS before each receive as well
+ * would cost a poll() and a getpid() per message for nothing.) To keep
+ * timers and the HTTP listener served under a flood, one callback handles
+ * at most DRAIN_BUDGET messages and hands the rest to an idle handle that
+ * keeps draining on the next loop turns.
+ *
+ * Replies leave without a copy: the buffer a reply was encoded into becomes
+ * the ZeroMQ message itself, and ZeroMQ's I/O thread hands it back once
+ * sent (reply_buf_t below), so that after warm-up no reply is allocated,
+ * copied or freed; big replies had cost a malloc, a 100 KB memcpy and
+ * page faults each.
  *
  * Envelopes: a DEALER request arrives as [identity][body], a REQ request as
  * [identity][empty][body]; the reply mirrors it. Anything else (no body,
@@ -20,6 +29,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -28,12 +38,21 @@
 #include "log.h"
 
 #define DRAIN_BUDGET 256
+#define SPARE_MAX 32                  /* reply buffers kept for reuse... */
+#define SPARE_MAX_BYTES (16u << 20)   /* ...holding at most this much */
 #define MAX_FRAMES 4
 #define NBUCKETS 16
 
 static const double latency_bounds[NBUCKETS] = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
     0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1.0};
+
+/* A reply's encode buffer, lent to ZeroMQ while the reply is in flight. */
+typedef struct reply_buf {
+    struct reply_buf *next;
+    server_t *server;
+    wire_buf_t wb;
+} reply_buf_t;
 
 struct server {
     uv_loop_t *loop;
@@ -46,7 +65,9 @@ struct server {
     uv_timer_t reap_timer;
     uv_signal_t sigint, sigterm;
     http_server_t *http;
-    wire_buf_t out;
+    wire_buf_t out;          /* used only if a reply buffer cannot be allocated */
+    reply_buf_t *spare;      /* loop thread only */
+    _Atomic(reply_buf_t *) returned; /* pushed by ZeroMQ's I/O thread when sent */
     bool stopping;
     int open_handles;
     /* metrics owned by the transport */
@@ -71,21 +92,101 @@ static void server_close_handle(server_t *s, uv_handle_t *h)
 
 /* ---------------------------------------------------------------- sending */
 
-static void send_reply(server_t *s, zmq_msg_t *frames, int nenv)
+/* ZeroMQ's free function for a sent (or dropped) reply; runs on its I/O
+ * thread or, for a reply that could not be queued, on the loop thread. The
+ * loop thread only ever takes the whole list at once, so this push needs
+ * no more than a compare-and-swap. */
+static void reply_buf_returned(void *data, void *hint)
 {
+    (void)data;
+    reply_buf_t *rb = hint;
+    server_t *s = rb->server;
+    rb->next = atomic_load_explicit(&s->returned, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&s->returned, &rb->next, rb,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+}
+
+static void reply_buf_free(reply_buf_t *rb)
+{
+    wire_buf_deinit(&rb->wb);
+    free(rb);
+}
+
+static void reply_buf_free_list(reply_buf_t *rb)
+{
+    while (rb) {
+        reply_buf_t *next = rb->next;
+        reply_buf_free(rb);
+        rb = next;
+    }
+}
+
+/* A buffer to encode the next reply into: a returned one, else a new one
+ * (only while the pool grows to the number of replies in flight). NULL
+ * when out of memory. */
+static reply_buf_t *reply_buf_get(server_t *s)
+{
+    if (!s->spare) {
+        /* Take back what has been sent; keep a bounded pool of modest buffers. */
+        reply_buf_t *list = atomic_exchange_explicit(&s->returned, NULL, memory_order_acquire);
+        int kept = 0;
+        size_t bytes = 0;
+        while (list) {
+            reply_buf_t *rb = list;
+            list = rb->next;
+            if (kept < SPARE_MAX && bytes + rb->wb.cap <= SPARE_MAX_BYTES) {
+                rb->next = s->spare;
+                s->spare = rb;
+                kept++;
+                bytes += rb->wb.cap;
+            } else {
+                reply_buf_free(rb);
+            }
+        }
+    }
+    reply_buf_t *rb = s->spare;
+    if (rb) {
+        s->spare = rb->next;
+        return rb;
+    }
+    rb = calloc(1, sizeof *rb);
+    if (rb)
+        rb->server = s;
+    return rb;
+}
+
+/* Sends the reply encoded in body (rb's buffer, or s->out when rb is NULL). */
+static void send_reply(server_t *s, zmq_msg_t *frames, int nenv, reply_buf_t *rb,
+                       const wire_buf_t *body)
+{
+    size_t len = body->len; /* body is rb's, which is not ours once sent */
     /* nenv envelope frames (identity, optional delimiter) then the body. */
     for (int i = 0; i < nenv; i++) {
         if (zmq_send(s->sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
                      ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
             goto dropped;
     }
-    if (zmq_send(s->sock, s->out.data, s->out.len, ZMQ_DONTWAIT) < 0)
+    if (rb) {
+        zmq_msg_t m;
+        zmq_msg_init_data(&m, rb->wb.data, rb->wb.len, reply_buf_returned, rb);
+        rb = NULL; /* ZeroMQ owns it now and returns it through the free function */
+        if (zmq_msg_send(&m, s->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            goto dropped;
+        }
+    } else if (zmq_send(s->sock, body->data, body->len, ZMQ_DONTWAIT) < 0) {
         goto dropped;
-    s->bytes_out += s->out.len;
+    }
+    s->bytes_out += len;
     return;
 dropped:
     /* EHOSTUNREACH: the peer left; EAGAIN: its queue is full. ZeroMQ drops
      * a partially sent multipart message as a whole. */
+    if (rb) {
+        rb->next = s->spare;
+        s->spare = rb;
+    }
     s->replies_dropped++;
     log_debug("reply dropped: %s", zmq_strerror(errno));
 }
@@ -126,6 +227,8 @@ static bool handle_one(server_t *s)
         }
     }
     uint64_t t0 = uv_hrtime();
+    reply_buf_t *rb = reply_buf_get(s);
+    wire_buf_t *out = rb ? &rb->wb : &s->out;
     /* frames[0] is the identity; an empty frame after it is a REQ delimiter. */
     int nenv = 1;
     if (n >= 3 && zmq_msg_size(&frames[1]) == 0)
@@ -137,22 +240,21 @@ static bool handle_one(server_t *s)
         snprintf(msg, sizeof msg,
                  "multi-part message: %d body frames; send each request as one frame", nbody);
         service_reply_error(s->svc, ERR_INVALID_ARGUMENT, n < 2 ? "no message body" : msg,
-                            &s->out);
+                            out);
     } else if (zmq_msg_size(&frames[nenv]) > limit) {
         char msg[160];
         snprintf(msg, sizeof msg, "message of %zu bytes exceeds the limit of %" PRIu64 " bytes",
                  zmq_msg_size(&frames[nenv]), limit);
-        service_reply_error(s->svc, ERR_RESOURCE_EXHAUSTED, msg, &s->out);
+        service_reply_error(s->svc, ERR_RESOURCE_EXHAUSTED, msg, out);
     } else {
         service_result_t res;
         s->bytes_in += zmq_msg_size(&frames[nenv]);
         service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]),
-                       uv_now(s->loop), &s->out, &res);
+                       uv_now(s->loop), out, &res);
         if (res.code != ERR_OK)
             log_debug("%s request failed: %s", wire_op_name(res.op), err_name(res.code));
     }
-    if (n >= 1)
-        send_reply(s, frames, nenv < n ? nenv : 1);
+    send_reply(s, frames, nenv < n ? nenv : 1, rb, out);
     for (int i = 0; i < n; i++)
         zmq_msg_close(&frames[i]);
     record_latency(s, uv_hrtime() - t0);
@@ -162,14 +264,9 @@ static bool handle_one(server_t *s)
 /* Drains up to DRAIN_BUDGET messages; true when the socket is empty. */
 static bool drain(server_t *s)
 {
-    for (int i = 0; i < DRAIN_BUDGET; i++) {
-        uint32_t events = 0;
-        size_t len = sizeof events;
-        if (zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len) < 0 || !(events & ZMQ_POLLIN))
-            return true;
+    for (int i = 0; i < DRAIN_BUDGET; i++)
         if (!handle_one(s))
             return true;
-    }
     return false;
 }
 
@@ -393,6 +490,9 @@ void server_destroy(server_t **self_p)
         zmq_ctx_term(s->zctx);
     service_destroy(&s->svc);
     wire_buf_deinit(&s->out);
+    /* zmq_ctx_term has returned: every reply in flight has come back. */
+    reply_buf_free_list(s->spare);
+    reply_buf_free_list(atomic_exchange(&s->returned, NULL));
     free(s);
     *self_p = NULL;
 }
