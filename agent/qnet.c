@@ -6,18 +6,19 @@
  * last; backward adds into its gradient buffers. The net object only owns
  * memory and strings layers together.
  *
- * All the arithmetic goes through one kernel, matmul_acc(), which adds
+ * All the arithmetic goes through one kernel, matmul_acc (qnet_kernel.inc,
+ * built per instruction set), which adds
  * A (M, K) . W (K, N) into C (M, N). It keeps a tile of C in registers and
- * streams rows of W, so the innermost loop runs across N: independent
- * output elements, which the compiler vectorizes without reassociating any
- * sum. Every output element is therefore summed in the plain order
- * k = 0, 1, ..., K-1 whatever the tile, the batch size or the vector width,
- * which makes results deterministic and identical between qnet_forward(),
- * qnet_predict() and any B. That is also why weights are stored (in, out):
- * the forward pass, the hot one, reads W's rows as they lie in memory. The
- * backward pass needs W^T once per layer for the input gradient and makes
- * it in a scratch buffer (nin * nout copies against B * nin * nout
- * multiply-adds).
+ * streams rows of W, so the innermost operations run across N: independent
+ * output elements, vectorized without reassociating any sum. Every output
+ * element is therefore summed in the plain order k = 0, 1, ..., K-1 whatever
+ * the tile, the batch size, the vector width or the kernel variant, which
+ * makes results deterministic and identical between qnet_forward(),
+ * qnet_predict(), any B and any variant. That is also why weights are stored
+ * (in, out): the forward pass, the hot one, reads W's rows as they lie in
+ * memory. The backward pass needs W^T once per layer for the input gradient
+ * and makes it in a scratch buffer (nin * nout copies against
+ * B * nin * nout multiply-adds).
  */
 #include "qnet.h"
 
@@ -26,9 +27,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+
 #define QNET_MAX_LAYERS (QNET_MAX_HIDDEN + 1)
 #define QNET_TILE 64     /* rows per qnet_predict() tile */
 #define ALIGN_FLOATS 16  /* 64-byte alignment of every buffer */
+
+/* c (M, N) += A (M, K) . w (K, N); see qnet_kernel.inc. */
+typedef void (*matmul_fn)(float *c, const float *a, int a_rs, int a_cs, const float *w, int M,
+                          int K, int N);
+
+/* Adam's per-step scalars, in float as the update uses them. */
+typedef struct adam_scalars {
+    float neg_step;  /* -lr / (1 - beta1^t) */
+    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
+    float eps;
+    float beta2;
+    float one_b1;    /* 1 - beta1 */
+    float one_b2;    /* 1 - beta2 */
+} adam_scalars_t;
+
+typedef void (*adam_fn)(float *restrict p, const float *restrict g, float *restrict m,
+                        float *restrict v, size_t n, const adam_scalars_t *s);
+
+/* One instruction-set variant of the kernels. */
+typedef struct kernels {
+    const char *isa;
+    matmul_fn matmul;
+    adam_fn adam;
+} kernels_t;
 
 struct qnet {
     qnet_shape_t shape;
@@ -41,6 +68,7 @@ struct qnet {
     int max_width;                       /* widest of dims[] */
     int64_t t;                           /* Adam steps taken */
     int last_B;                          /* B of the last qnet_forward(), 0 if none */
+    const kernels_t *kernels;            /* the instruction-set variant in use */
 
     float *mem;                          /* the one allocation all below point into */
     float *params;                       /* (nparams) */
@@ -49,68 +77,93 @@ struct qnet {
     float *v;                            /* (nparams) Adam second moment */
     float *x;                            /* (max_batch, in) copy of the training input */
     float *acts[QNET_MAX_LAYERS];        /* (max_batch, dims[l+1]) layer l's output, after ReLU if hidden */
-    float *dacts[QNET_MAX_LAYERS];       /* (max_batch, dims[l+1]) dL/d acts[l], hidden layers only */
+    float *dacts[QNET_MAX_LAYERS];       /* (max_batch, dims[l+1]) dL/d acts[l]; hidden layers only, NULL for the output */
     float *wt;                           /* (max_width, max_width) scratch for a transposed weight */
     float *tile[2];                      /* (QNET_TILE, max_width) qnet_predict() ping-pong */
 };
 
 /* ------------------------------------------------------------- kernels */
 
-#define MR 4   /* rows of C held in registers */
-#define NR 16  /* columns of C held in registers */
-
 /*
- * c (M, N) += A (M, K) . w (K, N), with A(i, k) = a[i * a_rs + k * a_cs] so
- * that A can be a row-major matrix (a_rs = K, a_cs = 1) or the transpose of
- * one (a_rs = 1, a_cs = M). Each c element is summed over k in order.
+ * One kernel source, qnet_kernel.inc, compiled per instruction set with the
+ * tile shape that suits its register file. A net picks the best variant the
+ * CPU supports when it is made (qnet_isa()); all variants give the same
+ * bits, so the pick never changes a result (see qnet_kernel.inc), and a
+ * binary built for the baseline still runs anywhere, valgrind included.
  */
-static void matmul_acc(float *c, const float *a, int a_rs, int a_cs, const float *w, int M,
-                       int K, int N)
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* Baseline: SSE2 on x86-64, NEON on arm64; 16 vector registers, 8 of them
+ * accumulators. Tile shapes were picked with bench/bench_qnet.c. */
+#define KSUFFIX base
+#define KTARGET
+#define VW 4
+#define NV 2
+#define MR 4
+#include "qnet_kernel.inc"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define QNET_HAVE_X86_VARIANTS 1
+/* AVX2: 16 ymm registers, 8 of them accumulators. */
+#define KSUFFIX avx2
+#define KTARGET __attribute__((target("avx2")))
+#define VW 8
+#define NV 2
+#define MR 4
+#include "qnet_kernel.inc"
+
+/* AVX-512: 32 zmm registers, 16 of them accumulators. */
+#define KSUFFIX avx512
+#define KTARGET __attribute__((target("avx512f")))
+#define VW 16
+#define NV 2
+#define MR 8
+#include "qnet_kernel.inc"
+#endif
+
+static const kernels_t isa_table[] = {  /* best first */
+#ifdef QNET_HAVE_X86_VARIANTS
+    {"avx512", matmul_acc_avx512, adam_avx512},
+    {"avx2", matmul_acc_avx2, adam_avx2},
+#endif
+    {"base", matmul_acc_base, adam_base},
+};
+#define NISA (sizeof(isa_table) / sizeof(isa_table[0]))
+
+static int isa_supported(const char *name)
 {
-    for (int j0 = 0; j0 < N; j0 += NR) {
-        int nr = N - j0 < NR ? N - j0 : NR;
-        for (int i0 = 0; i0 < M; i0 += MR) {
-            int mr = M - i0 < MR ? M - i0 : MR;
-            if (mr == MR && nr == NR) {
-                float acc[MR][NR];
-                for (int i = 0; i < MR; i++)
-                    for (int j = 0; j < NR; j++)
-                        acc[i][j] = c[(size_t)(i0 + i) * N + j0 + j];
-                const float *ap = a + (size_t)i0 * a_rs;
-                for (int k = 0; k < K; k++) {
-                    const float *wk = w + (size_t)k * N + j0;
-                    for (int i = 0; i < MR; i++) {
-                        float aik = ap[(size_t)i * a_rs + (size_t)k * a_cs];
-                        for (int j = 0; j < NR; j++)
-                            acc[i][j] += aik * wk[j];
-                    }
-                }
-                for (int i = 0; i < MR; i++)
-                    for (int j = 0; j < NR; j++)
-                        c[(size_t)(i0 + i) * N + j0 + j] = acc[i][j];
-            } else {
-                /* Edge tile: same order of operations, no register tile. */
-                for (int i = i0; i < i0 + mr; i++) {
-                    float *ci = c + (size_t)i * N;
-                    for (int k = 0; k < K; k++) {
-                        float aik = a[(size_t)i * a_rs + (size_t)k * a_cs];
-                        const float *wk = w + (size_t)k * N;
-                        for (int j = j0; j < j0 + nr; j++)
-                            ci[j] += aik * wk[j];
-                    }
-                }
-            }
-        }
-    }
+#ifdef QNET_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f");
+    if (!strcmp(name, "avx2"))
+        return __builtin_cpu_supports("avx2");
+#endif
+    return !strcmp(name, "base");
 }
 
 /* out (B, nout) = inp (B, nin) . weight (nin, nout) + bias (nout) */
-static void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
-                           int B, int nin, int nout)
+static void linear_forward(matmul_fn matmul, float *out, const float *inp, const float *weight,
+                           const float *bias, int B, int nin, int nout)
 {
     for (int b = 0; b < B; b++)
         memcpy(out + (size_t)b * nout, bias, (size_t)nout * sizeof(float));
-    matmul_acc(out, inp, nin, 1, weight, B, nin, nout);
+    matmul(out, inp, nin, 1, weight, B, nin, nout);
+}
+
+/* t (cols, rows) = m (rows, cols)^T, in blocks so that the strided side
+ * writes whole cache lines: element by element it cost more than the
+ * backward matmuls at B = 64 (bench/bench_qnet.c). */
+static void transpose(float *t, const float *m, int rows, int cols)
+{
+    enum { BLK = 16 };
+    for (int r0 = 0; r0 < rows; r0 += BLK)
+        for (int c0 = 0; c0 < cols; c0 += BLK) {
+            int r1 = r0 + BLK < rows ? r0 + BLK : rows, c1 = c0 + BLK < cols ? c0 + BLK : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++)
+                    t[(size_t)c * rows + r] = m[(size_t)r * cols + c];
+        }
 }
 
 /*
@@ -118,9 +171,9 @@ static void linear_forward(float *out, const float *inp, const float *weight, co
  * and, unless dinp is NULL, dinp (B, nin), from dout (B, nout). wt is
  * scratch for weight^T (nout, nin).
  */
-static void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, float *wt, int B, int nin,
-                            int nout)
+static void linear_backward(matmul_fn matmul, float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight, float *wt,
+                            int B, int nin, int nout)
 {
     for (int b = 0; b < B; b++) {
         const float *db = dout + (size_t)b * nout;
@@ -128,13 +181,11 @@ static void linear_backward(float *dinp, float *dweight, float *dbias, const flo
             dbias[o] += db[o];
     }
     /* dweight (nin, nout) += inp^T (nin, B) . dout (B, nout) */
-    matmul_acc(dweight, inp, 1, nin, dout, nin, B, nout);
+    matmul(dweight, inp, 1, nin, dout, nin, B, nout);
     if (dinp) {
-        for (int i = 0; i < nin; i++)
-            for (int o = 0; o < nout; o++)
-                wt[(size_t)o * nin + i] = weight[(size_t)i * nout + o];
+        transpose(wt, weight, nin, nout);
         /* dinp (B, nin) += dout (B, nout) . weight^T (nout, nin) */
-        matmul_acc(dinp, dout, nout, 1, wt, B, nout, nin);
+        matmul(dinp, dout, nout, 1, wt, B, nout, nin);
     }
 }
 
@@ -176,6 +227,11 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->shape.nhidden = shape->nhidden;
     q->nlayers = shape->nhidden + 1;
     q->max_batch = max_batch;
+    for (size_t i = 0; i < NISA; i++)  /* "base" always qualifies */
+        if (isa_supported(isa_table[i].isa)) {
+            q->kernels = &isa_table[i];
+            break;
+        }
     q->dims[0] = shape->in;
     for (int l = 0; l < shape->nhidden; l++)
         q->dims[l + 1] = q->shape.hidden[l] = shape->hidden[l];
@@ -199,7 +255,7 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     size_t total = 4 * np + round_up(mb * q->dims[0]) + round_up(mw * mw) +
                    2 * round_up((size_t)QNET_TILE * mw);
     for (int l = 0; l < q->nlayers; l++)
-        total += 2 * round_up(mb * q->dims[l + 1]);
+        total += (l < q->nlayers - 1 ? 2 : 1) * round_up(mb * q->dims[l + 1]);
     q->mem = aligned_alloc(ALIGN_FLOATS * sizeof(float), total * sizeof(float));
     if (!q->mem) {
         free(q);
@@ -214,7 +270,8 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->x = p, p += round_up(mb * q->dims[0]);
     for (int l = 0; l < q->nlayers; l++) {
         q->acts[l] = p, p += round_up(mb * q->dims[l + 1]);
-        q->dacts[l] = p, p += round_up(mb * q->dims[l + 1]);
+        if (l < q->nlayers - 1)
+            q->dacts[l] = p, p += round_up(mb * q->dims[l + 1]);
     }
     q->wt = p, p += round_up(mw * mw);
     q->tile[0] = p, p += round_up((size_t)QNET_TILE * mw);
@@ -266,8 +323,8 @@ const float *qnet_forward(qnet_t *q, const float *x, int B)
     const float *inp = q->x;
     for (int l = 0; l < q->nlayers; l++) {
         int nin = q->dims[l], nout = q->dims[l + 1];
-        linear_forward(q->acts[l], inp, q->params + q->woff[l], q->params + q->boff[l], B, nin,
-                       nout);
+        linear_forward(q->kernels->matmul, q->acts[l], inp, q->params + q->woff[l],
+                       q->params + q->boff[l], B, nin, nout);
         if (l < q->nlayers - 1)
             relu_forward(q->acts[l], (size_t)B * nout);
         inp = q->acts[l];
@@ -285,8 +342,8 @@ void qnet_predict(qnet_t *q, const float *x, int B, float *out)
         for (int l = 0; l < L; l++) {
             int nout = q->dims[l + 1];
             float *o = l == L - 1 ? out + (size_t)b0 * nout : q->tile[l & 1];
-            linear_forward(o, inp, q->params + q->woff[l], q->params + q->boff[l], n, q->dims[l],
-                           nout);
+            linear_forward(q->kernels->matmul, o, inp, q->params + q->woff[l], q->params + q->boff[l], n,
+                           q->dims[l], nout);
             if (l < L - 1)
                 relu_forward(o, (size_t)n * nout);
             inp = o;
@@ -313,7 +370,7 @@ void qnet_backward(qnet_t *q, const float *dout, int B)
             dinp = q->dacts[l - 1];
             memset(dinp, 0, (size_t)B * nin * sizeof(float));
         }
-        linear_backward(dinp, q->grads + q->woff[l], q->grads + q->boff[l], d, inp,
+        linear_backward(q->kernels->matmul, dinp, q->grads + q->woff[l], q->grads + q->boff[l], d, inp,
                         q->params + q->woff[l], q->wt, B, nin, nout);
         if (dinp) {
             relu_backward(dinp, q->acts[l - 1], (size_t)B * nin);
@@ -351,15 +408,15 @@ void qnet_adam_step(qnet_t *q, double lr, double beta1, double beta2, double eps
     double bc2 = 1.0 - pow(beta2, (double)q->t);
     /* Scalars reach the float kernel as torch casts them: computed in
      * double, rounded once. */
-    float neg_step = (float)(-lr / bc1), bc2_sqrt = (float)sqrt(bc2), feps = (float)eps;
-    float b2 = (float)beta2, one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
-    float *p = q->params, *g = q->grads, *m = q->m, *v = q->v;
-    for (size_t i = 0; i < q->nparams; i++) {
-        m[i] = m[i] + one_b1 * (g[i] - m[i]);           /* exp_avg.lerp_(grad, 1 - beta1) */
-        v[i] = v[i] * b2 + one_b2 * g[i] * g[i];        /* .mul_(beta2).addcmul_(grad, grad, 1 - beta2) */
-        float denom = sqrtf(v[i]) / bc2_sqrt + feps;    /* (sqrt(v) / sqrt(bc2)).add_(eps) */
-        p[i] = p[i] + neg_step * (m[i] / denom);        /* param.addcdiv_(m, denom, -step_size) */
-    }
+    adam_scalars_t s = {
+        .neg_step = (float)(-lr / bc1),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .eps = (float)eps,
+        .beta2 = (float)beta2,
+        .one_b1 = (float)(1.0 - beta1),
+        .one_b2 = (float)(1.0 - beta2),
+    };
+    q->kernels->adam(q->params, q->grads, q->m, q->v, q->nparams, &s);
 }
 
 int64_t qnet_adam_t(const qnet_t *q)
@@ -399,6 +456,23 @@ void qnet_polyak(qnet_t *dst, const qnet_t *src, float tau)
 }
 
 /* ---------------------------------------------------------- accessors */
+
+const char *qnet_isa(const qnet_t *q)
+{
+    return q->kernels->isa;
+}
+
+int qnet_set_isa(qnet_t *q, const char *isa)
+{
+    for (size_t i = 0; i < NISA; i++)
+        if (!strcmp(isa, isa_table[i].isa)) {
+            if (!isa_supported(isa))
+                return ERR_FAILED_PRECONDITION;
+            q->kernels = &isa_table[i];
+            return 0;
+        }
+    return ERR_INVALID_ARGUMENT;
+}
 
 void qnet_shape(const qnet_t *q, qnet_shape_t *shape)
 {

@@ -26,7 +26,22 @@
  *     may run between qnet_forward() and qnet_backward().
  * Both compute each row with the same kernel and the same order of
  * operations, so a row's Q values are bit-identical whichever is used and
- * whatever B is.
+ * whatever B is. A net used only through qnet_predict() (a target net) can
+ * be made with max_batch 1.
+ *
+ * A Double DQN train step, with no allocation anywhere:
+ *     qnet_predict(target, next_obs, B, q_next);      // (B, out) bootstrap values
+ *     qnet_predict(online, next_obs, B, q_next_on);   // (B, out) argmax for Double DQN
+ *     const float *q = qnet_forward(online, obs, B);  // (B, out), kept for backward
+ *     ... dout (B, out) = dL/dq, nonzero only at the actions taken
+ *     qnet_zero_grad(online);
+ *     qnet_backward(online, dout, B);
+ *     qnet_clip_grad(online, max_norm);
+ *     qnet_adam_step(online, lr, 0.9, 0.999, 1e-8);
+ *     qnet_polyak(target, online, tau);  // or qnet_copy_params() every N steps
+ *
+ * The matmuls and Adam run in the best instruction-set variant the CPU has
+ * (qnet_isa()); every variant gives the same bits.
  *
  * A net is not thread-safe: one thread uses it at a time (qnet_predict()
  * writes the net's scratch). Ownership: qnet_new()/qnet_destroy(); every
@@ -158,5 +173,17 @@ void qnet_layer_dims(const qnet_t *q, int l, int *nin, int *nout);
 /* Offset of layer l's weight and bias in any of the four blocks. */
 size_t qnet_weight_offset(const qnet_t *q, int l);
 size_t qnet_bias_offset(const qnet_t *q, int l);
+
+/* ------------------------------------------------------ kernel variant */
+
+/* The instruction-set variant of the matmul kernel q runs: "avx512", "avx2"
+ * or "base". qnet_new() picks the best one the CPU supports. Every variant
+ * computes the same bits, so this only changes speed. */
+const char *qnet_isa(const qnet_t *q);
+
+/* Switches q to the named variant (for tests and benchmarks). Returns 0,
+ * ERR_INVALID_ARGUMENT for an unknown name, ERR_FAILED_PRECONDITION if the
+ * CPU lacks it. */
+int qnet_set_isa(qnet_t *q, const char *isa);
 
 #endif

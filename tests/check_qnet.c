@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "qnet.h"
 #include "rng.h"
 
@@ -252,6 +253,68 @@ START_TEST(test_predict_does_not_clobber_training_activations)
 }
 END_TEST
 
+/* Every kernel variant the CPU has computes the same bits: forward,
+ * predict, gradients and an Adam step, on shapes with edge rows and edge
+ * columns. */
+START_TEST(test_kernel_variants_agree_bitwise)
+{
+    enum { IN = 5, OUT = 3, B = 67 };
+    int h[2] = {37, 33};
+    qnet_t *q = qnet_new(IN, h, 2, OUT, B);
+    ck_assert_ptr_nonnull(qnet_isa(q));
+    ck_assert_int_eq(qnet_set_isa(q, "no-such-isa"), ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(qnet_set_isa(q, "base"), 0);
+    ck_assert_str_eq(qnet_isa(q), "base");
+    rng_t r;
+    rng_seed(&r, 77);
+    qnet_init(q, &r);
+    float x[B * IN], dout[B * OUT], y0[B * OUT], p0[B * OUT], y[B * OUT];
+    for (int i = 0; i < B * IN; i++)
+        x[i] = (float)(4.0 * rng_next_double(&r) - 2.0);
+    for (int i = 0; i < B * OUT; i++)
+        dout[i] = (float)(rng_next_double(&r) - 0.5);
+    size_t n = qnet_nparams(q), sz = n * sizeof(float);
+    float *params0 = malloc(sz), *g0 = malloc(sz), *stepped0 = malloc(sz);
+    memcpy(params0, qnet_params(q), sz);
+
+    /* Reference results with the base kernels: forward, predict, backward,
+     * then two Adam steps (the second with nonzero moments). */
+    memcpy(y0, qnet_forward(q, x, B), sizeof(y0));
+    qnet_zero_grad(q);
+    qnet_backward(q, dout, B);
+    memcpy(g0, qnet_grads(q), sz);
+    qnet_predict(q, x, B, p0);
+    ck_assert_int_eq(memcmp(p0, y0, sizeof(y0)), 0);
+    qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+    qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+    memcpy(stepped0, qnet_params(q), sz);
+
+    const char *isas[] = {"avx2", "avx512"};
+    for (size_t k = 0; k < sizeof(isas) / sizeof(isas[0]); k++) {
+        int rc = qnet_set_isa(q, isas[k]);
+        if (rc == ERR_FAILED_PRECONDITION || rc == ERR_INVALID_ARGUMENT)
+            continue;  /* not this CPU, or not an x86-64 build */
+        ck_assert_int_eq(rc, 0);
+        ck_assert_str_eq(qnet_isa(q), isas[k]);
+        memcpy(qnet_params(q), params0, sz);
+        memset(qnet_adam_m(q), 0, sz);
+        memset(qnet_adam_v(q), 0, sz);
+        qnet_set_adam_t(q, 0);
+        ck_assert_int_eq(memcmp(qnet_forward(q, x, B), y0, sizeof(y0)), 0);
+        qnet_zero_grad(q);
+        qnet_backward(q, dout, B);
+        ck_assert_int_eq(memcmp(qnet_grads(q), g0, sz), 0);
+        qnet_predict(q, x, B, y);
+        ck_assert_int_eq(memcmp(y, y0, sizeof(y)), 0);
+        qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+        qnet_adam_step(q, 1e-3, 0.9, 0.999, 1e-8);
+        ck_assert_int_eq(memcmp(qnet_params(q), stepped0, sz), 0);
+    }
+    free(params0), free(g0), free(stepped0);
+    qnet_destroy(&q);
+}
+END_TEST
+
 /* ---------------------------------------------------------- backward */
 
 /* Hand-checked gradient of the tiny net for dL/dQ = (1, 0) on row 0:
@@ -472,6 +535,7 @@ Suite *qnet_suite(void)
     tcase_add_test(tc, test_forward_tiny_net_hand_values);
     tcase_add_test(tc, test_predict_matches_forward_bitwise_any_batch);
     tcase_add_test(tc, test_predict_does_not_clobber_training_activations);
+    tcase_add_test(tc, test_kernel_variants_agree_bitwise);
     tcase_add_test(tc, test_backward_tiny_net_hand_values);
     tcase_add_test(tc, test_backward_matches_finite_differences);
     tcase_add_test(tc, test_clip_grad_scales_to_max_norm);
