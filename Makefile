@@ -5,6 +5,7 @@
 #   make test       deps, build, then every test suite
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
+#   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -53,7 +54,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench bench-qnet clean python
+.PHONY: all deps test check run bench bench-qnet clean python plot
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -149,6 +150,14 @@ bench: bench-qnet
 
 bench-qnet: $(BUILD)/bench_qnet
 	$(BUILD)/bench_qnet
+
+# -------------------------------------------------------------------- plot
+# The learning curve of a run (agent/plot.gp says what it draws).
+plot:
+	@test -n "$(RUN)" || { echo "usage: make plot RUN=DIR  (an agentd --logdir holding progress.csv)" >&2; exit 2; }
+	@test -f "$(RUN)/progress.csv" || { echo "plot: $(RUN)/progress.csv not found" >&2; exit 2; }
+	gnuplot -e "run='$(RUN)'" agent/plot.gp
+	@echo "plot: wrote $(RUN)/learning_curve.png"
 
 # ------------------------------------------------------------------- misc
 clean:
