@@ -5,6 +5,9 @@
 #   make test       deps, build, then every test suite
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
+#   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
+#   make test-docker        build the images, train with podman-compose (docker/README.md)
+#   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -53,7 +56,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench clean python
+.PHONY: all deps test check run bench clean python test-distributed test-docker deps-docker
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -126,6 +129,18 @@ check: all $(BUILD)/check_all
 
 test: deps
 	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory test-distributed
+
+# Network namespaces as hosts; skips (exit 0, "SKIP: ...") where they cannot be made.
+test-distributed: all
+	timeout -k 10 240 tests/distributed/run.sh
+
+# Containers: installs podman & co. and builds the base images on first use.
+deps-docker:
+	docker/setup.sh
+
+test-docker:
+	timeout -k 30 900 docker/test.sh
 
 # ------------------------------------------------------------------- misc
 clean:

@@ -28,8 +28,9 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libzmq5 libprotobuf-c1 libuv1 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+ && rm -rf /var/lib/apt/lists/*
+# (The layer above is the same in both images, so it is built and stored once.)
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin envd
 COPY --from=build /build/envd /usr/local/bin/envd
 COPY docker/envd-healthcheck /usr/local/bin/envd-healthcheck
