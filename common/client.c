@@ -15,6 +15,7 @@ struct client {
     char endpoint[256];
     int timeout_ms;
     uint64_t next_id, waiting_id;
+    int64_t sent_ms;    /* when the request being waited for was sent */
     wire_arena_t *arena;
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
@@ -73,8 +74,21 @@ void client_destroy(client_t **self_p)
 
 const char *client_endpoint(const client_t *c) { return c->endpoint; }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
+    c->sent_ms = now_ms();
+    if (!c->sock) { /* a reset whose reopen failed: try again now */
+        int rc = client_open(c, e);
+        if (rc < 0)
+            return rc;
+    }
     if (zmq_send(c->sock, data, len, ZMQ_DONTWAIT) < 0)
         return err_set(e, errno == EAGAIN ? ERR_UNAVAILABLE : ERR_IO, "send to %s: %s",
                        c->endpoint, zmq_strerror(errno));
@@ -101,50 +115,75 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
     return send_frame(c, data, len, e);
 }
 
-static int64_t now_ms(void)
+/* Lazy Pirate: abandon the socket so that a late reply cannot be taken for
+ * the answer to a later request. */
+void client_reset(client_t *c)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (c->sock)
+        zmq_close(c->sock);
+    c->sock = NULL;
+    errbuf_t ignored;
+    client_open(c, &ignored);
+}
+
+/* Reads one reply if one is waiting. Returns 1 with rep filled, 0 if none is
+ * waiting (or it was stale), or an error. */
+static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
+{
+    zmq_msg_close(&c->msg);
+    zmq_msg_init(&c->msg);
+    if (zmq_msg_recv(&c->msg, c->sock, ZMQ_DONTWAIT) < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        return err_set(e, ERR_IO, "receive from %s: %s", c->endpoint, zmq_strerror(errno));
+    }
+    while (zmq_msg_more(&c->msg)) { /* never sent by envd; drop extra frames */
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_recv(&extra, c->sock, 0);
+        zmq_msg_close(&extra);
+    }
+    wire_arena_reset(c->arena);
+    int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
+    if (rc < 0)
+        return rc;
+    if (c->waiting_id && rep->id != c->waiting_id)
+        return 0; /* a stale reply to an abandoned request */
+    return 1;
+}
+
+static int timed_out(client_t *c, errbuf_t *e)
+{
+    client_reset(c);
+    return err_set(e, ERR_TIMEOUT, "%s did not answer within %d ms", c->endpoint, c->timeout_ms);
 }
 
 int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 {
-    int64_t deadline = now_ms() + c->timeout_ms;
+    if (!c->sock)
+        return timed_out(c, e);
+    int64_t deadline = c->sent_ms + c->timeout_ms;
     for (;;) {
+        int rc = read_reply(c, rep, e);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
         int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return timed_out(c, e);
         zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-        int n = left > 0 ? zmq_poll(&item, 1, (long)left) : 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            /* Lazy Pirate: abandon the socket so a late reply cannot be
-             * taken for the answer to a later request. */
-            zmq_close(c->sock);
-            c->sock = NULL;
-            errbuf_t ignored;
-            client_open(c, &ignored);
-            return err_set(e, ERR_TIMEOUT, "%s did not answer within %d ms", c->endpoint,
-                           c->timeout_ms);
-        }
-        zmq_msg_close(&c->msg);
-        zmq_msg_init(&c->msg);
-        if (zmq_msg_recv(&c->msg, c->sock, 0) < 0)
-            return err_set(e, ERR_IO, "receive from %s: %s", c->endpoint, zmq_strerror(errno));
-        while (zmq_msg_more(&c->msg)) { /* never sent by envd; drop extra frames */
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            zmq_msg_recv(&extra, c->sock, 0);
-            zmq_msg_close(&extra);
-        }
-        wire_arena_reset(c->arena);
-        int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
-        if (rc < 0)
-            return rc;
-        if (c->waiting_id && rep->id != c->waiting_id)
-            continue; /* a stale reply to an abandoned request */
-        return 0;
+        if (zmq_poll(&item, 1, (long)left) < 0 && errno != EINTR)
+            return err_set(e, ERR_IO, "poll %s: %s", c->endpoint, zmq_strerror(errno));
     }
+}
+
+int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
+{
+    if (!c->sock)
+        return timed_out(c, e);
+    int rc = read_reply(c, rep, e);
+    if (rc == 0 && now_ms() - c->sent_ms >= c->timeout_ms)
+        return timed_out(c, e);
+    return rc;
 }
 
 int client_call(client_t *c, wire_request_t *req, wire_reply_t *rep, errbuf_t *e)

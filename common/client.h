@@ -26,10 +26,23 @@ const char *client_endpoint(const client_t *c);
 /* Sends req, filling in the protocol version and a fresh request id. */
 int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
 
-/* Waits for the reply to the last request sent. ERR_TIMEOUT after the
- * timeout (the socket is then reset). A server error reply is returned as
- * rep with rep->code set; the return value is 0 whenever a reply arrived. */
+/* Waits for the reply to the last request sent. ERR_TIMEOUT once the
+ * timeout has passed since that request was sent (the socket is then
+ * reset), so a caller that sent to many servers and collects them one after
+ * the other waits at most one timeout in all. A server error reply is
+ * returned as rep with rep->code set; the return value is 0 whenever a
+ * reply arrived. */
 int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e);
+
+/* client_recv without waiting, for polling a server that may be down:
+ * 1 with rep filled when the reply has arrived, 0 when it has not yet,
+ * ERR_TIMEOUT (socket reset) when it has not and the timeout has passed
+ * since the send. */
+int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e);
+
+/* Abandons any request in flight: the socket is closed and reopened, so no
+ * reply to an earlier request can arrive any more (Lazy Pirate). */
+void client_reset(client_t *c);
 
 /* client_send + client_recv; a server error becomes the return value, with
  * its message in e. */

@@ -12,12 +12,18 @@
 
 static const char *log_prog = "";
 static int log_threshold = LOG_INFO;
+static void (*log_hook)(void);
 static const char *const log_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void log_init(const char *prog, int level)
 {
     log_prog = prog ? prog : "";
     log_threshold = level;
+}
+
+void log_set_hook(void (*fn)(void))
+{
+    log_hook = fn;
 }
 
 int log_level_parse(const char *s)
@@ -50,5 +56,7 @@ void log_msg(int level, const char *fmt, ...)
     /* One write per line so concurrent processes do not interleave. */
     size_t len = strnlen(line, sizeof line - 2);
     line[len++] = '\n';
+    if (log_hook)
+        log_hook();
     fwrite(line, 1, len, stderr);
 }

@@ -15,6 +15,11 @@ void log_init(const char *prog, int level);
 /* Parses "error", "warn", "info" or "debug"; returns the level or -1. */
 int log_level_parse(const char *s);
 
+/* fn (NULL: none) runs before each line is written: a program that keeps a
+ * status line refreshing in place on a terminal clears it there, so log
+ * lines never land in the middle of it. */
+void log_set_hook(void (*fn)(void));
+
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

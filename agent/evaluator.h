@@ -1,0 +1,49 @@
+/*
+ * evaluator.h — greedy evaluation of a Q-network on fresh envd sessions.
+ *
+ * One evaluation plays E episodes at once: it makes E sessions, resets
+ * session i with seed seed0 + i (the same episodes every time, so
+ * evaluations along a run and across runs compare like with like), then
+ * steps all still-running sessions together — one qnet_predict and one
+ * step_batch (autoreset DISABLED) per step — dropping each session from the
+ * batch when its episode ends, and finally closes the sessions. The mean
+ * and standard deviation (population, as numpy's std) of the E returns are
+ * what Gymnasium's reward_threshold is compared with.
+ *
+ * Nothing allocates after evaluator_new(). The client and net are
+ * borrowed for the call; the net is only read (qnet_predict).
+ */
+#ifndef EVALUATOR_H
+#define EVALUATOR_H
+
+#include <stdint.h>
+
+#include "client.h"
+#include "err.h"
+#include "qnet.h"
+
+typedef struct evaluator_result {
+    double mean, std;   /* of the episode returns */
+    double min, max;
+    int episodes;
+    int64_t steps;      /* env steps the evaluation took */
+    double seconds;     /* wall-clock time it took */
+} evaluator_result_t;
+
+typedef struct evaluator evaluator_t;
+
+/* An evaluator of `episodes` episodes for observations of obs_dim floats
+ * and num_actions actions. */
+int evaluator_new(int episodes, int obs_dim, int num_actions, evaluator_t **out, errbuf_t *e);
+void evaluator_destroy(evaluator_t **self_p);
+
+/* Plays the episodes of env_id on c's server with the greedy policy of
+ * net. A failed request (ERR_TIMEOUT, a server error) ends the evaluation
+ * with that error; the sessions are then left to the server's TTL. */
+int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net, uint64_t seed0,
+                  evaluator_result_t *res, errbuf_t *e);
+
+/* The returns of the last run, (episodes), in seed order. Borrowed. */
+const double *evaluator_returns(const evaluator_t *ev);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * fleet.h — agentd's training sessions on many envd servers, and what
+ * happens when a server stops answering.
+ *
+ * A fleet holds `sessions` CartPole sessions on each endpoint. Every slot
+ * (endpoint k, session i) has a fixed index k * sessions + i. One tick is
+ * fleet_obs() -> the caller picks one action per live slot ->
+ * fleet_send() (one step_batch per live endpoint, all sent before any is
+ * awaited) -> the caller may do other work (train) -> fleet_collect()
+ * (replies read in endpoint order, so a seeded run is reproducible) which
+ * yields the transitions and the finished episodes of the tick.
+ *
+ * Steps use SAME_STEP autoreset: a finished session is reset inside the
+ * same call, and the transition's next observation is the true terminal
+ * observation (final_observations), so a truncated episode can be
+ * bootstrapped correctly.
+ *
+ * Failure: an endpoint whose reply does not come within timeout_ms (or
+ * that answers with an error) is dropped: its slots leave the rotation and
+ * the others go on. It is then probed with a hello, sent without waiting
+ * and checked on each fleet_poll(), with exponential backoff between
+ * probes; when it answers, its sessions are made anew and reset, and it
+ * rejoins. Each drop and rejoin is logged.
+ *
+ * Reproducible resume: per slot the fleet keeps the seed of the session's
+ * last seeded reset, the number of autoresets since, and the actions of
+ * the current episode. A checkpoint saves that (fleet_slot_states,
+ * fleet_slot_actions); fleet_set_restore() before fleet_start() replays it
+ * on the new sessions (seeded reset, as many unseeded resets, the same
+ * actions), which puts every session in the exact state it had, so a
+ * resumed run continues as if it had never stopped.
+ *
+ * Nothing allocates in the tick (fleet_obs/send/collect). Not thread-safe.
+ */
+#ifndef FLEET_H
+#define FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "err.h"
+
+typedef struct fleet_config {
+    const char *const *endpoints; /* (nendpoints) ZeroMQ endpoints of envd servers */
+    size_t nendpoints;
+    int sessions;                 /* sessions per endpoint */
+    const char *env_id;           /* e.g. "CartPole-v1" */
+    int timeout_ms;               /* a request not answered in this is a failure */
+    int backoff_min_ms;           /* first retry after a drop */
+    int backoff_max_ms;           /* longest wait between probes */
+    uint64_t seed;                /* session seeds derive from it */
+    uint64_t salt;                /* mixed into seeds of sessions made fresh (resume: env steps) */
+} fleet_config_t;
+
+/* The transitions and finished episodes of one tick, in slot order.
+ * Borrowed from the fleet until the next fleet_collect(). */
+typedef struct fleet_batch {
+    size_t n;                  /* transitions */
+    const float *obs;          /* (n, obs_dim) */
+    const int32_t *act;        /* (n) */
+    const float *rew;          /* (n) */
+    const float *next;         /* (n, obs_dim): final observation where the episode ended */
+    const uint8_t *term;       /* (n) */
+    const uint8_t *trunc;      /* (n) */
+    size_t nepisodes;          /* episodes that ended */
+    const double *ep_return;   /* (nepisodes) */
+    const int32_t *ep_length;  /* (nepisodes) */
+    size_t dropped;            /* endpoints dropped while collecting */
+} fleet_batch_t;
+
+/* What a checkpoint saves per slot to rebuild the session's state. */
+typedef struct fleet_slot_state {
+    uint64_t seed;   /* seed of the last seeded reset */
+    uint32_t resets; /* autoresets since; FLEET_NO_STATE: nothing to rebuild */
+    uint32_t len;    /* steps taken in the current episode */
+} fleet_slot_state_t;
+
+#define FLEET_NO_STATE UINT32_MAX
+
+typedef struct fleet fleet_t;
+
+/* Connects (without any I/O yet) to every endpoint. zctx is borrowed. */
+int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e);
+
+/* Closes the sessions of live endpoints (best effort) and frees *self_p. */
+void fleet_destroy(fleet_t **self_p);
+
+/* Says hello to every endpoint at once, then joins each one that answered
+ * within the timeout, in endpoint order; the others are dropped and will
+ * be probed. Errors only for what no retry can fix: no endpoint offers the
+ * env id, spaces that agentd cannot learn (not a 1-D float box and a
+ * discrete action space), or servers that disagree on them. */
+int fleet_start(fleet_t *f, errbuf_t *e);
+
+/* Probes dropped endpoints without blocking and joins those that answer.
+ * Call it once per tick, and in a loop while no endpoint is live. */
+void fleet_poll(fleet_t *f);
+
+/* Live endpoints, and slots over them. */
+size_t fleet_live(const fleet_t *f);
+size_t fleet_live_slots(const fleet_t *f);
+
+/* Endpoints that may still come back (not failed for good). */
+size_t fleet_usable(const fleet_t *f);
+
+/* Spaces and spec, known once any endpoint has joined (0 before). */
+int fleet_obs_dim(const fleet_t *f);
+int fleet_num_actions(const fleet_t *f);
+uint32_t fleet_max_episode_steps(const fleet_t *f);
+
+/* The current observations of the live slots, (n, obs_dim) in slot order;
+ * *n gets fleet_live_slots(). Valid until the next fleet call. */
+const float *fleet_obs(fleet_t *f, size_t *n);
+
+/* Sends one step_batch to every live endpoint: act (n) as from fleet_obs().
+ * An endpoint whose send fails is dropped. */
+void fleet_send(fleet_t *f, const int32_t *act);
+
+/* Waits for every reply sent by fleet_send() (at most timeout_ms after the
+ * send in all) and fills out. */
+void fleet_collect(fleet_t *f, fleet_batch_t *out);
+
+/* ------------------------------------------------------ per endpoint */
+
+size_t fleet_nendpoints(const fleet_t *f);
+const char *fleet_endpoint(const fleet_t *f, size_t k);
+int fleet_is_live(const fleet_t *f, size_t k);
+
+/* The connection to endpoint k, for requests between ticks (evaluation).
+ * Borrowed. */
+client_t *fleet_client(fleet_t *f, size_t k);
+
+/* Drops endpoint k (say after a failed evaluation) with a reason for the log. */
+void fleet_drop(fleet_t *f, size_t k, const char *why);
+
+/* ------------------------------------------------------ checkpoints */
+
+size_t fleet_nslots(const fleet_t *f);
+
+/* Per slot (nslots); slots of endpoints that are not live say FLEET_NO_STATE. */
+const fleet_slot_state_t *fleet_slot_states(const fleet_t *f);
+
+/* The current episode's actions per slot, (nslots, fleet_max_episode_steps())
+ * bytes; NULL when episodes have no step limit or actions exceed a byte. */
+const uint8_t *fleet_slot_actions(const fleet_t *f);
+
+/* Before fleet_start(): rebuild the sessions from saved states (nslots of
+ * them, actions (nslots, max_steps)), copied. Slots saying FLEET_NO_STATE,
+ * or all of them if the spec differs from max_steps, start afresh. */
+int fleet_set_restore(fleet_t *f, const fleet_slot_state_t *states, const uint8_t *actions,
+                      uint32_t max_steps, errbuf_t *e);
+
+#endif

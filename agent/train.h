@@ -1,0 +1,96 @@
+/*
+ * train.h — agentd's run: act on envd sessions, learn with DQN, evaluate,
+ * checkpoint, report.
+ *
+ * train_run() is the whole program after option parsing: it connects the
+ * fleet, builds or loads the learner, and loops one tick at a time —
+ *     predict Q for every live session (one qnet_predict),
+ *     pick epsilon-greedy actions, send one step_batch per server,
+ *     run the gradient steps that are due while the servers step,
+ *     collect the transitions into the replay buffer —
+ * evaluating every eval_every env steps (and at the end), saving every
+ * save_every env steps (and at exit, signals included), writing progress
+ * rows and a progress line, until the evaluation mean reaches
+ * target_return, the step budget is spent, a signal arrives, or no server
+ * is left. It then prints a summary and writes summary.json.
+ *
+ * Training is a pure function of the configuration, the seed and the
+ * checkpoint it starts from: every schedule (epsilon, training, target
+ * updates, evaluation, saving) counts env steps or gradient steps, never
+ * time, and the fleet reads replies in a fixed order. So one seed against
+ * one envd gives the same checkpoint bytes every time, and a resumed run
+ * equals an uninterrupted one.
+ */
+#ifndef TRAIN_H
+#define TRAIN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dqn.h"
+#include "qnet.h"
+
+/* Exit statuses (documented in agentd --help). */
+enum {
+    TRAIN_EXIT_SOLVED = 0,     /* target reached (or --eval-only / --no-train done) */
+    TRAIN_EXIT_ERROR = 1,      /* runtime error */
+    TRAIN_EXIT_USAGE = 2,      /* bad options (main.c) */
+    TRAIN_EXIT_BUDGET = 3,     /* --total-steps spent without reaching the target */
+    TRAIN_EXIT_SIGINT = 130,   /* stopped by SIGINT, checkpoint saved */
+    TRAIN_EXIT_SIGTERM = 143,  /* stopped by SIGTERM, checkpoint saved */
+};
+
+#define TRAIN_MAX_ENDPOINTS 64
+
+typedef struct train_config {
+    /* servers */
+    const char *endpoints[TRAIN_MAX_ENDPOINTS];
+    size_t nendpoints;
+    int64_t sessions;          /* per endpoint */
+    const char *env_id;
+    int64_t timeout_ms;
+    int64_t retry_min_ms, retry_max_ms;
+    double give_up_s;          /* no live server for this long: stop with an error */
+
+    /* network and learning rule */
+    int hidden[QNET_MAX_HIDDEN];
+    int nhidden;
+    dqn_config_t dqn;
+
+    /* schedules, in env steps unless said otherwise */
+    int64_t total_steps;
+    int64_t buffer_size;       /* replay capacity, transitions */
+    int64_t learning_starts;   /* transitions in the buffer before training starts */
+    int64_t train_freq;        /* train every train_freq env steps ... */
+    int64_t gradient_steps;    /* ... this many gradient steps */
+    double eps_start, eps_end;
+    int64_t eps_decay_steps;
+
+    /* evaluation */
+    int64_t eval_every;        /* 0: only at the end */
+    int64_t eval_episodes;
+    uint64_t eval_seed;        /* episode i is reset with eval_seed + i */
+    double target_return;
+
+    /* run */
+    uint64_t seed;
+    const char *save_path;     /* NULL: no checkpoints */
+    int64_t save_every;        /* 0: only at exit */
+    bool save_replay;
+    const char *load_path;     /* NULL: a fresh start */
+    bool eval_only;
+    bool no_train;             /* act only: throughput measurement */
+    const char *logdir;        /* NULL: no progress.csv / TensorBoard / summary.json */
+    int64_t log_every;         /* a progress.csv row every this many env steps */
+    double progress_s;         /* progress line period on stderr; 0: none */
+
+    /* every option as JSON ("name": value, ...) for summary.json */
+    const char *options_json;
+} train_config_t;
+
+/* Runs agentd. stop is set by the signal handlers (SIGINT or SIGTERM's
+ * number); it is only read. Returns one of the TRAIN_EXIT_* statuses. */
+int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop);
+
+#endif

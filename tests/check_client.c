@@ -1,0 +1,182 @@
+/*
+ * check_client.c — the client's waiting rules against a server the test
+ * controls: a ROUTER socket in this process that answers only when told,
+ * so "no reply yet", "reply arrived" and "timed out" are each certain and
+ * no assertion depends on timing.
+ */
+#include <check.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client.h"
+
+typedef struct fake_server {
+    void *zctx, *router;
+    char endpoint[128];
+    zmq_msg_t ident;  /* the identity of the last request received */
+    uint64_t last_id; /* its request id */
+} fake_server_t;
+
+static void fake_open(fake_server_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->zctx = zmq_ctx_new();
+    f->router = zmq_socket(f->zctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    ck_assert_int_eq(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
+    size_t len = sizeof f->endpoint;
+    zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
+    zmq_msg_init(&f->ident);
+}
+
+static void fake_close(fake_server_t *f)
+{
+    zmq_msg_close(&f->ident);
+    zmq_close(f->router);
+    zmq_ctx_term(f->zctx);
+}
+
+/* Receives one request (waiting at most 5 s) and remembers who sent it. */
+static void fake_take(fake_server_t *f)
+{
+    zmq_pollitem_t item = {f->router, 0, ZMQ_POLLIN, 0};
+    ck_assert_int_eq(zmq_poll(&item, 1, 5000), 1);
+    zmq_msg_close(&f->ident);
+    zmq_msg_init(&f->ident);
+    ck_assert_int_ge(zmq_msg_recv(&f->ident, f->router, 0), 0);
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    ck_assert_int_ge(zmq_msg_recv(&body, f->router, 0), 0);
+    wire_arena_t *a = wire_arena_new(4096);
+    wire_request_t req;
+    errbuf_t e;
+    ck_assert_int_eq(wire_decode_request(a, zmq_msg_data(&body), zmq_msg_size(&body), &req, &e),
+                     0);
+    f->last_id = req.id;
+    wire_arena_destroy(&a);
+    zmq_msg_close(&body);
+}
+
+/* Answers the last request taken with a ping reply carrying payload. */
+static void fake_answer(fake_server_t *f, const char *payload)
+{
+    wire_reply_t rep = {.major = WIRE_MAJOR, .id = f->last_id, .message = "", .op = WIRE_OP_PING};
+    rep.ping.payload = payload;
+    rep.ping.len = strlen(payload);
+    wire_buf_t buf = {0};
+    ck_assert_int_eq(wire_encode_reply(&rep, &buf), 0);
+    zmq_msg_t ident;
+    zmq_msg_init(&ident);
+    zmq_msg_copy(&ident, &f->ident);
+    ck_assert_int_ge(zmq_msg_send(&ident, f->router, ZMQ_SNDMORE), 0);
+    ck_assert_int_ge(zmq_send(f->router, buf.data, buf.len, 0), 0);
+    wire_buf_deinit(&buf);
+}
+
+static void send_ping(client_t *c)
+{
+    wire_request_t req = {.op = WIRE_OP_PING};
+    errbuf_t e;
+    ck_assert_int_eq(client_send(c, &req, &e), 0);
+}
+
+START_TEST(test_try_recv_is_zero_until_the_reply_arrives_then_one)
+{
+    fake_server_t f;
+    fake_open(&f);
+    void *z = zmq_ctx_new();
+    client_t *c = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(z, f.endpoint, 60000, &c, &e), 0);
+    send_ping(c);
+    fake_take(&f);
+    wire_reply_t rep;
+    ck_assert_int_eq(client_try_recv(c, &rep, &e), 0); /* not answered yet */
+    fake_answer(&f, "hi");
+    int rc = 0;
+    for (int i = 0; i < 5000 && rc == 0; i++) {
+        rc = client_try_recv(c, &rep, &e);
+        if (rc == 0)
+            usleep(1000);
+    }
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(rep.op, WIRE_OP_PING);
+    ck_assert_uint_eq(rep.ping.len, 2);
+    ck_assert_int_eq(memcmp(rep.ping.payload, "hi", 2), 0);
+    client_destroy(&c);
+    zmq_ctx_term(z);
+    fake_close(&f);
+}
+END_TEST
+
+START_TEST(test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_next)
+{
+    fake_server_t f;
+    fake_open(&f);
+    void *z = zmq_ctx_new();
+    client_t *c = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(z, f.endpoint, 30, &c, &e), 0);
+    send_ping(c);
+    fake_take(&f);
+    wire_reply_t rep;
+    int rc = 0;
+    for (int i = 0; i < 5000 && rc == 0; i++) {
+        rc = client_try_recv(c, &rep, &e);
+        if (rc == 0)
+            usleep(1000);
+    }
+    ck_assert_int_eq(rc, ERR_TIMEOUT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "did not answer"));
+    /* The server answers the abandoned request late; it must not be read
+     * as the answer to the next one. */
+    fake_answer(&f, "old");
+    send_ping(c);
+    fake_take(&f);
+    fake_answer(&f, "new");
+    ck_assert_int_eq(client_recv(c, &rep, &e), 0);
+    ck_assert_uint_eq(rep.ping.len, 3);
+    ck_assert_int_eq(memcmp(rep.ping.payload, "new", 3), 0);
+    client_destroy(&c);
+    zmq_ctx_term(z);
+    fake_close(&f);
+}
+END_TEST
+
+START_TEST(test_reset_abandons_the_request_in_flight)
+{
+    fake_server_t f;
+    fake_open(&f);
+    void *z = zmq_ctx_new();
+    client_t *c = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(z, f.endpoint, 60000, &c, &e), 0);
+    send_ping(c);
+    fake_take(&f);
+    client_reset(c);
+    fake_answer(&f, "old"); /* goes to the closed socket */
+    send_ping(c);
+    fake_take(&f);
+    fake_answer(&f, "new");
+    wire_reply_t rep;
+    ck_assert_int_eq(client_recv(c, &rep, &e), 0);
+    ck_assert_int_eq(memcmp(rep.ping.payload, "new", 3), 0);
+    client_destroy(&c);
+    zmq_ctx_term(z);
+    fake_close(&f);
+}
+END_TEST
+
+Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("waiting");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_try_recv_is_zero_until_the_reply_arrives_then_one);
+    tcase_add_test(tc, test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_next);
+    tcase_add_test(tc, test_reset_abandons_the_request_in_flight);
+    suite_add_tcase(s, tc);
+    return s;
+}

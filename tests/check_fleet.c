@@ -1,0 +1,275 @@
+/*
+ * check_fleet.c — agentd's sessions over real envd processes: transitions
+ * carry the true final observation (checked against a reference session
+ * replayed with the same seed and actions), a server killed with SIGKILL
+ * is dropped and rejoins when it is back, and a fleet rebuilt from saved
+ * slot states continues exactly where the first one was.
+ */
+#include <check.h>
+#include <math.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "log.h"
+#include "spawn.h"
+
+typedef struct env2 {
+    char *dir;
+    char ep[2][256];
+    pid_t pid[2];
+    void *zctx;
+} env2_t;
+
+static void env2_start(env2_t *t, int n)
+{
+    memset(t, 0, sizeof *t);
+    log_init("check", LOG_ERROR - 1); /* quiet: drops and failures are expected here */
+    t->dir = spawn_tmpdir();
+    ck_assert_ptr_nonnull(t->dir);
+    for (int i = 0; i < n; i++) {
+        snprintf(t->ep[i], sizeof t->ep[i], "ipc://%s/envd%d.sock", t->dir, i);
+        t->pid[i] = spawn_envd(t->ep[i], NULL);
+        ck_assert_int_gt(t->pid[i], 0);
+    }
+    t->zctx = zmq_ctx_new();
+}
+
+static void env2_stop(env2_t *t)
+{
+    for (int i = 0; i < 2; i++)
+        spawn_kill(&t->pid[i], SIGTERM);
+    zmq_ctx_term(t->zctx);
+    spawn_rmdir(&t->dir);
+}
+
+static fleet_t *make_fleet(env2_t *t, int nep, int sessions, uint64_t seed)
+{
+    const char *eps[2] = {t->ep[0], t->ep[1]};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = (size_t)nep, .sessions = sessions,
+                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = seed};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t->zctx, &cfg, &f, &e), 0);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    return f;
+}
+
+/* A policy that balances for a while: push towards where the pole falls. */
+static int32_t balance(const float *o) { return o[2] + 0.5f * o[3] > 0 ? 1 : 0; }
+
+START_TEST(test_transitions_end_in_the_true_final_observation)
+{
+    env2_t t;
+    env2_start(&t, 2);
+    fleet_t *f = make_fleet(&t, 2, 3, 11);
+    ck_assert_int_eq(fleet_live(f), 2);
+    ck_assert_int_eq(fleet_obs_dim(f), 4);
+    ck_assert_int_eq(fleet_num_actions(f), 2);
+    ck_assert_uint_eq(fleet_max_episode_steps(f), 500);
+
+    /* Reference: slot 4 (endpoint 1, session 1) replayed on a session of our own. */
+    const size_t slot = 4;
+    client_t *ref = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(t.zctx, t.ep[0], 2000, &ref, &e), 0);
+    wire_request_t req = {.op = WIRE_OP_MAKE};
+    req.make.env_id = "CartPole-v1";
+    wire_reply_t rep;
+    ck_assert_int_eq(client_call(ref, &req, &rep, &e), 0);
+    uint64_t sid = rep.make.sessions[0];
+    req = (wire_request_t){.op = WIRE_OP_RESET};
+    req.reset.session = sid;
+    req.reset.has_seed = true;
+    req.reset.seed = fleet_slot_states(f)[slot].seed;
+    ck_assert_int_eq(client_call(ref, &req, &rep, &e), 0);
+
+    /* Slots 0-2 always push left and terminate; the others balance and
+     * run into the 500-step limit, after which slot 4 pushes left too. */
+    int terminated = 0, truncated = 0;
+    int32_t act[6];
+    for (int tick = 0; tick < 1200 && !(terminated && truncated); tick++) {
+        size_t n;
+        const float *obs = fleet_obs(f, &n);
+        ck_assert_uint_eq(n, 6);
+        for (size_t i = 0; i < n; i++)
+            act[i] = i < 3 || (i == slot && truncated) ? 0 : balance(obs + 4 * i);
+        float before[4];
+        memcpy(before, obs + 4 * slot, sizeof before);
+        fleet_send(f, act);
+        fleet_batch_t b;
+        fleet_collect(f, &b);
+        ck_assert_uint_eq(b.n, 6);
+        ck_assert_int_eq(memcmp(b.obs + 4 * slot, before, sizeof before), 0);
+        ck_assert_int_eq(b.act[slot], act[slot]);
+
+        req = (wire_request_t){.op = WIRE_OP_STEP};
+        req.step.session = sid;
+        req.step.action = act[slot];
+        ck_assert_int_eq(client_call(ref, &req, &rep, &e), 0);
+        ck_assert_int_eq(memcmp(b.next + 4 * slot, rep.step.obs.data, 16), 0);
+        ck_assert_int_eq(b.term[slot], rep.step.terminated);
+        ck_assert_int_eq(b.trunc[slot], rep.step.truncated);
+        if (rep.step.terminated || rep.step.truncated) {
+            terminated |= rep.step.terminated;
+            truncated |= rep.step.truncated;
+            /* The slot now holds the new episode's first observation. */
+            const float *now = fleet_obs(f, &n) + 4 * slot;
+            for (int j = 0; j < 4; j++)
+                ck_assert(fabsf(now[j]) <= 0.05f);
+            req = (wire_request_t){.op = WIRE_OP_RESET}; /* the stream continues, as autoreset */
+            req.reset.session = sid;
+            ck_assert_int_eq(client_call(ref, &req, &rep, &e), 0);
+            ck_assert_int_eq(memcmp(now, rep.reset.obs.data, 16), 0);
+        }
+        for (size_t i = 0; i < b.n; i++) /* an always-left cart never truncates */
+            ck_assert(!(i < 3 && b.trunc[i]));
+    }
+    ck_assert_msg(terminated && truncated, "slot %zu: terminated %d truncated %d", slot,
+                  terminated, truncated);
+    client_destroy(&ref);
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
+START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
+{
+    env2_t t;
+    env2_start(&t, 2);
+    fleet_t *f = make_fleet(&t, 2, 4, 5);
+    int32_t act[8] = {0};
+    size_t n;
+    fleet_obs(f, &n);
+    ck_assert_uint_eq(n, 8);
+
+    spawn_kill(&t.pid[1], SIGKILL);
+    fleet_batch_t b;
+    fleet_obs(f, &n);
+    fleet_send(f, act);
+    fleet_collect(f, &b);
+    ck_assert_uint_eq(b.dropped, 1);
+    ck_assert_uint_eq(b.n, 4); /* endpoint 0's rows only */
+    ck_assert_int_eq(fleet_live(f), 1);
+    ck_assert(!fleet_is_live(f, 1));
+
+    /* Training goes on with the other server while this one is away. */
+    for (int i = 0; i < 20; i++) {
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        ck_assert_uint_eq(n, 4);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        ck_assert_uint_eq(b.n, 4);
+    }
+    t.pid[1] = spawn_envd(t.ep[1], NULL);
+    ck_assert_int_gt(t.pid[1], 0);
+    double until = spawn_now() + 20.0;
+    while (fleet_live(f) < 2 && spawn_now() < until) {
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        usleep(2000);
+    }
+    ck_assert_int_eq(fleet_live(f), 2);
+    fleet_obs(f, &n);
+    ck_assert_uint_eq(n, 8);
+    fleet_send(f, act);
+    fleet_collect(f, &b);
+    ck_assert_uint_eq(b.n, 8);
+    ck_assert_uint_eq(b.dropped, 0);
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
+START_TEST(test_rebuilt_fleet_continues_exactly)
+{
+    env2_t t;
+    env2_start(&t, 1);
+    const int S = 5;
+    fleet_t *f = make_fleet(&t, 1, S, 99);
+    int32_t act[5];
+    fleet_batch_t b;
+    size_t n;
+    for (int tick = 0; tick < 137; tick++) { /* several episodes per slot */
+        const float *obs = fleet_obs(f, &n);
+        for (int i = 0; i < S; i++)
+            act[i] = (tick * 7 + i * 3) % 5 < 2 ? 0 : balance(obs + 4 * i);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+    }
+    int any_reset = 0;
+    for (int i = 0; i < S; i++)
+        any_reset |= fleet_slot_states(f)[i].resets > 0 && fleet_slot_states(f)[i].len > 0;
+    ck_assert(any_reset);
+
+    fleet_t *g = NULL;
+    const char *eps[1] = {t.ep[0]};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = S,
+                          .env_id = "CartPole-v1", .timeout_ms = 2000, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = 99, .salt = 1};
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &g, &e), 0);
+    ck_assert_int_eq(fleet_set_restore(g, fleet_slot_states(f), fleet_slot_actions(f),
+                                       fleet_max_episode_steps(f), &e),
+                     0);
+    ck_assert_int_eq(fleet_start(g, &e), 0);
+    size_t m;
+    ck_assert_int_eq(memcmp(fleet_obs(f, &n), fleet_obs(g, &m), (size_t)S * 4 * sizeof(float)), 0);
+    for (int tick = 0; tick < 300; tick++) {
+        const float *obs = fleet_obs(f, &n);
+        for (int i = 0; i < S; i++)
+            act[i] = (tick * 5 + i) % 4 == 0 ? 1 : balance(obs + 4 * i);
+        fleet_send(f, act);
+        fleet_send(g, act);
+        fleet_batch_t bg;
+        fleet_collect(f, &b);
+        fleet_collect(g, &bg);
+        ck_assert_uint_eq(b.n, bg.n);
+        ck_assert_int_eq(memcmp(b.next, bg.next, b.n * 4 * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(b.term, bg.term, b.n), 0);
+        ck_assert_int_eq(memcmp(b.trunc, bg.trunc, b.n), 0);
+        ck_assert_uint_eq(b.nepisodes, bg.nepisodes);
+        for (size_t k = 0; k < b.nepisodes; k++) {
+            ck_assert_double_eq(b.ep_return[k], bg.ep_return[k]);
+            ck_assert_int_eq(b.ep_length[k], bg.ep_length[k]);
+        }
+    }
+    fleet_destroy(&g);
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
+START_TEST(test_unknown_env_fails_with_a_clear_error)
+{
+    env2_t t;
+    env2_start(&t, 1);
+    const char *eps[1] = {t.ep[0]};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 2,
+                          .env_id = "MountainCar-v0", .timeout_ms = 2000, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = 1};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
+    ck_assert_int_eq(fleet_start(f, &e), ERR_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull(strstr(e.msg, "MountainCar-v0"));
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
+Suite *fleet_suite(void)
+{
+    Suite *s = suite_create("fleet");
+    TCase *tc = tcase_create("envd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_transitions_end_in_the_true_final_observation);
+    tcase_add_test(tc, test_killed_server_is_dropped_and_rejoins_when_back);
+    tcase_add_test(tc, test_rebuilt_fleet_continues_exactly);
+    tcase_add_test(tc, test_unknown_env_fails_with_a_clear_error);
+    suite_add_tcase(s, tc);
+    return s;
+}
