@@ -13,6 +13,7 @@
 
 # ---------------------------------------------------------------- build
 FROM debian:bookworm AS build
+LABEL org.envd.project=envd org.envd.stage=build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
@@ -26,6 +27,7 @@ RUN make -j"$(nproc)" BUILD=/build /build/agentd && strip /build/agentd && /buil
 
 # -------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
+LABEL org.envd.project=envd org.envd.stage=runtime
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libzmq5 libprotobuf-c1 libuv1 \

@@ -12,6 +12,7 @@
 
 # ---------------------------------------------------------------- build
 FROM debian:bookworm AS build
+LABEL org.envd.project=envd org.envd.stage=build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
@@ -25,6 +26,7 @@ RUN make -j"$(nproc)" BUILD=/build /build/envd && strip /build/envd && /build/en
 
 # -------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
+LABEL org.envd.project=envd org.envd.stage=runtime
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libzmq5 libprotobuf-c1 libuv1 \

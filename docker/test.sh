@@ -73,15 +73,23 @@ docker/setup.sh
 say "podman $(podman version --format '{{.Client.Version}}'), $(podman-compose version 2>/dev/null | grep -m1 -o 'podman-composer* version *[0-9.]*')"
 
 # ------------------------------------------------------------------ build
+# The build stage is tagged too (localhost/NAME-build): an untagged stage
+# would be pruned below, and with it the cached layer of -dev packages.
 build() { # NAME
-    local s=$SECONDS
-    podman build --network=host --format docker -f "docker/$1.Dockerfile" -t "localhost/$1:latest" . \
-        >"$work/build-$1.log" 2>&1 || { tail -30 "$work/build-$1.log"; fail "building the $1 image"; }
+    local s=$SECONDS stage
+    for stage in build runtime; do
+        local target=() tag=localhost/$1:latest
+        [ $stage = runtime ] || { target=(--target build); tag=localhost/$1-build:latest; }
+        podman build --network=host --format docker "${target[@]}" -f "docker/$1.Dockerfile" -t "$tag" . \
+            >>"$work/build-$1.log" 2>&1 || { tail -30 "$work/build-$1.log"; fail "building the $1 image"; }
+    done
     say "built localhost/$1 in $((SECONDS - s)) s: $(podman image inspect --format '{{.Size}}' "localhost/$1:latest" |
         awk '{printf "%.1f MB", $1 / 1e6}')"
 }
 build envd
 build agentd
+# Earlier builds of both images, now untagged, are only taking room.
+podman image prune -f --filter label=org.envd.project=envd >/dev/null
 podman image inspect --format '{{.Config.User}} {{json .Config.Healthcheck.Test}} {{.Config.StopSignal}}' \
     localhost/envd:latest | grep -q '^envd:envd \["CMD","/usr/local/bin/envd-healthcheck"\] SIGTERM$' ||
     fail "envd image lacks its user, HEALTHCHECK or STOPSIGNAL: $(podman image inspect --format '{{.Config.User}} {{json .Config.Healthcheck}} {{.Config.StopSignal}}' localhost/envd:latest)"
