@@ -50,9 +50,13 @@ install_deps() {
 
 # The Debian mirror apt downloads from: the part of a package URI before /pool/.
 debian_mirror() {
-    local uri
-    uri=$(apt-get --print-uris download base-files 2>/dev/null | sed -n "s|^'\(.*\)/pool/.*|\1|p" | head -1)
-    [ -n "$uri" ] || { say "cannot tell which Debian mirror apt uses (apt-get update first?)"; return 1; }
+    local uri try
+    for try in 1 2; do
+        uri=$(apt-get --print-uris download base-files 2>/dev/null | sed -n "s|^'\(.*\)/pool/.*|\1|p" | head -1)
+        [ -z "$uri" ] || break
+        [ $try = 2 ] || apt-get update -q >&2 # no package lists yet
+    done
+    [ -n "$uri" ] || { say "cannot tell which Debian mirror apt uses"; return 1; }
     printf '%s\n' "$uri"
 }
 

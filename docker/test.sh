@@ -130,13 +130,15 @@ rc=$(timeout "$TRAIN_LIMIT" podman wait "$agentd" 2>/dev/null) ||
 say "agentd reached return $TARGET and exited 0 after $((SECONDS - s)) s"
 for c in "${envds[@]}"; do
     n=$(steps_of "$c")
-    [ -n "$n" ] && [ "$n" -gt 0 ] || fail "$c served no steps: agentd did not train on every replica"
+    if [ -z "$n" ] || [ "$n" -le 0 ]; then
+        fail "$c served no steps: agentd did not train on every replica"
+    fi
     say "$c served $n steps"
 done
 
 mnt=$(podman volume inspect --format '{{.Mountpoint}}' "$VOLUME")
 [ -s "$mnt/checkpoint.bin" ] || fail "no checkpoint on the volume $VOLUME"
-say "checkpoint on volume $VOLUME: $(stat -c %s "$mnt/checkpoint.bin") bytes, logs: $(ls "$mnt/logs" | tr '\n' ' ')"
+say "checkpoint on volume $VOLUME: $(stat -c %s "$mnt/checkpoint.bin") bytes, logs: $(cd "$mnt/logs" && echo *)"
 
 # ---------------------------------------------------------------- shutdown
 # agentd stopped mid-training: it must write its checkpoint and exit 143.

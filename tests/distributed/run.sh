@@ -192,19 +192,22 @@ serving_while_agentd_runs() {
 # --------------------------------------------------------------- the run
 start_envd 1
 start_envd 2
-wait_for 10 "envd on both hosts healthy" eval 'healthy $E1 && healthy $E2'
+both_healthy() { healthy "$E1" && healthy "$E2"; }
+wait_for 10 "envd on both hosts healthy" both_healthy
 
 case $DISCOVERY in
 dns) envargs=(--env-dns envd:5555) ;;
 env) envargs=(--env "tcp://$E1:5555" --env "tcp://$E2:5555") ;;
 *) fail "DIST_DISCOVERY must be dns or env" ;;
 esac
+read -ra extra_args <<<"$AGENTD_TEST_ARGS"
 ip netns exec "${P}ag" "$BUILD/agentd" "${envargs[@]}" --sessions "$SESSIONS" --target-return "$TARGET" \
-    $AGENTD_TEST_ARGS --seed 7 --save "$work/agentd.ckpt" --logdir "$work/agentd-logs" >"$work/agentd.log" 2>&1 &
+    "${extra_args[@]}" --seed 7 --save "$work/agentd.ckpt" --logdir "$work/agentd-logs" >"$work/agentd.log" 2>&1 &
 pid[agentd]=$!
 say "agentd started: ${envargs[*]}, $SESSIONS sessions per envd, target return $TARGET"
 
-wait_for 20 "both envd hosts serving agentd" eval 'serving_while_agentd_runs $E1 && serving_while_agentd_runs $E2'
+both_serving() { serving_while_agentd_runs "$E1" && serving_while_agentd_runs "$E2"; }
+wait_for 20 "both envd hosts serving agentd" both_serving
 say "both hosts serve steps: host 1 $(steps_of "$E1"), host 2 $(steps_of "$E2")"
 
 kill -KILL "${pid[envd1]}"
