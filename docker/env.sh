@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # docker/env.sh — sourced by the scripts that run podman: use the project's
 # containers.conf (see the comments in it) rather than podman's defaults,
 # which fail in sandboxes like CI's.
