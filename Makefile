@@ -57,8 +57,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench bench-qnet clean python plot test-distributed test-docker \
-        deps-docker
+.PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -140,6 +139,8 @@ test: deps
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory test-distributed
 
+.PHONY: test-distributed test-docker deps-docker
+
 # Network namespaces as hosts; skips (exit 0, "SKIP: ...") where they cannot be made.
 test-distributed: all
 	timeout -k 10 240 tests/distributed/run.sh
@@ -162,10 +163,29 @@ $(call obj,bench/bench_qnet.c): CPPFLAGS += $(BLAS_CFLAGS)
 $(BUILD)/bench_qnet: $(call obj,bench/bench_qnet.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(BLAS_LIBS) $(LDLIBS)
 
-bench: bench-qnet
+bench: bench-qnet bench-act bench-train
 
 bench-qnet: $(BUILD)/bench_qnet
 	$(BUILD)/bench_qnet
+
+# Env steps and wall-clock to solve CartPole-v1 over seeds 1-10 (SEEDS,
+# BUDGET and agentd options via ARGS can be changed).
+bench-train: all
+	bench/bench_train.sh $(ARGS)
+
+# Acting throughput of agentd --no-train on 256/1024/4096 sessions.
+bench-act: all
+	bench/bench_act.sh $(ARGS)
+
+# ------------------------------------------------------------------- run
+# deps, build, then agent/run.sh: envd on loopback (ENVD_PORT, default
+# ephemeral), agentd until solved with --logdir runs/<timestamp> (also
+# runs/latest), the summary, the plot; envd is stopped on any exit. Extra
+# agentd options: make run ARGS="--seed 3". agent/run.sh exits with
+# agentd's status; make turns any failure into its own status 2.
+run: deps
+	$(MAKE) --no-print-directory all
+	agent/run.sh $(ARGS)
 
 # -------------------------------------------------------------------- plot
 # The learning curve of a run (agent/plot.gp says what it draws).

@@ -248,6 +248,8 @@ static int load_state(run_t *r, const ck_header_t *h, errbuf_t *e)
     qnet_t *on = dqn_online(r->dqn), *tg = dqn_target(r->dqn);
     uint64_t pbytes = qnet_nparams(on) * sizeof(float);
     int rc = ckpt_get_exact(r->ck, "online", qnet_params(on), pbytes, e);
+    if (rc == 0)
+        rc = ckpt_get_exact(r->ck, "counters", &r->n, sizeof r->n, e);
     if (rc == 0 && c->eval_only)
         return 0;
     int64_t adam_t = 0, updates = 0;
@@ -262,8 +264,6 @@ static int load_state(run_t *r, const ck_header_t *h, errbuf_t *e)
         rc = ckpt_get_exact(r->ck, "adam_t", &adam_t, sizeof adam_t, e);
     if (rc == 0)
         rc = ckpt_get_exact(r->ck, "updates", &updates, sizeof updates, e);
-    if (rc == 0)
-        rc = ckpt_get_exact(r->ck, "counters", &r->n, sizeof r->n, e);
     if (rc == 0)
         rc = ckpt_get_exact(r->ck, "rngs", rngs, sizeof rngs, e);
     if (rc == 0)
@@ -680,8 +680,9 @@ static int setup(run_t *r, errbuf_t *e)
     if (r->ck) {
         if ((rc = load_state(r, &h, e)) < 0)
             return rc;
-        log_info("resumed %s at %" PRId64 " env steps, %" PRId64 " gradient steps",
-                 c->load_path, r->n.env_steps, dqn_updates(r->dqn));
+        log_info("%s %s at %" PRId64 " env steps, %" PRId64 " gradient steps",
+                 c->eval_only ? "evaluating" : "resumed", c->load_path, r->n.env_steps,
+                 dqn_updates(r->dqn));
         ckpt_destroy(&r->ck);
     } else {
         rng_t init;

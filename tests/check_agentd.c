@@ -1,0 +1,345 @@
+/*
+ * check_agentd.c — the agentd program end to end: build/envd and
+ * build/agentd as real processes over ipc:// sockets in a private
+ * directory (tests/spawn.h), every wait bounded.
+ *
+ * What must hold: a fixed seed reaches a modest evaluation return within a
+ * small budget (deterministic: the run is a function of its seed, so this
+ * cannot flake); the same seed gives the same checkpoint bytes; N steps +
+ * save + load + N steps equals 2N steps, byte for byte; damaged,
+ * truncated and mismatched checkpoints are refused with a clear message;
+ * a signal saves a loadable checkpoint; and training carries on when one
+ * of two servers is killed with SIGKILL mid-run.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "spawn.h"
+
+typedef struct harness {
+    char *dir;
+    char ep[2][256];
+    pid_t envd[2];
+    char log[300];
+} harness_t;
+
+static void start(harness_t *h, int nservers)
+{
+    memset(h, 0, sizeof *h);
+    h->dir = spawn_tmpdir();
+    ck_assert_ptr_nonnull(h->dir);
+    snprintf(h->log, sizeof h->log, "%s/agentd.log", h->dir);
+    for (int i = 0; i < nservers; i++) {
+        snprintf(h->ep[i], sizeof h->ep[i], "ipc://%s/envd%d.sock", h->dir, i);
+        h->envd[i] = spawn_envd(h->ep[i], NULL);
+        ck_assert_int_gt(h->envd[i], 0);
+    }
+}
+
+static void stop(harness_t *h)
+{
+    for (int i = 0; i < 2; i++)
+        spawn_kill(&h->envd[i], SIGTERM);
+    spawn_rmdir(&h->dir);
+}
+
+/* h->dir/name */
+static const char *path(const harness_t *h, const char *name)
+{
+    static char buf[4][320];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", h->dir, name);
+    return buf[k];
+}
+
+/* Options every test run shares: small, quiet, fast to evaluate. */
+#define COMMON "--progress", "0", "--log-level", "info", "--sessions", "8", "--eval-episodes", "20"
+
+/* argv = {"build/agentd", "--env", ep0, COMMON, extra..., NULL}, run to completion
+ * (at most 90 s) with its output appended to h->log. Returns its exit status. */
+static int agentd(harness_t *h, const char *first, ...)
+{
+    char *argv[64] = {"build/agentd", "--env", h->ep[0], COMMON};
+    int n = 0;
+    while (argv[n])
+        n++;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && n < 63; a = va_arg(ap, const char *))
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    return spawn_run(argv, h->log, 90.0);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = spawn_slurp(a, &na), *y = spawn_slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static int log_has(const harness_t *h, const char *needle)
+{
+    char *text = spawn_slurp(h->log, NULL);
+    int found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* ------------------------------------------------------------- learning */
+
+START_TEST(test_fixed_seed_reaches_a_modest_return_within_a_small_budget)
+{
+    harness_t h;
+    start(&h, 1);
+    int st = agentd(&h, "--seed", "3", "--target-return", "150", "--total-steps", "30000",
+                    "--eval-every", "2000", "--logdir", path(&h, "run"), NULL);
+    ck_assert_msg(st == 0, "agentd exit %d (see %s)", st, h.log);
+    char *sum = spawn_slurp(path(&h, "run/summary.json"), NULL);
+    ck_assert_ptr_nonnull(sum);
+    ck_assert_ptr_nonnull(strstr(sum, "\"solved\": true"));
+    ck_assert_ptr_nonnull(strstr(sum, "\"seed\": 3"));
+    ck_assert_ptr_nonnull(strstr(sum, "\"lr\": "));
+    free(sum);
+    char *csv = spawn_slurp(path(&h, "run/progress.csv"), NULL);
+    ck_assert_ptr_nonnull(csv);
+    ck_assert(strncmp(csv, "env_steps,train_return_mean100,eval_mean,eval_std,", 50) == 0);
+    free(csv);
+    stop(&h);
+}
+END_TEST
+
+START_TEST(test_budget_spent_without_the_target_exits_3)
+{
+    harness_t h;
+    start(&h, 1);
+    int st = agentd(&h, "--seed", "1", "--target-return", "1e9", "--total-steps", "1500",
+                    "--learning-starts", "500", NULL);
+    ck_assert_int_eq(st, 3);
+    stop(&h);
+}
+END_TEST
+
+/* ---------------------------------------------------------- determinism */
+
+START_TEST(test_same_seed_gives_identical_checkpoint_bytes)
+{
+    harness_t h;
+    start(&h, 1);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(agentd(&h, "--seed", "7", "--target-return", "1e9", "--total-steps",
+                                "5000", "--learning-starts", "1000", "--eval-every", "2000",
+                                "--save-replay", "--save", path(&h, i ? "b.ckpt" : "a.ckpt"),
+                                NULL),
+                         3);
+    ck_assert(same_file(path(&h, "a.ckpt"), path(&h, "b.ckpt")));
+    /* And another seed does differ, so the comparison can fail. */
+    ck_assert_int_eq(agentd(&h, "--seed", "8", "--target-return", "1e9", "--total-steps", "5000",
+                            "--learning-starts", "1000", "--eval-every", "2000", "--save-replay",
+                            "--save", path(&h, "c.ckpt"), NULL),
+                     3);
+    ck_assert(!same_file(path(&h, "a.ckpt"), path(&h, "c.ckpt")));
+    stop(&h);
+}
+END_TEST
+
+START_TEST(test_resumed_run_equals_an_uninterrupted_one)
+{
+    harness_t h;
+    start(&h, 1);
+#define RUN_OPTS "--seed", "5", "--target-return", "1e9", "--learning-starts", "1000", \
+                 "--train-freq", "64", "--gradient-steps", "16", "--target-update", "50", \
+                 "--eval-every", "0", "--save-replay"
+    ck_assert_int_eq(agentd(&h, RUN_OPTS, "--total-steps", "6000", "--save", path(&h, "full.ckpt"),
+                            NULL),
+                     3);
+    ck_assert_int_eq(agentd(&h, RUN_OPTS, "--total-steps", "3000", "--save", path(&h, "half.ckpt"),
+                            NULL),
+                     3);
+    ck_assert_int_eq(agentd(&h, RUN_OPTS, "--total-steps", "6000", "--load", path(&h, "half.ckpt"),
+                            "--save", path(&h, "resumed.ckpt"), NULL),
+                     3);
+    ck_assert(log_has(&h, "rebuilt 8 sessions from the checkpoint"));
+    ck_assert(same_file(path(&h, "full.ckpt"), path(&h, "resumed.ckpt")));
+    ck_assert(!same_file(path(&h, "full.ckpt"), path(&h, "half.ckpt")));
+#undef RUN_OPTS
+    stop(&h);
+}
+END_TEST
+
+/* ---------------------------------------------------------- checkpoints */
+
+/* Writes a checkpoint of a short run to h->dir/ok.ckpt. */
+static void short_run(harness_t *h)
+{
+    ck_assert_int_eq(agentd(h, "--seed", "2", "--target-return", "1e9", "--total-steps", "1200",
+                            "--learning-starts", "500", "--save", path(h, "ok.ckpt"), NULL),
+                     3);
+}
+
+static void write_file(const char *p, const char *data, size_t len)
+{
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+START_TEST(test_damaged_checkpoints_are_refused_with_a_clear_error)
+{
+    harness_t h;
+    start(&h, 1);
+    short_run(&h);
+    size_t len;
+    char *ok = spawn_slurp(path(&h, "ok.ckpt"), &len);
+    ck_assert_ptr_nonnull(ok);
+
+    ok[len / 2] ^= 0x10; /* one bit in the middle */
+    write_file(path(&h, "flipped.ckpt"), ok, len);
+    ok[len / 2] ^= 0x10;
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "flipped.ckpt"), "--total-steps", "2000", NULL),
+                     1);
+    ck_assert(log_has(&h, "flipped.ckpt"));
+    ck_assert(log_has(&h, "CRC") || log_has(&h, "crc") || log_has(&h, "checksum"));
+
+    write_file(path(&h, "short.ckpt"), ok, len - 100);
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "short.ckpt"), "--total-steps", "2000", NULL), 1);
+    ck_assert(log_has(&h, "short.ckpt"));
+
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "missing.ckpt"), NULL), 1);
+    ck_assert(log_has(&h, "missing.ckpt"));
+
+    /* Nothing was loaded, nothing was saved over the good file. */
+    size_t len2;
+    char *again = spawn_slurp(path(&h, "ok.ckpt"), &len2);
+    ck_assert(again && len2 == len && memcmp(again, ok, len) == 0);
+    free(again);
+    free(ok);
+    stop(&h);
+}
+END_TEST
+
+START_TEST(test_shape_mismatch_names_both_shapes)
+{
+    harness_t h;
+    start(&h, 1);
+    short_run(&h);
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "ok.ckpt"), "--hidden", "32", "--total-steps",
+                            "2000", NULL),
+                     1);
+    ck_assert(log_has(&h, "holds a 4-64-64-2 network; --hidden asks for 4-32-2"));
+    /* --eval-only takes the checkpoint's own shape. */
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "ok.ckpt"), "--hidden", "32", "--eval-only",
+                            NULL),
+                     0);
+    ck_assert(log_has(&h, "agentd: CartPole-v1 eval mean "));
+    stop(&h);
+}
+END_TEST
+
+START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
+{
+    harness_t h;
+    start(&h, 1);
+    char *argv[] = {"build/agentd", "--env", h.ep[0], COMMON, "--seed", "4",
+                    "--target-return", "1e9", "--total-steps", "100000000",
+                    "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "sig.ckpt"),
+                    NULL};
+    pid_t pid = spawn_exec(argv, h.log);
+    ck_assert_int_gt(pid, 0);
+    /* Wait until it is training (a progress.csv row), then stop it. */
+    double until = spawn_now() + 30.0;
+    size_t len = 0;
+    char *csv = NULL;
+    while (spawn_now() < until) {
+        free(csv);
+        csv = spawn_slurp(path(&h, "run/progress.csv"), &len);
+        if (csv && strchr(csv, '\n') && strchr(strchr(csv, '\n') + 1, '\n'))
+            break;
+        usleep(10000);
+    }
+    free(csv);
+    kill(pid, SIGTERM);
+    int status = spawn_wait(pid, 30.0);
+    ck_assert(status != -1 && WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 143);
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "sig.ckpt"), "--eval-only", NULL), 0);
+    stop(&h);
+}
+END_TEST
+
+START_TEST(test_usage_errors_exit_2)
+{
+    harness_t h;
+    memset(&h, 0, sizeof h);
+    h.dir = spawn_tmpdir();
+    snprintf(h.log, sizeof h.log, "%s/agentd.log", h.dir);
+    strcpy(h.ep[0], "ipc:///nonexistent");
+    ck_assert_int_eq(agentd(&h, "--sessions", "0", NULL), 2);
+    ck_assert_int_eq(agentd(&h, "--hidden", "64,x", NULL), 2);
+    ck_assert_int_eq(agentd(&h, "--eval-only", NULL), 2);
+    ck_assert_int_eq(agentd(&h, "--no-such-flag", NULL), 2);
+    ck_assert(log_has(&h, "--eval-only needs --load PATH"));
+    spawn_rmdir(&h.dir);
+}
+END_TEST
+
+/* -------------------------------------------------------------- failover */
+
+START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
+{
+    harness_t h;
+    start(&h, 2);
+    /* No evaluation before 10k steps, so the kill (at >= 2000 steps) comes
+     * first; target 150 is far below what these settings reach in 60k. */
+    char *argv[] = {"build/agentd", "--env", h.ep[0], "--env", h.ep[1], COMMON,
+                    "--seed", "3", "--timeout-ms", "200", "--target-return", "150",
+                    "--total-steps", "60000", "--eval-every", "10000",
+                    "--logdir", (char *)path(&h, "run"), NULL};
+    pid_t pid = spawn_exec(argv, h.log);
+    ck_assert_int_gt(pid, 0);
+    double until = spawn_now() + 30.0;
+    int seen = 0;
+    while (!seen && spawn_now() < until) {
+        char *csv = spawn_slurp(path(&h, "run/progress.csv"), NULL);
+        seen = csv && strstr(csv, "\n2000,");
+        free(csv);
+        usleep(5000);
+    }
+    ck_assert_msg(seen, "agentd did not reach 2000 env steps");
+    spawn_kill(&h.envd[1], SIGKILL);
+    int status = spawn_wait(pid, 90.0);
+    ck_assert(status != -1 && WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0, "agentd exit %d (see %s)", WEXITSTATUS(status), h.log);
+    ck_assert(log_has(&h, "dropped ipc://"));
+    ck_assert(log_has(&h, "training goes on with 1 of 2 endpoints"));
+    char *sum = spawn_slurp(path(&h, "run/summary.json"), NULL);
+    ck_assert(sum && strstr(sum, "\"solved\": true"));
+    free(sum);
+    stop(&h);
+}
+END_TEST
+
+Suite *agentd_suite(void)
+{
+    Suite *s = suite_create("agentd");
+    TCase *tc = tcase_create("processes");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_fixed_seed_reaches_a_modest_return_within_a_small_budget);
+    tcase_add_test(tc, test_budget_spent_without_the_target_exits_3);
+    tcase_add_test(tc, test_same_seed_gives_identical_checkpoint_bytes);
+    tcase_add_test(tc, test_resumed_run_equals_an_uninterrupted_one);
+    tcase_add_test(tc, test_damaged_checkpoints_are_refused_with_a_clear_error);
+    tcase_add_test(tc, test_shape_mismatch_names_both_shapes);
+    tcase_add_test(tc, test_sigterm_saves_a_checkpoint_that_loads);
+    tcase_add_test(tc, test_usage_errors_exit_2);
+    tcase_add_test(tc, test_training_goes_on_when_one_of_two_servers_is_killed);
+    suite_add_tcase(s, tc);
+    return s;
+}
