@@ -7,6 +7,9 @@
 #   make bench      print benchmark figures (never a timed test)
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #   make test-python / bench-python   the Python client's tests / benchmark only
+#   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
+#   make test-docker        build the images, train with podman-compose (docker/README.md)
+#   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -135,7 +138,7 @@ check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check test-python
+	$(MAKE) --no-print-directory check test-python test-distributed
 
 # `make test-python`: the Python client's pytest suite against live build/envd processes.
 test-python: $(BUILD)/envd $(PY_GEN)
@@ -145,6 +148,19 @@ test-python: $(BUILD)/envd $(PY_GEN)
 bench: bench-python
 bench-python: $(BUILD)/envd $(PY_GEN)
 	$(PYTHON) bench/bench_python.py --envd $(BUILD)/envd
+
+.PHONY: test-distributed test-docker deps-docker
+
+# Network namespaces as hosts; skips (exit 0, "SKIP: ...") where they cannot be made.
+test-distributed: all
+	timeout -k 10 240 tests/distributed/run.sh
+
+# Containers: installs podman & co. and builds the base images on first use.
+deps-docker:
+	docker/setup.sh
+
+test-docker:
+	timeout -k 30 900 docker/test.sh
 
 # ------------------------------------------------------------------ bench
 # Benchmarks print figures; none is a timed test. OpenBLAS is linked into

@@ -47,6 +47,7 @@ typedef struct train_config {
     /* servers */
     const char *endpoints[TRAIN_MAX_ENDPOINTS];
     size_t nendpoints;
+    const char *env_dns;       /* --env-dns HOST:PORT; main.c adds its addresses to endpoints */
     int64_t sessions;          /* per endpoint */
     const char *env_id;
     int64_t timeout_ms;
