@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "curve.h"
 #include "discovery.h"
 #include "log.h"
 #include "train.h"
@@ -75,6 +76,13 @@ static const option_row_t options[] = {
      F(retry_min_ms)},
     {NULL, "retry-max-ms", "AGENTD_RETRY_MAX_MS", OPT_I64, 1, 3600000, "5000", "MS",
      "longest wait between probes of a dropped server", F(retry_max_ms)},
+    {NULL, "curve-server-key", "AGENTD_CURVE_SERVER_KEY", OPT_STR, 0, 0, NULL, "FILE",
+     "connect with CURVE to envd servers holding this public key (their NAME.pub)",
+     F(curve_server_key)},
+    {NULL, "curve-key", "AGENTD_CURVE_KEY", OPT_STR, 0, 0, NULL, "FILE",
+     "with --curve-server-key: our own secret key (NAME.key from envd --keygen; its .pub "
+     "must be in envd's --curve-clients)",
+     F(curve_key)},
     {NULL, "give-up", "AGENTD_GIVE_UP", OPT_F64, 0, 1e9, "60", "SECONDS",
      "with no server answering for this long, save and stop (status 1)", F(give_up_s)},
 
@@ -367,6 +375,8 @@ static int check(const train_config_t *c)
         why = "--learning-starts is larger than --buffer-size: training would never start";
     else if (c->eps_end > c->eps_start)
         why = "--eps-end is above --eps-start";
+    else if (!c->curve_server_key != !c->curve_key)
+        why = "--curve-server-key and --curve-key go together";
     if (why)
         fprintf(stderr, "agentd: %s\nTry 'agentd --help'.\n", why);
     return why ? -1 : 0;
@@ -517,6 +527,17 @@ int main(int argc, char **argv)
     if (st.cfg.env_dns && (rc = resolve_env_dns(&st.cfg)) != 0) {
         free(st.env_storage);
         return rc;
+    }
+    static curve_client_keys_t curve;
+    if (st.cfg.curve_server_key) {
+        errbuf_t e;
+        if (curve_client_load(st.cfg.curve_server_key, st.cfg.curve_key, &curve, &e) < 0) {
+            fprintf(stderr, "agentd: CURVE keys: %s\n", e.msg);
+            free(st.env_storage);
+            return TRAIN_EXIT_USAGE;
+        }
+        st.cfg.curve = &curve;
+        log_info("CURVE: connecting as %s", curve.public_key);
     }
     st.json = options_json(&st);
     st.cfg.options_json = st.json;

@@ -21,6 +21,8 @@ struct client {
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
     int have_msg;
+    bool curve; /* set: the keys below are applied to every socket opened */
+    char server_pub[41], pub[41], sec[41];
 };
 
 static int client_open(client_t *c, errbuf_t *e)
@@ -30,6 +32,15 @@ static int client_open(client_t *c, errbuf_t *e)
         return err_set(e, ERR_IO, "zmq_socket: %s", zmq_strerror(errno));
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (c->curve && (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->server_pub, 40) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->pub, 40) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->sec, 40) < 0)) {
+        int rc = err_set(e, ERR_INVALID_ARGUMENT, "CURVE keys for %s: %s", c->endpoint,
+                         zmq_strerror(errno));
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return rc;
+    }
     if (zmq_connect(c->sock, c->endpoint) < 0) {
         int rc = err_set(e, ERR_INVALID_ARGUMENT, "connect %s: %s", c->endpoint,
                          zmq_strerror(errno));
@@ -67,6 +78,7 @@ void client_destroy(client_t **self_p)
     if (c->sock)
         zmq_close(c->sock);
     zmq_msg_close(&c->msg);
+    memset(c->sec, 0, sizeof c->sec);
     wire_arena_destroy(&c->arena);
     wire_buf_deinit(&c->out);
     free(c);
@@ -114,6 +126,21 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
     c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
     return send_frame(c, data, len, e);
+}
+
+int client_set_curve(client_t *c, const char *server_pub, const char *pub, const char *sec,
+                     errbuf_t *e)
+{
+    if (strlen(server_pub) != 40 || strlen(pub) != 40 || strlen(sec) != 40)
+        return err_set(e, ERR_INVALID_ARGUMENT, "CURVE keys must be 40 characters of Z85 text");
+    memcpy(c->server_pub, server_pub, 41);
+    memcpy(c->pub, pub, 41);
+    memcpy(c->sec, sec, 41);
+    c->curve = true;
+    if (c->sock) /* the plaintext socket has not sent anything yet: replace it */
+        zmq_close(c->sock);
+    c->sock = NULL;
+    return client_open(c, e);
 }
 
 /* Lazy Pirate: abandon the socket so that a late reply cannot be taken for

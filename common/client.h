@@ -23,6 +23,14 @@ void client_destroy(client_t **self_p);
 
 const char *client_endpoint(const client_t *c);
 
+/* Switches the connection to CURVE: server_pub is the server's public key,
+ * pub/sec the client's own pair (Z85 text, 40 characters each). Call right
+ * after client_new, before any request; the socket is reopened with the
+ * keys, and every Lazy Pirate reset reapplies them. A server that does not
+ * authorise pub never answers: requests time out. */
+int client_set_curve(client_t *c, const char *server_pub, const char *pub, const char *sec,
+                     errbuf_t *e);
+
 /* Sends req, filling in the protocol version and a fresh request id. */
 int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
 

@@ -37,7 +37,12 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonex
 COPY --from=build /build/envd /usr/local/bin/envd
 COPY docker/envd-healthcheck /usr/local/bin/envd-healthcheck
 USER envd:envd
+# Plaintext on all interfaces needs ENVD_INSECURE=1: fine on a private
+# container network (compose's), not on one other hosts share. For that,
+# mount a key pair and client keys and set ENVD_CURVE_SECRET and
+# ENVD_CURVE_CLIENTS instead (docs/security.md).
 ENV ENVD_BIND=tcp://0.0.0.0:5555 \
+    ENVD_INSECURE=1 \
     ENVD_METRICS=0.0.0.0:9100 \
     ENVD_LOG_LEVEL=info
 EXPOSE 5555 9100

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import zmq
+import zmq.utils.z85
 
 from ._proto import pb
 from .errors import (
@@ -99,6 +101,32 @@ def decode_tensor(t, dtype=np.float32) -> np.ndarray:
     return arr.reshape(shape)
 
 
+def load_curve_key(key: str | bytes | os.PathLike) -> bytes:
+    """A CURVE key as 40 bytes of Z85 text: ``key`` is either that text or
+    the path of a key file written by ``envd --keygen`` (NAME.pub or
+    NAME.key; lines starting with '#' are comments)."""
+    if isinstance(key, (str, bytes)) and len(key) == 40 and not os.path.exists(key):
+        text = key.encode() if isinstance(key, str) else key
+    else:
+        try:
+            with open(key, "rb") as f:
+                lines = [ln.strip() for ln in f.read().splitlines()]
+        except (OSError, TypeError) as exc:
+            raise InvalidArgument(f"CURVE key {key!r}: neither 40 characters of Z85 text "
+                                  f"nor a readable key file ({exc})") from None
+        keys = [ln for ln in lines if ln and not ln.startswith(b"#")]
+        if not keys:
+            raise InvalidArgument(f"{os.fsdecode(key)}: no key found")
+        text = keys[0]
+    try:
+        if len(text) != 40 or len(zmq.utils.z85.decode(text)) != 32:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument("a CURVE key is 40 characters of Z85 text "
+                              "(or the path of a key file)") from None
+    return text
+
+
 class Client:
     """A DEALER connection to one envd endpoint.
 
@@ -107,16 +135,33 @@ class Client:
     :meth:`describe`, :meth:`reset`, :meth:`step`, :meth:`reset_batch`,
     :meth:`step_batch`, :meth:`close_sessions`, :meth:`ping`,
     :meth:`stats`. Failures raise the :mod:`envd_client.errors` classes.
+
+    CURVE (docs/security.md): ``server_public_key`` is envd's public key and
+    ``secret_key`` this client's secret key (``public_key`` is derived from
+    it when not given); each is Z85 text or a key-file path. A server that
+    does not authorise the client never answers: requests time out.
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = DEFAULT_TIMEOUT,
-                 *, context: zmq.Context | None = None):
+                 *, context: zmq.Context | None = None,
+                 server_public_key: str | bytes | os.PathLike | None = None,
+                 public_key: str | bytes | os.PathLike | None = None,
+                 secret_key: str | bytes | os.PathLike | None = None):
         if not isinstance(timeout, numbers.Real) or not 0 < timeout < 1e6:
             raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self._timeout_ms = max(1, int(round(self.timeout * 1000)))
         self._ctx = context if context is not None else zmq.Context.instance()
+        self._curve = None
+        if server_public_key is not None or secret_key is not None or public_key is not None:
+            if server_public_key is None or secret_key is None:
+                raise InvalidArgument("CURVE needs server_public_key and secret_key")
+            if not zmq.has("curve"):
+                raise InvalidArgument("this libzmq was built without CURVE")
+            sec = load_curve_key(secret_key)
+            pub = load_curve_key(public_key) if public_key is not None else zmq.curve_public(sec)
+            self._curve = (load_curve_key(server_public_key), pub, sec)
         self._sock = None
         self._next_id = 0
         self.reconnects = 0  # sockets replaced after a timeout
@@ -127,6 +172,8 @@ class Client:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
+        if self._curve is not None:  # reapplied on every Lazy Pirate reopen
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = self._curve
         try:
             sock.connect(self.endpoint)
         except zmq.ZMQError as exc:

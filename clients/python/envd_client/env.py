@@ -69,7 +69,8 @@ class EnvdEnv(Env):
 
     def __init__(self, env_id: str = "CartPole-v1", endpoint: str = DEFAULT_ENDPOINT,
                  timeout: float = DEFAULT_TIMEOUT, *, render_mode: str | None = None,
-                 client: Client | None = None, **make_options: Any):
+                 client: Client | None = None, server_public_key: Any = None,
+                 public_key: Any = None, secret_key: Any = None, **make_options: Any):
         self._closed = True  # until a session exists: close() and __del__ then do nothing
         if render_mode is not None:
             raise InvalidArgument(f"envd environments do not render (render_mode={render_mode!r})")
@@ -77,7 +78,10 @@ class EnvdEnv(Env):
         self.env_id = env_id
         self._make_options = dict(make_options)
         self._owns_client = client is None
-        self.client = client if client is not None else Client(endpoint, timeout)
+        if client is None:
+            client = Client(endpoint, timeout, server_public_key=server_public_key,
+                            public_key=public_key, secret_key=secret_key)
+        self.client = client
         try:
             rep = self.client.make(env_id, 1, self._make_options)
         except BaseException:

@@ -89,7 +89,8 @@ class EnvdVectorEnv(VectorEnv):
                  endpoint: str = DEFAULT_ENDPOINT, timeout: float = DEFAULT_TIMEOUT,
                  autoreset_mode: Any = "next_step", *, copy: bool = True,
                  render_mode: str | None = None, client: Client | None = None,
-                 **make_options: Any):
+                 server_public_key: Any = None,
+                 public_key: Any = None, secret_key: Any = None, **make_options: Any):
         self.closed = True  # until the sessions exist
         if render_mode is not None:
             raise InvalidArgument(f"envd environments do not render (render_mode={render_mode!r})")
@@ -103,7 +104,10 @@ class EnvdVectorEnv(VectorEnv):
         self.render_mode = None
         self._make_options = dict(make_options)
         self._owns_client = client is None
-        self.client = client if client is not None else Client(endpoint, timeout)
+        if client is None:
+            client = Client(endpoint, timeout, server_public_key=server_public_key,
+                            public_key=public_key, secret_key=secret_key)
+        self.client = client
         try:
             rep = self.client.make(env_id, self.num_envs, self._make_options)
         except BaseException:
