@@ -7,6 +7,9 @@
 #   make bench      print benchmark figures (never a timed test)
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #   make test-python / bench-python   the Python client's tests / benchmark only
+#   make test-conformance   bad requests over a real socket, each with its expected error code
+#   make test-faults        envd/agentd killed, checkpoints killed mid-write, clients that never read
+#   make soak               64 clients x 64 sessions for SOAK_SECONDS (60), loopback
 #   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
 #   make test-docker        build the images, train with podman-compose (docker/README.md)
 #   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
@@ -138,11 +141,22 @@ check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check test-python test-distributed
+	$(MAKE) --no-print-directory check test-python test-conformance test-faults test-distributed
 
 # `make test-python`: the Python client's pytest suite against live build/envd processes.
 test-python: $(BUILD)/envd $(PY_GEN)
 	$(PYTHON) -m pytest -q -rs tests/python
+
+# `make test-conformance`: malformed and abusive requests against a live envd
+# with small limits, while a second client's golden episode must not move.
+.PHONY: test-conformance test-faults
+test-conformance: $(BUILD)/envd $(PY_GEN)
+	timeout -k 10 300 $(PYTHON) -m pytest -q -rs tests/conformance
+
+# `make test-faults`: processes killed (envd, agentd, agentd mid-checkpoint)
+# and a client that never reads; bounded, ~1-2 minutes.
+test-faults: all
+	timeout -k 10 300 $(PYTHON) -m pytest -q -rs tests/faults
 
 # `make bench-python`: env steps/s from Python through envd and in-process (~30 s).
 bench: bench-python
@@ -227,6 +241,18 @@ bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_
 	$(BUILD)/bench_service
 	$(BUILD)/bench_envd
 	$(BUILD)/bench_rss
+
+# ------------------------------------------------------------------- soak
+# 64 clients x 64 sessions for SOAK_SECONDS of mixed single and batched steps,
+# every reply checked against a local mirror; lost/mismatched replies or envd
+# RSS growth over 5% after warm-up fail it. Loopback only. Not part of `make test`.
+SOAK_SECONDS ?= 60
+.PHONY: soak
+$(BUILD)/soak: $(call obj,bench/soak.c) $(BENCH_ENVD_OBJ) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+
+soak: $(BUILD)/envd $(BUILD)/soak
+	$(BUILD)/soak --seconds $(SOAK_SECONDS)
 
 # ------------------------------------------------------------------- misc
 clean:
