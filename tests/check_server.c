@@ -1776,6 +1776,136 @@ START_TEST(test_loop_closes_clean_with_an_open_http_connection)
 }
 END_TEST
 
+/* ------------------------------------------------------- lossy proxy */
+
+/* A ROUTER<->DEALER forwarder between one client and envd that drops the
+ * replies whose 1-based numbers are listed: the client's request reached
+ * envd and was executed, only its answer is lost, as when a network path
+ * fails after the server acted. Replies go to the routing id of the last
+ * request forwarded, which after a client's Lazy Pirate reset is its new
+ * socket. The sockets live in the proxy thread only. */
+typedef struct proxy {
+    void *zctx;
+    const char *backend;
+    char endpoint[128];
+    const int *drop; /* reply numbers to drop, ascending, 0-terminated */
+    sem_t ready;
+    volatile int stop;
+    pthread_t thread;
+    int requests, replies, dropped;
+} proxy_t;
+
+static void *proxy_main(void *arg)
+{
+    proxy_t *p = arg;
+    void *front = zmq_socket(p->zctx, ZMQ_ROUTER), *back = zmq_socket(p->zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(front, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(back, ZMQ_LINGER, &linger, sizeof linger);
+    int ok = zmq_bind(front, "tcp://127.0.0.1:*") == 0 && zmq_connect(back, p->backend) == 0;
+    size_t len = sizeof p->endpoint;
+    zmq_getsockopt(front, ZMQ_LAST_ENDPOINT, p->endpoint, &len);
+    if (!ok)
+        p->endpoint[0] = '\0';
+    sem_post(&p->ready);
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&body);
+    const int *drop = p->drop;
+    while (ok && !p->stop) {
+        zmq_pollitem_t items[] = {{front, 0, ZMQ_POLLIN, 0}, {back, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, 20) <= 0)
+            continue;
+        if (items[0].revents & ZMQ_POLLIN) {
+            zmq_msg_recv(&rid, front, 0); /* kept: where replies go */
+            zmq_msg_recv(&body, front, 0);
+            zmq_msg_send(&body, back, 0);
+            p->requests++;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            zmq_msg_recv(&body, back, 0);
+            p->replies++;
+            if (*drop && p->replies == *drop) {
+                drop++;
+                p->dropped++;
+                continue;
+            }
+            zmq_msg_t to;
+            zmq_msg_init(&to);
+            zmq_msg_copy(&to, &rid);
+            zmq_msg_send(&to, front, ZMQ_SNDMORE);
+            zmq_msg_send(&body, front, 0);
+        }
+    }
+    zmq_msg_close(&rid);
+    zmq_msg_close(&body);
+    zmq_close(front);
+    zmq_close(back);
+    return NULL;
+}
+
+static void proxy_start(proxy_t *p, void *zctx, const char *backend, const int *drop)
+{
+    memset(p, 0, sizeof *p);
+    p->zctx = zctx;
+    p->backend = backend;
+    p->drop = drop;
+    sem_init(&p->ready, 0, 0);
+    ck_assert_int_eq(pthread_create(&p->thread, NULL, proxy_main, p), 0);
+    sem_wait(&p->ready);
+    ck_assert_msg(p->endpoint[0] != '\0', "the proxy could not bind or connect");
+}
+
+static void proxy_stop(proxy_t *p)
+{
+    p->stop = 1;
+    ck_assert_int_eq(pthread_join(p->thread, NULL), 0);
+    sem_destroy(&p->ready);
+}
+
+/* Replies are lost on the way back: numbers 1 (the make's), 3 (the
+ * reset's: reply 2 answered the make's resend) and 12 (the 8th step's).
+ * Each time the client times out a slice, resends with the same id, envd
+ * answers from its reply cache, and the episode is Gymnasium's bit for
+ * bit. Were a resend executed again, the session would be made twice or
+ * step twice and the trajectory would leave the golden one. */
+START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
+{
+    static const int drop[] = {1, 3, 12, 0};
+    harness_t *h = harness_start(NULL);
+    proxy_t p;
+    proxy_start(&p, h->zctx, h->endpoint, drop);
+    /* Slices of 1 s: generous on a loaded machine, yet a drop costs 1 s. */
+    client_t *c = client_open(h, p.endpoint, 8000);
+    client_set_attempts(c, 8);
+    FILE *f = fopen(GOLDEN_PATH, "r");
+    ck_assert_msg(f != NULL, "cannot open %s (tests run from the repository root)", GOLDEN_PATH);
+    char *line = NULL;
+    size_t cap = 0;
+    int replayed = 0;
+    while (!replayed && getline(&line, &cap, f) > 0) {
+        cJSON *cs = cJSON_Parse(line);
+        const cJSON *id = cs ? cJSON_GetObjectItemCaseSensitive(cs, "case_id") : NULL;
+        if (cJSON_IsString(id) && strcmp(id->valuestring, "public/random/0") == 0) {
+            replay_golden_case(c, cs);
+            replayed = 1;
+        }
+        cJSON_Delete(cs);
+    }
+    free(line);
+    fclose(f);
+    ck_assert_int_eq(replayed, 1);
+    ck_assert_int_eq(p.dropped, 3);
+    ck_assert_int_ge(p.requests, p.replies); /* every request answered once, resends included */
+    ck_assert_int_ge(p.requests - (p.replies - p.dropped), 3); /* at least one resend per drop */
+    ck_assert_uint_eq(stats(h->c).active_sessions, 0); /* the make was not done twice */
+    client_destroy(&c);
+    proxy_stop(&p);
+    harness_stop(&h);
+}
+END_TEST
+
+/* build/envd, found beside the test runner so that other build folders work. */
 /* ----------------------------------------------------------- the envd binary */
 
 typedef struct child {
@@ -1783,7 +1913,6 @@ typedef struct child {
     int out, err; /* read ends of the child's stdout and stderr */
 } child_t;
 
-/* build/envd, found beside the test runner so that other build folders work. */
 static void envd_path(char *path, size_t cap)
 {
     char self[PATH_MAX];
@@ -2023,6 +2152,7 @@ Suite *server_suite(void)
     tcase_add_test(tc, test_stop_answers_waiting_requests_unavailable_or_not_at_all);
     tcase_add_test(tc, test_metrics_serves_healthz_and_counters);
     tcase_add_test(tc, test_loop_closes_clean_with_an_open_http_connection);
+    tcase_add_test(tc, test_lost_replies_are_resent_and_the_trajectory_stays_golden);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
