@@ -1872,7 +1872,11 @@ static void proxy_stop(proxy_t *p)
 START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
 {
     static const int drop[] = {1, 3, 12, 0};
-    harness_t *h = harness_start(NULL);
+    static char resp[64 * 1024];
+    server_config_t cfg;
+    default_config(&cfg);
+    cfg.metrics_addr = "127.0.0.1:0";
+    harness_t *h = harness_start(&cfg);
     proxy_t p;
     proxy_start(&p, h->zctx, h->endpoint, drop);
     /* Slices of 1 s: generous on a loaded machine, yet a drop costs 1 s. */
@@ -1899,6 +1903,11 @@ START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
     ck_assert_int_ge(p.requests, p.replies); /* every request answered once, resends included */
     ck_assert_int_ge(p.requests - (p.replies - p.dropped), 3); /* at least one resend per drop */
     ck_assert_uint_eq(stats(h->c).active_sessions, 0); /* the make was not done twice */
+    http_exchange(h->metrics_port, "GET /metrics HTTP/1.0\r\n\r\n", resp, sizeof resp);
+    const char *m = strstr(resp, "\nenvd_retries_replayed_total ");
+    ck_assert_msg(m && strtoull(m + strlen("\nenvd_retries_replayed_total "), NULL, 10) >= 3,
+                  "replays not counted: %s", resp);
+    ck_message_has(resp, "\nenvd_retries_refused_total 0\n");
     client_destroy(&c);
     proxy_stop(&p);
     harness_stop(&h);
