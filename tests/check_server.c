@@ -39,6 +39,7 @@
 #include "client.h"
 #include "env.h"
 #include "log.h"
+#include "lossy_proxy.h"
 #include "server.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1776,92 +1777,7 @@ START_TEST(test_loop_closes_clean_with_an_open_http_connection)
 }
 END_TEST
 
-/* ------------------------------------------------------- lossy proxy */
-
-/* A ROUTER<->DEALER forwarder between one client and envd that drops the
- * replies whose 1-based numbers are listed: the client's request reached
- * envd and was executed, only its answer is lost, as when a network path
- * fails after the server acted. Replies go to the routing id of the last
- * request forwarded, which after a client's Lazy Pirate reset is its new
- * socket. The sockets live in the proxy thread only. */
-typedef struct proxy {
-    void *zctx;
-    const char *backend;
-    char endpoint[128];
-    const int *drop; /* reply numbers to drop, ascending, 0-terminated */
-    sem_t ready;
-    volatile int stop;
-    pthread_t thread;
-    int requests, replies, dropped;
-} proxy_t;
-
-static void *proxy_main(void *arg)
-{
-    proxy_t *p = arg;
-    void *front = zmq_socket(p->zctx, ZMQ_ROUTER), *back = zmq_socket(p->zctx, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt(front, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(back, ZMQ_LINGER, &linger, sizeof linger);
-    int ok = zmq_bind(front, "tcp://127.0.0.1:*") == 0 && zmq_connect(back, p->backend) == 0;
-    size_t len = sizeof p->endpoint;
-    zmq_getsockopt(front, ZMQ_LAST_ENDPOINT, p->endpoint, &len);
-    if (!ok)
-        p->endpoint[0] = '\0';
-    sem_post(&p->ready);
-    zmq_msg_t rid, body;
-    zmq_msg_init(&rid);
-    zmq_msg_init(&body);
-    const int *drop = p->drop;
-    while (ok && !p->stop) {
-        zmq_pollitem_t items[] = {{front, 0, ZMQ_POLLIN, 0}, {back, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, 20) <= 0)
-            continue;
-        if (items[0].revents & ZMQ_POLLIN) {
-            zmq_msg_recv(&rid, front, 0); /* kept: where replies go */
-            zmq_msg_recv(&body, front, 0);
-            zmq_msg_send(&body, back, 0);
-            p->requests++;
-        }
-        if (items[1].revents & ZMQ_POLLIN) {
-            zmq_msg_recv(&body, back, 0);
-            p->replies++;
-            if (*drop && p->replies == *drop) {
-                drop++;
-                p->dropped++;
-                continue;
-            }
-            zmq_msg_t to;
-            zmq_msg_init(&to);
-            zmq_msg_copy(&to, &rid);
-            zmq_msg_send(&to, front, ZMQ_SNDMORE);
-            zmq_msg_send(&body, front, 0);
-        }
-    }
-    zmq_msg_close(&rid);
-    zmq_msg_close(&body);
-    zmq_close(front);
-    zmq_close(back);
-    return NULL;
-}
-
-static void proxy_start(proxy_t *p, void *zctx, const char *backend, const int *drop)
-{
-    memset(p, 0, sizeof *p);
-    p->zctx = zctx;
-    p->backend = backend;
-    p->drop = drop;
-    sem_init(&p->ready, 0, 0);
-    ck_assert_int_eq(pthread_create(&p->thread, NULL, proxy_main, p), 0);
-    sem_wait(&p->ready);
-    ck_assert_msg(p->endpoint[0] != '\0', "the proxy could not bind or connect");
-}
-
-static void proxy_stop(proxy_t *p)
-{
-    p->stop = 1;
-    ck_assert_int_eq(pthread_join(p->thread, NULL), 0);
-    sem_destroy(&p->ready);
-}
+/* ------------------------------------------------------- lost replies */
 
 /* Replies are lost on the way back: numbers 1 (the make's), 3 (the
  * reset's: reply 2 answered the make's resend) and 12 (the 8th step's).
@@ -1899,6 +1815,8 @@ START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
     free(line);
     fclose(f);
     ck_assert_int_eq(replayed, 1);
+    client_destroy(&c);
+    proxy_stop(&p); /* its counters are read after the join */
     ck_assert_int_eq(p.dropped, 3);
     ck_assert_int_ge(p.requests, p.replies); /* every request answered once, resends included */
     ck_assert_int_ge(p.requests - (p.replies - p.dropped), 3); /* at least one resend per drop */
@@ -1908,8 +1826,6 @@ START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
     ck_assert_msg(m && strtoull(m + strlen("\nenvd_retries_replayed_total "), NULL, 10) >= 3,
                   "replays not counted: %s", resp);
     ck_message_has(resp, "\nenvd_retries_refused_total 0\n");
-    client_destroy(&c);
-    proxy_stop(&p);
     harness_stop(&h);
 }
 END_TEST
