@@ -10,6 +10,7 @@
 #   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
 #   make test-docker        build the images, train with podman-compose (docker/README.md)
 #   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
+#   make asan       every test suite built with ASan + UBSan (+ LeakSanitizer) in build-asan/
 #   make fuzz       each libFuzzer target (clang) for FUZZ_SECONDS, built in build-fuzz/
 #   make fuzz-corpus        regenerate the seed corpora tests/fuzz/corpus/ (gen_corpus.c)
 #
@@ -67,7 +68,7 @@ BINS += $(BUILD)/agentd
 endif
 
 .PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot test-python bench-python \
-        fuzz fuzz-build fuzz-corpus
+        asan fuzz fuzz-build fuzz-corpus
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -238,6 +239,31 @@ bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_
 	$(BUILD)/bench_envd
 	$(BUILD)/bench_rss
 
+# ------------------------------------------------------------ sanitizers
+# `make asan`: the whole test suite built with ASan + UBSan in build-asan/;
+# the tests run that build's envd and agentd (TEST_BUILD). Any report fails
+# the run: UBSan does not recover, ASan exits 23, and LeakSanitizer checks
+# every instrumented process at exit, envd and agentd children included.
+# Reports also go to build-asan/san/ (log_path), so a child whose exit
+# status a test does not look at still fails `make asan`.
+ASAN_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0:log_path=$(CURDIR)/build-asan/san/report \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/san/report \
+           LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+           TEST_BUILD=build-asan
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 SANITIZE="$(ASAN_SANITIZE)"
+
+asan:
+	$(ASAN_MAKE) all build-asan/check_all
+	rm -rf build-asan/san && mkdir -p build-asan/san
+	@rc=0; \
+	$(ASAN_ENV) build-asan/check_all || rc=1; \
+	$(ASAN_ENV) $(ASAN_MAKE) test-python || rc=1; \
+	$(ASAN_ENV) $(ASAN_MAKE) test-distributed || rc=1; \
+	if ls build-asan/san/report.* >/dev/null 2>&1; then \
+	  echo "asan: sanitizer reports:"; cat build-asan/san/report.*; rc=1; fi; \
+	if [ $$rc = 0 ]; then echo "asan: clean"; else echo "asan: FAILED"; fi; exit $$rc
+
 # ------------------------------------------------------------------ fuzz
 # `make fuzz`: each target in tests/fuzz/ under libFuzzer (clang, ASan +
 # UBSan) for FUZZ_SECONDS, starting from the committed seeds; new inputs
@@ -274,6 +300,6 @@ fuzz-corpus: $(BUILD)/gen_corpus
 
 # ------------------------------------------------------------------- misc
 clean:
-	rm -rf $(BUILD) build-fuzz $(PY_GEN)
+	rm -rf $(BUILD) build-asan build-fuzz $(PY_GEN)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
