@@ -118,6 +118,7 @@ static double epsilon(const run_t *r)
 /* ---------------------------------------------------------- checkpoints */
 
 #define CKPT_FORMAT 1
+#define CKPT_MAX_WIDTH 4096 /* a hidden layer's width, as agentd --hidden allows */
 
 /* The "header" section. Fixed-width fields laid out without padding, so
  * a file is the same bytes on every run. */
@@ -218,6 +219,22 @@ static int check_header(const train_config_t *c, const ckpt_t *ck, const char *p
     if (h->shape.nhidden < 0 || h->shape.nhidden > QNET_MAX_HIDDEN || h->shape.in < 1 ||
         h->shape.out < 1)
         return err_set(e, ERR_CORRUPT, "%s: the header holds no valid network shape", path);
+    /* --eval-only builds the net the header describes: its size must come
+     * from the file, not from a header field, before anything is allocated
+     * (the net's scratch grows with the square of its widest layer). */
+    uint64_t nparams = 0, online = 0;
+    for (int l = 0; l <= h->shape.nhidden; l++) {
+        int32_t nin = l ? h->shape.hidden[l - 1] : h->shape.in;
+        int32_t nout = l < h->shape.nhidden ? h->shape.hidden[l] : h->shape.out;
+        if (l < h->shape.nhidden && (nout < 1 || nout > CKPT_MAX_WIDTH))
+            return err_set(e, ERR_CORRUPT, "%s: hidden layer %d has width %d, not 1..%d", path,
+                           l + 1, nout, CKPT_MAX_WIDTH);
+        nparams += (uint64_t)nin * (uint64_t)nout + (uint64_t)nout;
+    }
+    if (!ckpt_get(ck, "online", &online) || online != nparams * sizeof(float))
+        return err_set(e, ERR_CORRUPT,
+                       "%s: section online has %" PRIu64 " bytes; the header's net needs %" PRIu64,
+                       path, online, nparams * sizeof(float));
     bool same = h->shape.nhidden == c->nhidden;
     for (int l = 0; same && l < c->nhidden; l++)
         same = h->shape.hidden[l] == c->hidden[l];
