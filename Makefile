@@ -293,8 +293,8 @@ fuzz: fuzz-build
 $(BUILD)/gen_corpus: $(call obj,tests/fuzz/gen_corpus.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# Overwrites the generated seeds; regression entries (crash-*) stay.
 fuzz-corpus: $(BUILD)/gen_corpus
-	rm -rf tests/fuzz/corpus/envd tests/fuzz/corpus/ckpt
 	mkdir -p tests/fuzz/corpus/envd tests/fuzz/corpus/ckpt
 	$(BUILD)/gen_corpus tests/fuzz/corpus/envd tests/fuzz/corpus/ckpt
 
