@@ -61,7 +61,7 @@ static const char *path(const harness_t *h, const char *name)
  * (at most 90 s) with its output appended to h->log. Returns its exit status. */
 static int agentd(harness_t *h, const char *first, ...)
 {
-    char *argv[64] = {"build/agentd", "--env", h->ep[0], COMMON};
+    char *argv[64] = {spawn_bin("agentd"), "--env", h->ep[0], COMMON};
     int n = 0;
     while (argv[n])
         n++;
@@ -247,7 +247,7 @@ START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
 {
     harness_t h;
     start(&h, 1);
-    char *argv[] = {"build/agentd", "--env", h.ep[0], COMMON, "--seed", "4",
+    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "4",
                     "--target-return", "1e9", "--total-steps", "100000000",
                     "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "sig.ckpt"),
                     NULL};
@@ -302,7 +302,7 @@ START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
      * second evaluation whatever the kill point (measured over kill points
      * 2000-3600: always at 4000 with evaluations every 4000), far inside
      * the 100k budget. */
-    char *argv[] = {"build/agentd", "--env", h.ep[0], "--env", h.ep[1], COMMON,
+    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], "--env", h.ep[1], COMMON,
                     "--seed", "3", "--timeout-ms", "200", "--target-return", "150",
                     "--total-steps", "100000", "--eval-every", "6000",
                     "--logdir", (char *)path(&h, "run"), NULL};
