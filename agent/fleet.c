@@ -522,18 +522,19 @@ static void on_hello(fleet_t *f, size_t k, const wire_reply_t *hello, bool first
         log_warn("%s: joining failed: %s; retrying in %d ms", name, e.msg, ep->backoff_ms);
         schedule_probe(f, ep, false);
     } else {
+        bool added = ep->added;
         ep->state = EP_LIVE;
         ep->probing = false;
         ep->added = false;
         ep->backoff_ms = f->cfg.backoff_min_ms;
         if (first)
             log_info("%s: %d sessions of %s", name, f->S, f->env_id);
-        else if (ep->added)
+        else if (added)
             log_info("%s joined: %d sessions made (%zu of %zu endpoints live)", name, f->S,
                      fleet_live(f), fleet_occupied(f));
         else
             log_info("%s answers again: %d sessions made, rejoined (%zu of %zu endpoints live)",
-                     name, f->S, fleet_live(f), f->E);
+                     name, f->S, fleet_live(f), fleet_occupied(f));
     }
 }
 

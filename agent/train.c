@@ -429,7 +429,7 @@ static void progress_line(run_t *r, double t)
              "steps %s | %s/s | episodes %" PRId64 " | return100 %.1f | eps %.3f | loss %.4g | "
              "eval %s | live %zu/%zu | %.0fs",
              steps, sps, r->n.episodes, mean_return(r), epsilon(r), r->last_loss, ev,
-             fleet_live(r->fleet), fleet_nendpoints(r->fleet), t - r->t0);
+             fleet_live(r->fleet), fleet_occupied(r->fleet), t - r->t0);
     if (r->tty)
         fprintf(stderr, "\r\033[K%s", line);
     else
