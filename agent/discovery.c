@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,4 +198,39 @@ void discovery_diff(const discovery_endpoint_t *old, int nold, const discovery_e
     for (int i = 0; i < nold; i++)
         if (find(cur, ncur, old[i]) < 0)
             removed[(*nremoved)++] = i;
+}
+
+int discovery_plan(const discovery_endpoint_t *places, int nplaces,
+                   const discovery_endpoint_t *found, int nfound, const char *const *fixed,
+                   int nfixed, int *empty, int *nempty, int *fill_place, int *fill_addr,
+                   int *nfill)
+{
+    *nempty = *nfill = 0;
+    for (int i = 0; i < nplaces; i++)
+        if (places[i][0] && find(found, nfound, places[i]) < 0)
+            empty[(*nempty)++] = i;
+    int next = 0, lost = 0; /* the next place that may be free */
+    for (int j = 0; j < nfound; j++) {
+        if (find(places, nplaces, found[j]) >= 0)
+            continue;
+        bool given = false;
+        for (int i = 0; i < nfixed && !given; i++)
+            given = strcmp(fixed[i], found[j]) == 0;
+        if (given)
+            continue;
+        for (; next < nplaces; next++) {
+            bool emptied = false;
+            for (int i = 0; i < *nempty && !emptied; i++)
+                emptied = empty[i] == next;
+            if (!places[next][0] || emptied)
+                break;
+        }
+        if (next == nplaces) {
+            lost++;
+            continue;
+        }
+        fill_place[*nfill] = next++;
+        fill_addr[(*nfill)++] = j;
+    }
+    return lost;
 }

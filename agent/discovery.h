@@ -6,8 +6,9 @@
  * that answer into the endpoint strings a ZeroMQ client connects to, sorted
  * and without duplicates, so two lookups can be compared; discovery_diff()
  * says which endpoints appeared and which vanished between two lookups.
- * Nothing here knows about sessions, sockets or learning: the rollout pool
- * calls these every few seconds and connects or drops clients itself.
+ * discovery_plan() maps a lookup onto the fleet's fixed places. Nothing
+ * here knows about sessions, sockets or learning: agentd's training loop
+ * calls these every --env-dns-every seconds and fills or empties places itself.
  *
  * Every address is taken as one replica. A name that gives one host several
  * addresses (e.g. "localhost" with both 127.0.0.1 and ::1 on an IPv6 host)
@@ -54,5 +55,20 @@ int discovery_resolve(const char *host, const char *port, discovery_endpoint_t *
  * no allocation. */
 void discovery_diff(const discovery_endpoint_t *old, int nold, const discovery_endpoint_t *cur,
                     int ncur, int *added, int *nadded, int *removed, int *nremoved);
+
+/* Fits a lookup into a fixed set of places (agentd's fleet reserves
+ * --env-dns-max of them). places[i] is the endpoint place i holds, "" when
+ * vacant. Writes to empty (room for nplaces) the places whose endpoint is
+ * not in found, and for each endpoint of found that no place holds and
+ * that is not in fixed (endpoints given otherwise, e.g. --env) one place
+ * to fill: fill_place[i] gets found[fill_addr[i]] (room for nplaces each).
+ * Places are filled in index order, vacant ones and those emptied by this
+ * plan alike, so a caller applies the emptying first. Returns how many
+ * endpoints of found got no place (0 when all fit). Pure: no I/O, no
+ * allocation. */
+int discovery_plan(const discovery_endpoint_t *places, int nplaces,
+                   const discovery_endpoint_t *found, int nfound, const char *const *fixed,
+                   int nfixed, int *empty, int *nempty, int *fill_place, int *fill_addr,
+                   int *nfill);
 
 #endif

@@ -9,9 +9,14 @@
  * calls: the server has just answered a probe, and a join happens rarely.
  * The tick path (fleet_obs/send/collect) only moves bytes between
  * preallocated arrays.
+ *
+ * A place may also be VACANT: no server, no client, never probed, its
+ * slots never live. --env-dns reserves places up front so that replicas
+ * found later (fleet_set_endpoint) fit without resizing anything.
  */
 #include "fleet.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +26,7 @@
 #include "log.h"
 #include "rng.h"
 
-typedef enum { EP_DOWN, EP_LIVE, EP_FAILED } ep_state_t;
+typedef enum { EP_DOWN, EP_LIVE, EP_FAILED, EP_VACANT } ep_state_t;
 
 typedef struct endpoint {
     client_t *c;
@@ -30,6 +35,7 @@ typedef struct endpoint {
     bool sent;            /* a step_batch of this tick is in flight */
     bool restore;         /* rebuild the saved sessions on the next join */
     bool has_ids;         /* ids[] hold sessions made on this server */
+    bool added;           /* filled by fleet_set_endpoint, not joined yet */
     int backoff_ms;
     int64_t next_probe_ms;
     uint32_t gen;         /* joins so far; fresh seeds depend on it */
@@ -39,6 +45,8 @@ typedef struct endpoint {
 struct fleet {
     fleet_config_t cfg;
     char *env_id;
+    void *zctx;           /* borrowed, for clients of places filled later */
+    curve_client_keys_t curve; /* copied: places filled later connect with them */
     endpoint_t *eps;      /* (E) */
     size_t E, nslots;
     int S;
@@ -82,6 +90,8 @@ static int64_t now_ms(void)
 
 /* ------------------------------------------------------------ lifetime */
 
+static int open_client(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e);
+
 int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
 {
     if (cfg->nendpoints < 1 || cfg->sessions < 1 || cfg->timeout_ms < 1 || !cfg->env_id)
@@ -92,7 +102,10 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
         return err_set(e, ERR_NOMEM, "out of memory");
     f->cfg = *cfg;
     f->cfg.endpoints = NULL; /* borrowed: each client keeps its own copy */
-    f->cfg.curve = NULL;     /* likewise */
+    f->cfg.curve = NULL;     /* copied below */
+    f->zctx = zctx;
+    if (cfg->curve)
+        f->curve = *cfg->curve;
     f->E = cfg->nendpoints;
     f->S = cfg->sessions;
     f->nslots = f->E * (size_t)f->S;
@@ -108,15 +121,12 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
     for (size_t k = 0; rc == 0 && k < f->E; k++) {
         endpoint_t *ep = &f->eps[k];
         ep->ids = calloc((size_t)f->S, sizeof *ep->ids);
+        ep->state = cfg->endpoints[k] ? EP_DOWN : EP_VACANT;
+        ep->backoff_ms = cfg->backoff_min_ms;
         if (!ep->ids)
             rc = err_set(e, ERR_NOMEM, "out of memory");
-        else
-            rc = client_new(zctx, cfg->endpoints[k], cfg->timeout_ms, &ep->c, e);
-        if (rc == 0 && cfg->curve && cfg->curve->on)
-            rc = client_set_curve(ep->c, cfg->curve->server_public, cfg->curve->public_key,
-                                  cfg->curve->secret_key, e);
-        ep->state = EP_DOWN;
-        ep->backoff_ms = cfg->backoff_min_ms;
+        else if (cfg->endpoints[k])
+            rc = open_client(f, k, cfg->endpoints[k], e);
     }
     if (rc < 0) {
         fleet_destroy(&f);
@@ -124,6 +134,18 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
     }
     *out = f;
     return 0;
+}
+
+static int open_client(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
+{
+    endpoint_t *ep = &f->eps[k];
+    int rc = client_new(f->zctx, endpoint, f->cfg.timeout_ms, &ep->c, e);
+    if (rc == 0 && f->curve.on)
+        rc = client_set_curve(ep->c, f->curve.server_public, f->curve.public_key,
+                              f->curve.secret_key, e);
+    if (rc < 0)
+        client_destroy(&ep->c);
+    return rc;
 }
 
 static void close_sessions(fleet_t *f, endpoint_t *ep)
@@ -173,6 +195,7 @@ void fleet_destroy(fleet_t **self_p)
     free(f->j_slot);
     free(f->r_st);
     free(f->r_hist);
+    memset(&f->curve, 0, sizeof f->curve);
     free(f);
     *self_p = NULL;
 }
@@ -450,7 +473,8 @@ void fleet_drop(fleet_t *f, size_t k, const char *why)
     mark_down(f, k);
     schedule_probe(f, ep, false);
     log_warn("dropped %s: %s; training goes on with %zu of %zu endpoints, retrying in %d ms",
-             client_endpoint(ep->c), why, fleet_live(f), f->E, f->cfg.backoff_min_ms);
+             client_endpoint(ep->c), why, fleet_live(f), fleet_occupied(f),
+             f->cfg.backoff_min_ms);
 }
 
 static void fail_for_good(fleet_t *f, size_t k, const char *why)
@@ -498,14 +522,19 @@ static void on_hello(fleet_t *f, size_t k, const wire_reply_t *hello, bool first
         log_warn("%s: joining failed: %s; retrying in %d ms", name, e.msg, ep->backoff_ms);
         schedule_probe(f, ep, false);
     } else {
+        bool added = ep->added;
         ep->state = EP_LIVE;
         ep->probing = false;
+        ep->added = false;
         ep->backoff_ms = f->cfg.backoff_min_ms;
         if (first)
             log_info("%s: %d sessions of %s", name, f->S, f->env_id);
+        else if (added)
+            log_info("%s joined: %d sessions made (%zu of %zu endpoints live)", name, f->S,
+                     fleet_live(f), fleet_occupied(f));
         else
             log_info("%s answers again: %d sessions made, rejoined (%zu of %zu endpoints live)",
-                     name, f->S, fleet_live(f), f->E);
+                     name, f->S, fleet_live(f), fleet_occupied(f));
     }
 }
 
@@ -523,7 +552,8 @@ static void send_hello(fleet_t *f, endpoint_t *ep)
 int fleet_start(fleet_t *f, errbuf_t *e)
 {
     for (size_t k = 0; k < f->E; k++)
-        send_hello(f, &f->eps[k]);
+        if (f->eps[k].state == EP_DOWN)
+            send_hello(f, &f->eps[k]);
     for (size_t k = 0; k < f->E; k++) {
         endpoint_t *ep = &f->eps[k];
         if (!ep->probing)
@@ -537,9 +567,12 @@ int fleet_start(fleet_t *f, errbuf_t *e)
             schedule_probe(f, ep, false);
         }
     }
-    if (fleet_usable(f) == 0)
+    size_t usable = 0;
+    for (size_t k = 0; k < f->E; k++)
+        usable += f->eps[k].state == EP_DOWN || f->eps[k].state == EP_LIVE;
+    if (usable == 0)
         return err_set(e, ERR_FAILED_PRECONDITION, "no endpoint can serve this run: %s",
-                       f->failure);
+                       f->failure[0] ? f->failure : "every place is vacant");
     return 0;
 }
 
@@ -578,6 +611,14 @@ size_t fleet_live(const fleet_t *f)
 }
 
 size_t fleet_live_slots(const fleet_t *f) { return fleet_live(f) * (size_t)f->S; }
+
+size_t fleet_occupied(const fleet_t *f)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < f->E; k++)
+        n += f->eps[k].state != EP_VACANT;
+    return n;
+}
 
 size_t fleet_usable(const fleet_t *f)
 {
@@ -706,9 +747,54 @@ void fleet_collect(fleet_t *f, fleet_batch_t *out)
 /* ------------------------------------------------------ per endpoint */
 
 size_t fleet_nendpoints(const fleet_t *f) { return f->E; }
-const char *fleet_endpoint(const fleet_t *f, size_t k) { return client_endpoint(f->eps[k].c); }
+const char *fleet_endpoint(const fleet_t *f, size_t k)
+{
+    return f->eps[k].c ? client_endpoint(f->eps[k].c) : NULL;
+}
 int fleet_is_live(const fleet_t *f, size_t k) { return f->eps[k].state == EP_LIVE; }
 client_t *fleet_client(fleet_t *f, size_t k) { return f->eps[k].c; }
+
+int fleet_set_endpoint(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
+{
+    if (k >= f->E)
+        return err_set(e, ERR_INVALID_ARGUMENT, "fleet: place %zu of %zu", k, f->E);
+    endpoint_t *ep = &f->eps[k];
+    assert(!ep->sent); /* between ticks only */
+    if (!endpoint) {
+        if (ep->state == EP_VACANT)
+            return 0;
+        char name[256];
+        snprintf(name, sizeof name, "%s", client_endpoint(ep->c));
+        if (ep->state == EP_LIVE) {
+            /* It answered a moment ago; one try, so a server that is
+             * already gone costs at most one timeout. A server dropped
+             * earlier is not asked: envd reaps sessions it no longer hears of. */
+            client_set_attempts(ep->c, 1);
+            close_sessions(f, ep);
+        }
+        mark_down(f, k);
+        client_destroy(&ep->c);
+        ep->state = EP_VACANT;
+        ep->probing = ep->has_ids = ep->added = ep->restore = false;
+        log_info("replica %s vanished: its %d sessions leave the rotation (%zu of %zu "
+                 "endpoints live)",
+                 name, f->S, fleet_live(f), fleet_occupied(f));
+        return 0;
+    }
+    if (ep->state != EP_VACANT)
+        return err_set(e, ERR_FAILED_PRECONDITION, "fleet: place %zu holds %s", k,
+                       client_endpoint(ep->c));
+    int rc = open_client(f, k, endpoint, e);
+    if (rc < 0)
+        return rc;
+    ep->state = EP_DOWN;
+    ep->added = true;
+    ep->has_ids = false;
+    ep->backoff_ms = f->cfg.backoff_min_ms;
+    schedule_probe(f, ep, true);
+    log_info("replica %s added: probing it", endpoint);
+    return 0;
+}
 
 /* ------------------------------------------------------ checkpoints */
 

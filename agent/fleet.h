@@ -30,6 +30,14 @@
  * actions), which puts every session in the exact state it had, so a
  * resumed run continues as if it had never stopped.
  *
+ * Places: endpoint k is a place, and its slots keep their indexes for the
+ * whole run. A place may be VACANT (a NULL endpoint in the config): no
+ * connection, never probed, no live slots, FLEET_NO_STATE in checkpoints.
+ * fleet_set_endpoint() fills a vacant place with a new server or empties
+ * one whose server is gone, between ticks, without stopping the others —
+ * how agentd follows the replicas behind --env-dns. The number of places,
+ * and so of slots, is fixed at fleet_new().
+ *
  * Nothing allocates in the tick (fleet_obs/send/collect). Not thread-safe.
  */
 #ifndef FLEET_H
@@ -43,7 +51,7 @@
 #include "err.h"
 
 typedef struct fleet_config {
-    const char *const *endpoints; /* (nendpoints) ZeroMQ endpoints of envd servers */
+    const char *const *endpoints; /* (nendpoints) ZeroMQ endpoints of envd servers; NULL: a vacant place */
     size_t nendpoints;
     int sessions;                 /* sessions per endpoint */
     const char *env_id;           /* e.g. "CartPole-v1" */
@@ -82,7 +90,8 @@ typedef struct fleet_slot_state {
 
 typedef struct fleet fleet_t;
 
-/* Connects (without any I/O yet) to every endpoint. zctx is borrowed. */
+/* Connects (without any I/O yet) to every endpoint. zctx is borrowed and
+ * must outlive the fleet (places filled later connect with it). */
 int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e);
 
 /* Closes the sessions of live endpoints (best effort) and frees *self_p. */
@@ -103,8 +112,12 @@ void fleet_poll(fleet_t *f);
 size_t fleet_live(const fleet_t *f);
 size_t fleet_live_slots(const fleet_t *f);
 
-/* Endpoints that may still come back (not failed for good). */
+/* Places that may still serve (not failed for good); vacant places count,
+ * as they may be filled. */
 size_t fleet_usable(const fleet_t *f);
+
+/* Places that hold a server (not vacant). */
+size_t fleet_occupied(const fleet_t *f);
 
 /* Spaces and spec, known once any endpoint has joined (0 before). */
 int fleet_obs_dim(const fleet_t *f);
@@ -125,6 +138,7 @@ void fleet_collect(fleet_t *f, fleet_batch_t *out);
 
 /* ------------------------------------------------------ per endpoint */
 
+/* Places, vacant ones included; the endpoint of place k, NULL if vacant. */
 size_t fleet_nendpoints(const fleet_t *f);
 const char *fleet_endpoint(const fleet_t *f, size_t k);
 int fleet_is_live(const fleet_t *f, size_t k);
@@ -135,6 +149,16 @@ client_t *fleet_client(fleet_t *f, size_t k);
 
 /* Drops endpoint k (say after a failed evaluation) with a reason for the log. */
 void fleet_drop(fleet_t *f, size_t k, const char *why);
+
+/* Between ticks. endpoint NULL empties place k: its sessions are closed if
+ * it is live (one try, so a server already gone costs at most timeout_ms),
+ * its slots leave the rotation and save FLEET_NO_STATE, its connection is
+ * closed ("replica X vanished" in the log); a vacant place stays vacant.
+ * Otherwise place k must be vacant (else ERR_FAILED_PRECONDITION): it
+ * connects to endpoint and probes it at once, like a dropped endpoint; the
+ * server joins on the fleet_poll() that sees its answer ("replica X added",
+ * then "X joined"). Connecting allocates; the tick still does not. */
+int fleet_set_endpoint(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e);
 
 /* ------------------------------------------------------ checkpoints */
 

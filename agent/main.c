@@ -62,9 +62,17 @@ static const option_row_t options[] = {
     {"Servers", "env", "AGENTD_ENV", OPT_LIST, 0, 0, "tcp://127.0.0.1:5555", "ENDPOINT",
      "envd endpoint; repeat for several servers (env: comma-separated)", NOF},
     {NULL, "env-dns", "AGENTD_ENV_DNS", OPT_STR, 0, 0, NULL, "HOST:PORT",
-     "one envd per address of HOST (a scaled compose or headless Kubernetes service); "
-     "resolved at start, added to --env",
+     "one envd per address of HOST (a scaled compose or headless Kubernetes service), "
+     "added to --env; HOST is resolved again every --env-dns-every seconds: new "
+     "addresses join, vanished ones leave, training goes on",
      F(env_dns)},
+    {NULL, "env-dns-max", "AGENTD_ENV_DNS_MAX", OPT_I64, 1, TRAIN_MAX_ENDPOINTS, "16", "N",
+     "places kept for --env-dns replicas (fixed for the run, so --load finds the same "
+     "sessions); addresses beyond N are left out with a warning",
+     F(env_dns_max)},
+    {NULL, "env-dns-every", "AGENTD_ENV_DNS_EVERY", OPT_F64, 0.1, 86400, "5", "SECONDS",
+     "how often --env-dns HOST is resolved again (training pauses for the lookup)",
+     F(env_dns_every)},
     {NULL, "sessions", "AGENTD_SESSIONS", OPT_I64, 1, 8192, "16", "N",
      "training sessions on each endpoint", F(sessions)},
     {NULL, "env-id", "AGENTD_ENV_ID", OPT_STR, 0, 0, "CartPole-v1", "ID",
@@ -377,6 +385,8 @@ static int check(const train_config_t *c)
         why = "--eps-end is above --eps-start";
     else if (!c->curve_server_key != !c->curve_key)
         why = "--curve-server-key and --curve-key go together";
+    else if (c->env_dns && c->nendpoints + (size_t)c->env_dns_max > TRAIN_MAX_ENDPOINTS)
+        why = "--env endpoints and --env-dns-max exceed 64 endpoints";
     if (why)
         fprintf(stderr, "agentd: %s\nTry 'agentd --help'.\n", why);
     return why ? -1 : 0;
@@ -442,12 +452,11 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-/* --env-dns: every address the name has now becomes one more endpoint.
- * A scaled service's replicas may still be starting, so a name without
- * addresses is retried for up to --give-up seconds. Following replicas that
- * come and go during training needs the fleet to take and drop endpoints at
- * run time; until it does, the fleet's own drop-and-probe covers replicas
- * that die and come back at the same address. Returns 0 or an exit status. */
+/* --env-dns: every address the name has now becomes one more endpoint,
+ * after the --env ones, up to --env-dns-max (train.c keeps that many places
+ * and follows later lookups). A scaled service's replicas may still be
+ * starting, so a name without addresses is retried for up to --give-up
+ * seconds. Returns 0 or an exit status. */
 static discovery_endpoint_t dns_endpoints[TRAIN_MAX_ENDPOINTS];
 
 static int resolve_env_dns(train_config_t *c)
@@ -458,25 +467,31 @@ static int resolve_env_dns(train_config_t *c)
         fprintf(stderr, "agentd: --env-dns: %s\nTry 'agentd --help'.\n", e.msg);
         return TRAIN_EXIT_USAGE;
     }
-    int room = (int)(TRAIN_MAX_ENDPOINTS - c->nendpoints);
+    int room = (int)c->env_dns_max;
+    c->nfixed = c->nendpoints;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int attempt = 0;; attempt++) {
-        int n = discovery_resolve(host, port, dns_endpoints, room, &e);
+        int n = discovery_resolve(host, port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
         if (n == ERR_INVALID_ARGUMENT) {
             fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
             return TRAIN_EXIT_USAGE;
         }
         if (n > 0) {
-            if (n > room)
-                log_warn("--env-dns %s: %d addresses, room for %d more endpoints: using the "
-                         "first %d", c->env_dns, n, room, room);
-            for (int i = 0; i < n && i < room; i++) {
+            int used = 0;
+            for (int i = 0; i < n && i < TRAIN_MAX_ENDPOINTS; i++) {
                 bool dup = false;
-                for (size_t k = 0; k < c->nendpoints && !dup; k++)
+                for (size_t k = 0; k < c->nfixed && !dup; k++)
                     dup = strcmp(c->endpoints[k], dns_endpoints[i]) == 0;
-                if (!dup)
+                if (!dup && used == room) {
+                    log_warn("--env-dns %s: %d addresses, --env-dns-max is %d: %s and later "
+                             "ones left out", c->env_dns, n, room, dns_endpoints[i]);
+                    break;
+                }
+                if (!dup) {
                     c->endpoints[c->nendpoints++] = dns_endpoints[i];
+                    used++;
+                }
                 log_info("--env-dns %s: %s%s", c->env_dns, dns_endpoints[i],
                          dup ? " (already given by --env)" : "");
             }

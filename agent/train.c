@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "checkpoint.h"
+#include "discovery.h"
 #include "evaluator.h"
 #include "fleet.h"
 #include "log.h"
@@ -81,6 +82,16 @@ typedef struct run {
     double line_t, line_steps;    /* ... of the last progress line */
     bool tty;
     const char *stop_reason;
+
+    /* --env-dns: the fleet's places are endpoints[0..nfixed) from --env,
+     * then env_dns_max places for the replicas, vacant when not in use. */
+    const char *places[TRAIN_MAX_ENDPOINTS];
+    char dns_host[256], dns_port[8];
+    double dns_next;      /* time of the next lookup */
+    bool dns_failing;     /* the last lookup failed (logged once per streak) */
+    bool dns_full;        /* the last lookup had more replicas than places (likewise) */
+    discovery_endpoint_t dns_found[TRAIN_MAX_ENDPOINTS];
+    discovery_endpoint_t dns_held[TRAIN_MAX_ENDPOINTS]; /* (env_dns_max) "" when vacant */
 } run_t;
 
 static double now_s(void)
@@ -495,7 +506,7 @@ static void progress_line(run_t *r, double t)
              "steps %s | %s/s | episodes %" PRId64 " | return100 %.1f | eps %.3f | loss %.4g | "
              "eval %s | live %zu/%zu | %.0fs",
              steps, sps, r->n.episodes, mean_return(r), epsilon(r), r->last_loss, ev,
-             fleet_live(r->fleet), fleet_nendpoints(r->fleet), t - r->t0);
+             fleet_live(r->fleet), fleet_occupied(r->fleet), t - r->t0);
     if (r->tty)
         fprintf(stderr, "\r\033[K%s", line);
     else
@@ -703,7 +714,19 @@ static int setup(run_t *r, errbuf_t *e)
         if (ckpt_get_exact(r->ck, "counters", &n, sizeof n, e) == 0)
             resume_steps = n.env_steps;
     }
-    fleet_config_t fc = {.endpoints = c->endpoints, .nendpoints = c->nendpoints,
+    size_t nplaces = c->nendpoints;
+    for (size_t k = 0; k < c->nendpoints; k++)
+        r->places[k] = c->endpoints[k];
+    if (c->env_dns) {
+        if (discovery_split(c->env_dns, r->dns_host, sizeof r->dns_host, r->dns_port,
+                            sizeof r->dns_port, e) < 0)
+            return -1;
+        nplaces = c->nfixed + (size_t)c->env_dns_max; /* the rest start vacant */
+        for (size_t k = c->nendpoints; k < nplaces; k++)
+            r->places[k] = NULL;
+        r->dns_next = now_s() + c->env_dns_every;
+    }
+    fleet_config_t fc = {.endpoints = r->places, .nendpoints = nplaces,
                          .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
                          .timeout_ms = (int)c->timeout_ms, .backoff_min_ms = (int)c->retry_min_ms,
                          .backoff_max_ms = (int)c->retry_max_ms, .seed = c->seed,
@@ -788,6 +811,59 @@ static void teardown(run_t *r)
 
 /* ----------------------------------------------------------------- loop */
 
+/* --env-dns: every env_dns_every seconds, between ticks, looks the name up
+ * again and makes the fleet's places follow it: places whose replica is no
+ * longer listed are emptied first, then new replicas fill vacant places.
+ * A failed lookup keeps the current set — a resolver that is down for a
+ * moment (ERR_UNAVAILABLE), and also a name with no address at all
+ * (ERR_NOT_FOUND): a service scaled to zero, or a hosts file caught while
+ * being rewritten, must not throw away sessions that may still answer;
+ * servers that are really gone are dropped by the fleet's timeout anyway.
+ * The lookup blocks the loop: instant from a hosts file, one local round
+ * trip to the Docker or cluster DNS; a resolver that does not answer costs
+ * its own timeout at most once per period, while no request is in flight. */
+static void dns_refresh(run_t *r)
+{
+    const train_config_t *c = r->cfg;
+    double t = now_s();
+    if (!c->env_dns || t < r->dns_next)
+        return;
+    r->dns_next = t + c->env_dns_every;
+    errbuf_t e;
+    int n = discovery_resolve(r->dns_host, r->dns_port, r->dns_found, TRAIN_MAX_ENDPOINTS, &e);
+    if (n < 0) {
+        if (!r->dns_failing)
+            log_warn("--env-dns %s: %s; keeping the %zu endpoints in use", c->env_dns, e.msg,
+                     fleet_occupied(r->fleet));
+        r->dns_failing = true;
+        return;
+    }
+    if (r->dns_failing)
+        log_info("--env-dns %s resolves again: %d addresses", c->env_dns, n);
+    r->dns_failing = false;
+    if (n > TRAIN_MAX_ENDPOINTS)
+        n = TRAIN_MAX_ENDPOINTS;
+    int np = (int)c->env_dns_max;
+    for (int i = 0; i < np; i++) {
+        const char *ep = fleet_endpoint(r->fleet, c->nfixed + (size_t)i);
+        snprintf(r->dns_held[i], sizeof r->dns_held[i], "%s", ep ? ep : "");
+    }
+    int empty[TRAIN_MAX_ENDPOINTS], fill_place[TRAIN_MAX_ENDPOINTS], fill_addr[TRAIN_MAX_ENDPOINTS];
+    int nempty, nfill;
+    int lost = discovery_plan(r->dns_held, np, r->dns_found, n, c->endpoints, (int)c->nfixed,
+                              empty, &nempty, fill_place, fill_addr, &nfill);
+    for (int i = 0; i < nempty; i++)
+        fleet_set_endpoint(r->fleet, c->nfixed + (size_t)empty[i], NULL, &e);
+    for (int i = 0; i < nfill; i++)
+        if (fleet_set_endpoint(r->fleet, c->nfixed + (size_t)fill_place[i],
+                               r->dns_found[fill_addr[i]], &e) < 0)
+            log_warn("--env-dns %s: %s: %s", c->env_dns, r->dns_found[fill_addr[i]], e.msg);
+    if (lost > 0 && !r->dns_full)
+        log_warn("--env-dns %s: %d addresses, --env-dns-max is %d: %d replica(s) left out",
+                 c->env_dns, n, np, lost);
+    r->dns_full = lost > 0;
+}
+
 static bool crossed(int64_t before, int64_t after, int64_t every)
 {
     return every > 0 && after / every > before / every;
@@ -834,6 +910,7 @@ static int loop(run_t *r)
     r->line_steps = r->row_steps = (double)r->n.env_steps;
 
     while (!*r->stop && r->n.env_steps < c->total_steps) {
+        dns_refresh(r);
         fleet_poll(r->fleet);
         size_t n;
         const float *obs = fleet_obs(r->fleet, &n);

@@ -50,6 +50,9 @@ typedef struct train_config {
     const char *endpoints[TRAIN_MAX_ENDPOINTS];
     size_t nendpoints;
     const char *env_dns;       /* --env-dns HOST:PORT; main.c adds its addresses to endpoints */
+    size_t nfixed;             /* with env_dns: endpoints[0..nfixed) came from --env */
+    int64_t env_dns_max;       /* places for env_dns replicas (endpoints[nfixed..] and vacant) */
+    double env_dns_every;      /* seconds between lookups of env_dns */
     const char *curve_server_key; /* --curve-server-key FILE: envd's public key ... */
     const char *curve_key;        /* ... --curve-key FILE: our secret key; both or neither */
     const curve_client_keys_t *curve; /* main.c loads the two files; NULL: plaintext */

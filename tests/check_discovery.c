@@ -228,6 +228,68 @@ START_TEST(test_diff_from_and_to_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------------------------- plan */
+
+START_TEST(test_plan_empties_vanished_places_and_fills_vacant_ones_in_order)
+{
+    /* Places 0 and 2 hold replicas, 1 and 3 are vacant. The lookup keeps
+     * .2, loses .1, adds .4 and .5 and .9 (one more than fits). */
+    discovery_endpoint_t places[4] = {"tcp://10.0.0.1:5555", "", "tcp://10.0.0.2:5555", ""};
+    discovery_endpoint_t found[4] = {"tcp://10.0.0.2:5555", "tcp://10.0.0.4:5555",
+                                     "tcp://10.0.0.5:5555", "tcp://10.0.0.9:5555"};
+    int empty[4], fp[4], fa[4], ne = -1, nf = -1;
+    int lost = discovery_plan(places, 4, found, 4, NULL, 0, empty, &ne, fp, fa, &nf);
+    ck_assert_int_eq(ne, 1);
+    ck_assert_int_eq(empty[0], 0);
+    /* The emptied place 0 is reused first, then the vacant 1 and 3. */
+    ck_assert_int_eq(nf, 3);
+    ck_assert_int_eq(fp[0], 0);
+    ck_assert_int_eq(fa[0], 1);
+    ck_assert_int_eq(fp[1], 1);
+    ck_assert_int_eq(fa[1], 2);
+    ck_assert_int_eq(fp[2], 3);
+    ck_assert_int_eq(fa[2], 3);
+    ck_assert_int_eq(lost, 0);
+
+    /* Room for one new replica only: the second one is reported lost. */
+    discovery_endpoint_t full[2] = {"tcp://10.0.0.1:5555", ""};
+    discovery_endpoint_t two[3] = {"tcp://10.0.0.1:5555", "tcp://10.0.0.7:5555",
+                                   "tcp://10.0.0.8:5555"};
+    lost = discovery_plan(full, 2, two, 3, NULL, 0, empty, &ne, fp, fa, &nf);
+    ck_assert_int_eq(ne, 0);
+    ck_assert_int_eq(nf, 1);
+    ck_assert_int_eq(fp[0], 1);
+    ck_assert_int_eq(fa[0], 1);
+    ck_assert_int_eq(lost, 1);
+}
+END_TEST
+
+START_TEST(test_plan_changes_nothing_for_the_same_set_and_skips_fixed_endpoints)
+{
+    discovery_endpoint_t places[3] = {"", "tcp://10.0.0.2:5555", "tcp://10.0.0.1:5555"};
+    discovery_endpoint_t same[2] = {"tcp://10.0.0.1:5555", "tcp://10.0.0.2:5555"};
+    int empty[3], fp[3], fa[3], ne = -1, nf = -1;
+    ck_assert_int_eq(discovery_plan(places, 3, same, 2, NULL, 0, empty, &ne, fp, fa, &nf), 0);
+    ck_assert_int_eq(ne, 0);
+    ck_assert_int_eq(nf, 0);
+
+    /* An address already given by --env takes no place. */
+    const char *fixed[1] = {"tcp://10.0.0.3:5555"};
+    discovery_endpoint_t more[3] = {"tcp://10.0.0.1:5555", "tcp://10.0.0.2:5555",
+                                    "tcp://10.0.0.3:5555"};
+    ck_assert_int_eq(discovery_plan(places, 3, more, 3, fixed, 1, empty, &ne, fp, fa, &nf), 0);
+    ck_assert_int_eq(ne, 0);
+    ck_assert_int_eq(nf, 0);
+
+    /* Everything vanished: every held place is emptied, none filled. */
+    ck_assert_int_eq(discovery_plan(places, 3, NULL, 0, NULL, 0, empty, &ne, fp, fa, &nf), 0);
+    ck_assert_int_eq(ne, 2);
+    ck_assert_int_eq(empty[0], 1);
+    ck_assert_int_eq(empty[1], 2);
+    ck_assert_int_eq(nf, 0);
+}
+END_TEST
+
 Suite *discovery_suite(void)
 {
     Suite *s = suite_create("discovery");
@@ -244,6 +306,10 @@ Suite *discovery_suite(void)
     tc = tcase_create("diff");
     tcase_add_test(tc, test_diff_names_added_and_removed_endpoints);
     tcase_add_test(tc, test_diff_from_and_to_nothing);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plan");
+    tcase_add_test(tc, test_plan_empties_vanished_places_and_fills_vacant_ones_in_order);
+    tcase_add_test(tc, test_plan_changes_nothing_for_the_same_set_and_skips_fixed_endpoints);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,9 @@
  * is dropped and rejoins when it is back, a fleet rebuilt from saved
  * slot states continues exactly where the first one was, and step_batch
  * replies lost on the way back are recovered by resending (the fleet's
- * transitions are those of a fleet that lost nothing).
+ * transitions are those of a fleet that lost nothing). Places: a vacant
+ * place filled with a server joins and steps, an emptied one leaves the
+ * rotation (closing its sessions) while the others go on.
  */
 #include <check.h>
 #include <math.h>
@@ -330,6 +332,131 @@ START_TEST(test_lost_step_batch_replies_are_resent_not_stepped_twice)
 }
 END_TEST
 
+/* Ticks with action 0 until `live` endpoints are live (at most 20 s). */
+static void tick_until_live(fleet_t *f, size_t live)
+{
+    int32_t act[64] = {0};
+    size_t n;
+    fleet_batch_t b;
+    double until = spawn_now() + 20.0;
+    while (fleet_live(f) != live && spawn_now() < until) {
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        usleep(2000);
+    }
+    ck_assert_uint_eq(fleet_live(f), live);
+}
+
+START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
+{
+    env2_t t;
+    env2_start(&t, 2);
+    /* Three places of 2 sessions: server 0, then two vacant ones. */
+    const char *eps[3] = {t.ep[0], NULL, NULL};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 3, .sessions = 2,
+                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = 3};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(fleet_nslots(f), 6);
+    ck_assert_uint_eq(fleet_live(f), 1);
+    ck_assert_uint_eq(fleet_occupied(f), 1);
+    ck_assert_ptr_null(fleet_endpoint(f, 1));
+    for (size_t s = 2; s < 6; s++)
+        ck_assert_uint_eq(fleet_slot_states(f)[s].resets, FLEET_NO_STATE);
+    int32_t act[6] = {0};
+    size_t n;
+    fleet_batch_t b;
+    for (int i = 0; i < 10; i++) { /* vacant places are never probed nor stepped */
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        ck_assert_uint_eq(n, 2);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        ck_assert_uint_eq(b.n, 2);
+        ck_assert_uint_eq(b.dropped, 0);
+    }
+
+    /* Fill place 1 with server 1: it joins and its sessions step. */
+    ck_assert_int_eq(fleet_set_endpoint(f, 1, t.ep[1], &e), 0);
+    ck_assert_str_eq(fleet_endpoint(f, 1), t.ep[1]);
+    ck_assert_int_eq(fleet_set_endpoint(f, 1, t.ep[0], &e), ERR_FAILED_PRECONDITION);
+    tick_until_live(f, 2);
+    ck_assert(fleet_is_live(f, 1));
+    fleet_slot_state_t was = fleet_slot_states(f)[2];
+    fleet_obs(f, &n);
+    ck_assert_uint_eq(n, 4);
+    fleet_send(f, act);
+    fleet_collect(f, &b);
+    ck_assert_uint_eq(b.n, 4);
+    ck_assert_uint_eq(b.dropped, 0);
+    fleet_slot_state_t now = fleet_slot_states(f)[2];
+    ck_assert_uint_ne(now.resets, FLEET_NO_STATE);
+    ck_assert(now.len == was.len + 1 || (now.len == 0 && now.resets == was.resets + 1));
+
+    /* Empty place 0 while it is live: its slots leave, place 1 goes on. */
+    ck_assert_int_eq(fleet_set_endpoint(f, 0, NULL, &e), 0);
+    ck_assert_ptr_null(fleet_endpoint(f, 0));
+    ck_assert_uint_eq(fleet_live(f), 1);
+    ck_assert_uint_eq(fleet_occupied(f), 1);
+    ck_assert_uint_eq(fleet_slot_states(f)[0].resets, FLEET_NO_STATE);
+    ck_assert_uint_eq(fleet_slot_states(f)[1].resets, FLEET_NO_STATE);
+    for (int i = 0; i < 10; i++) {
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        ck_assert_uint_eq(n, 2);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        ck_assert_uint_eq(b.n, 2);
+        ck_assert_uint_eq(b.dropped, 0);
+    }
+    ck_assert(fleet_is_live(f, 1));
+    ck_assert_int_eq(fleet_set_endpoint(f, 0, NULL, &e), 0); /* already vacant: no-op */
+
+    /* The emptied place takes a server again. */
+    ck_assert_int_eq(fleet_set_endpoint(f, 2, t.ep[0], &e), 0);
+    tick_until_live(f, 2);
+    ck_assert(fleet_is_live(f, 2));
+    ck_assert(!fleet_is_live(f, 0));
+    fleet_obs(f, &n);
+    ck_assert_uint_eq(n, 4);
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
+START_TEST(test_emptied_place_closes_its_sessions_on_the_server)
+{
+    env2_t t;
+    env2_start(&t, 1);
+    const char *eps[2] = {t.ep[0], NULL};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 2, .sessions = 3,
+                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = 4};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(fleet_live(f), 1);
+    client_t *c = NULL;
+    ck_assert_int_eq(client_new(t.zctx, t.ep[0], 2000, &c, &e), 0);
+    wire_request_t req = {.op = WIRE_OP_STATS};
+    wire_reply_t rep;
+    ck_assert_int_eq(client_call(c, &req, &rep, &e), 0);
+    ck_assert_uint_eq(rep.stats.active_sessions, 3);
+    ck_assert_int_eq(fleet_set_endpoint(f, 0, NULL, &e), 0);
+    ck_assert_int_eq(client_call(c, &req, &rep, &e), 0);
+    ck_assert_uint_eq(rep.stats.active_sessions, 0);
+    client_destroy(&c);
+    fleet_destroy(&f);
+    env2_stop(&t);
+}
+END_TEST
+
 Suite *fleet_suite(void)
 {
     Suite *s = suite_create("fleet");
@@ -340,6 +467,8 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_rebuilt_fleet_continues_exactly);
     tcase_add_test(tc, test_unknown_env_fails_with_a_clear_error);
     tcase_add_test(tc, test_lost_step_batch_replies_are_resent_not_stepped_twice);
+    tcase_add_test(tc, test_vacant_place_filled_joins_and_emptied_place_leaves);
+    tcase_add_test(tc, test_emptied_place_closes_its_sessions_on_the_server);
     suite_add_tcase(s, tc);
     return s;
 }

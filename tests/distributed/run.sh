@@ -10,12 +10,20 @@
 # each joined by a veth pair to a bridge inside a fifth namespace (<p>sw),
 # so the /24 exists only inside them and nothing touches the host's own
 # network. Every client runs inside a namespace (`ip netns exec`), never on
-# the host. agentd finds both envd hosts through --env-dns envd:5555: the
-# agentd namespace gets its own /etc/hosts (two addresses for "envd") and an
+# the host. agentd finds the envd hosts through --env-dns envd:5555: the
+# agentd namespace gets its own /etc/hosts (the addresses of "envd") and an
 # nsswitch.conf that reads only files, which `ip netns exec` mounts from
-# /etc/netns/<p>ag/. (DIST_DISCOVERY=env uses --env twice instead.)
+# /etc/netns/<p>ag/. The test rewrites that file in place (same inode, so
+# the bind mount shows the change) while agentd runs, as a DNS server would
+# change its answer when a service is scaled. (DIST_DISCOVERY=env uses --env
+# twice instead and skips the steps marked DNS.)
 #
 # What it checks:
+#   0. DNS: agentd starts with only host 1 under "envd"; once host 2 is added
+#      to the name, agentd starts stepping on it; once host 1 is taken out,
+#      agentd stops stepping on it (its count stays still) and goes on with
+#      host 2; once it is back in the name, agentd steps on it again — all
+#      without a restart;
 #   1. both envd hosts serve agentd's steps (envd_env_steps_total, read from
 #      /metrics by curl inside the agentd namespace);
 #   2. after envd on host 1 is killed with SIGKILL, agentd keeps training on
@@ -142,7 +150,12 @@ for host in e1:$E1 e2:$E2 ag:$AG py:$PY; do
     ip -n "$P$name" link set eth0 up
 done
 mkdir -p "/etc/netns/${P}ag"
-printf '127.0.0.1 localhost\n%s envd\n%s envd\n' "$E1" "$E2" >"/etc/netns/${P}ag/hosts"
+# names ADDR...: "envd" resolves to ADDR... inside the agentd namespace.
+# Written in place: `ip netns exec` bind-mounts this very inode.
+names() {
+    { printf '127.0.0.1 localhost\n'; printf '%s envd\n' "$@"; } >"/etc/netns/${P}ag/hosts"
+}
+if [ "$DISCOVERY" = dns ]; then names "$E1"; else names "$E1" "$E2"; fi
 printf 'hosts: files\n' >"/etc/netns/${P}ag/nsswitch.conf"
 say "hosts up: envd $E1 and $E2, agentd $AG, client $PY (namespaces ${P}*)"
 
@@ -197,7 +210,7 @@ both_healthy() { healthy "$E1" && healthy "$E2"; }
 wait_for 10 "envd on both hosts healthy" both_healthy
 
 case $DISCOVERY in
-dns) envargs=(--env-dns envd:5555) ;;
+dns) envargs=(--env-dns envd:5555 --env-dns-every 0.5) ;;
 env) envargs=(--env "tcp://$E1:5555" --env "tcp://$E2:5555") ;;
 *) fail "DIST_DISCOVERY must be dns or env" ;;
 esac
@@ -207,6 +220,34 @@ ip netns exec "${P}ag" "$BUILD/agentd" "${envargs[@]}" --sessions "$SESSIONS" --
 pid[agentd]=$!
 say "agentd started: ${envargs[*]}, $SESSIONS sessions per envd, target return $TARGET"
 
+if [ "$DISCOVERY" = dns ]; then
+    wait_for 20 "host 1 serving agentd" serving_while_agentd_runs "$E1"
+    serving "$E2" && fail "host 2 serves steps although \"envd\" does not name it yet"
+    names "$E1" "$E2"
+    say "host 1 serves $(steps_of "$E1") steps; host 2 added to the name \"envd\""
+    wait_for 20 "agentd stepping on host 2 once the name lists it" serving_while_agentd_runs "$E2"
+    grep -q "replica tcp://$E2:5555 added" "$work/agentd.log" || fail "agentd did not log host 2's arrival"
+    grep -q "tcp://$E2:5555 joined" "$work/agentd.log" || fail "agentd did not log host 2 joining"
+
+    names "$E2"
+    say "host 1 taken out of the name \"envd\""
+    # agentd says when it lets host 1 go; from then on host 1's count must
+    # stay still while host 2's rises (a stall of agentd cannot fake that).
+    host1_gone() {
+        agentd_alive || fail "agentd exited before the check"
+        grep -q "replica tcp://$E1:5555 vanished" "$work/agentd.log"
+    }
+    wait_for 20 "agentd leaving host 1 once the name drops it" host1_gone
+    still=$(steps_of "$E1")
+    before=$(steps_of "$E2")
+    wait_for 20 "agentd training on host 2 after host 1 left the name" serving_while_agentd_runs "$E2" $((before + 2000))
+    [ "$(steps_of "$E1")" = "$still" ] || fail "host 1 served steps after it left the name"
+    say "agentd left host 1 (still at $still steps) and trains on host 2: $(steps_of "$E2") steps"
+
+    names "$E1" "$E2"
+    say "host 1 back in the name \"envd\""
+    wait_for 20 "agentd stepping on host 1 again once the name lists it" serving_while_agentd_runs "$E1" "$still"
+fi
 both_serving() { serving_while_agentd_runs "$E1" && serving_while_agentd_runs "$E2"; }
 wait_for 20 "both envd hosts serving agentd" both_serving
 say "both hosts serve steps: host 1 $(steps_of "$E1"), host 2 $(steps_of "$E2")"
@@ -231,6 +272,7 @@ say "host 1 is back in the rotation: $(steps_of "$E1") steps since its restart"
 in_ns py "$PYTHON" tests/distributed/golden_episode.py "tcp://$E1:5555" "$GOLDEN" "$GOLDEN_CASE" \
     >"$work/golden.log" 2>&1 || fail "golden episode from the client host: $(cat "$work/golden.log")"
 say "client host: $(cat "$work/golden.log")"
+
 
 remaining=$((LIMIT - (SECONDS - start_time)))
 [ $remaining -gt 0 ] || fail "no time left to wait for agentd"
