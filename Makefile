@@ -6,6 +6,10 @@
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
+#   make test-python / bench-python   the Python client's tests / benchmark only
+#   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
+#   make test-docker        build the images, train with podman-compose (docker/README.md)
+#   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -30,6 +34,7 @@ LDLIBS   += -lm
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
             protobuf-compiler libuv1-dev check libcjson-dev libopenblas-dev gnuplot-nox \
             python3 python3-zmq python3-protobuf python3-numpy python3-pytest \
+            python3-pip python3-venv python3-setuptools python3-wheel \
             valgrind procps iproute2 curl ca-certificates
 
 PROTOS      := $(wildcard proto/*.proto)
@@ -54,7 +59,7 @@ ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot
+.PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot test-python bench-python
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -133,7 +138,29 @@ check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory check test-python test-distributed
+
+# `make test-python`: the Python client's pytest suite against live build/envd processes.
+test-python: $(BUILD)/envd $(PY_GEN)
+	$(PYTHON) -m pytest -q -rs tests/python
+
+# `make bench-python`: env steps/s from Python through envd and in-process (~30 s).
+bench: bench-python
+bench-python: $(BUILD)/envd $(PY_GEN)
+	$(PYTHON) bench/bench_python.py --envd $(BUILD)/envd
+
+.PHONY: test-distributed test-docker deps-docker
+
+# Network namespaces as hosts; skips (exit 0, "SKIP: ...") where they cannot be made.
+test-distributed: all
+	timeout -k 10 240 tests/distributed/run.sh
+
+# Containers: installs podman & co. and builds the base images on first use.
+deps-docker:
+	docker/setup.sh
+
+test-docker:
+	timeout -k 30 900 docker/test.sh
 
 # ------------------------------------------------------------------ bench
 # Benchmarks print figures; none is a timed test. OpenBLAS is linked into
@@ -177,6 +204,29 @@ plot:
 	@test -f "$(RUN)/progress.csv" || { echo "plot: $(RUN)/progress.csv not found" >&2; exit 2; }
 	gnuplot -e "run='$(RUN)'" agent/plot.gp
 	@echo "plot: wrote $(RUN)/learning_curve.png"
+
+# ------------------------------------------------------------ bench: envd
+# bench_envd: latency and batched throughput over tcp and ipc loopback, each
+# beside a bare ZeroMQ echo; bench_rss: envd's memory with 1M sessions open;
+# bench_service: the request handling alone, in-process, per row.
+# Both start build/envd themselves on ephemeral ports / temporary ipc paths.
+BENCH_ENVD_OBJ := $(call obj,bench/envproc.c)
+
+$(BUILD)/bench_envd: $(call obj,bench/bench_envd.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+
+$(BUILD)/bench_rss: $(call obj,bench/bench_rss.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench_service: $(call obj,bench/bench_service.c) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: bench-envd
+bench: bench-envd
+bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_service
+	$(BUILD)/bench_service
+	$(BUILD)/bench_envd
+	$(BUILD)/bench_rss
 
 # ------------------------------------------------------------------- misc
 clean:

@@ -92,6 +92,7 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
         return err_set(e, ERR_NOMEM, "out of memory");
     f->cfg = *cfg;
     f->cfg.endpoints = NULL; /* borrowed: each client keeps its own copy */
+    f->cfg.curve = NULL;     /* likewise */
     f->E = cfg->nendpoints;
     f->S = cfg->sessions;
     f->nslots = f->E * (size_t)f->S;
@@ -111,6 +112,9 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
             rc = err_set(e, ERR_NOMEM, "out of memory");
         else
             rc = client_new(zctx, cfg->endpoints[k], cfg->timeout_ms, &ep->c, e);
+        if (rc == 0 && cfg->curve && cfg->curve->on)
+            rc = client_set_curve(ep->c, cfg->curve->server_public, cfg->curve->public_key,
+                                  cfg->curve->secret_key, e);
         ep->state = EP_DOWN;
         ep->backoff_ms = cfg->backoff_min_ms;
     }

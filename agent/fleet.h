@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "curve.h"
 #include "err.h"
 
 typedef struct fleet_config {
@@ -51,6 +52,7 @@ typedef struct fleet_config {
     int backoff_max_ms;           /* longest wait between probes */
     uint64_t seed;                /* session seeds derive from it */
     uint64_t salt;                /* mixed into seeds of sessions made fresh (resume: env steps) */
+    const curve_client_keys_t *curve; /* CURVE keys for every endpoint; NULL: plaintext */
 } fleet_config_t;
 
 /* The transitions and finished episodes of one tick, in slot order.

@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "curve.h"
+#include "discovery.h"
 #include "log.h"
 #include "train.h"
 #include "wire.h"
@@ -58,6 +61,10 @@ typedef struct option_row {
 static const option_row_t options[] = {
     {"Servers", "env", "AGENTD_ENV", OPT_LIST, 0, 0, "tcp://127.0.0.1:5555", "ENDPOINT",
      "envd endpoint; repeat for several servers (env: comma-separated)", NOF},
+    {NULL, "env-dns", "AGENTD_ENV_DNS", OPT_STR, 0, 0, NULL, "HOST:PORT",
+     "one envd per address of HOST (a scaled compose or headless Kubernetes service); "
+     "resolved at start, added to --env",
+     F(env_dns)},
     {NULL, "sessions", "AGENTD_SESSIONS", OPT_I64, 1, 8192, "16", "N",
      "training sessions on each endpoint", F(sessions)},
     {NULL, "env-id", "AGENTD_ENV_ID", OPT_STR, 0, 0, "CartPole-v1", "ID",
@@ -69,6 +76,13 @@ static const option_row_t options[] = {
      F(retry_min_ms)},
     {NULL, "retry-max-ms", "AGENTD_RETRY_MAX_MS", OPT_I64, 1, 3600000, "5000", "MS",
      "longest wait between probes of a dropped server", F(retry_max_ms)},
+    {NULL, "curve-server-key", "AGENTD_CURVE_SERVER_KEY", OPT_STR, 0, 0, NULL, "FILE",
+     "connect with CURVE to envd servers holding this public key (their NAME.pub)",
+     F(curve_server_key)},
+    {NULL, "curve-key", "AGENTD_CURVE_KEY", OPT_STR, 0, 0, NULL, "FILE",
+     "with --curve-server-key: our own secret key (NAME.key from envd --keygen; its .pub "
+     "must be in envd's --curve-clients)",
+     F(curve_key)},
     {NULL, "give-up", "AGENTD_GIVE_UP", OPT_F64, 0, 1e9, "60", "SECONDS",
      "with no server answering for this long, save and stop (status 1)", F(give_up_s)},
 
@@ -361,6 +375,8 @@ static int check(const train_config_t *c)
         why = "--learning-starts is larger than --buffer-size: training would never start";
     else if (c->eps_end > c->eps_start)
         why = "--eps-end is above --eps-start";
+    else if (!c->curve_server_key != !c->curve_key)
+        why = "--curve-server-key and --curve-key go together";
     if (why)
         fprintf(stderr, "agentd: %s\nTry 'agentd --help'.\n", why);
     return why ? -1 : 0;
@@ -426,6 +442,60 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* --env-dns: every address the name has now becomes one more endpoint.
+ * A scaled service's replicas may still be starting, so a name without
+ * addresses is retried for up to --give-up seconds. Following replicas that
+ * come and go during training needs the fleet to take and drop endpoints at
+ * run time; until it does, the fleet's own drop-and-probe covers replicas
+ * that die and come back at the same address. Returns 0 or an exit status. */
+static discovery_endpoint_t dns_endpoints[TRAIN_MAX_ENDPOINTS];
+
+static int resolve_env_dns(train_config_t *c)
+{
+    char host[256], port[8];
+    errbuf_t e;
+    if (discovery_split(c->env_dns, host, sizeof host, port, sizeof port, &e) < 0) {
+        fprintf(stderr, "agentd: --env-dns: %s\nTry 'agentd --help'.\n", e.msg);
+        return TRAIN_EXIT_USAGE;
+    }
+    int room = (int)(TRAIN_MAX_ENDPOINTS - c->nendpoints);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int attempt = 0;; attempt++) {
+        int n = discovery_resolve(host, port, dns_endpoints, room, &e);
+        if (n == ERR_INVALID_ARGUMENT) {
+            fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
+            return TRAIN_EXIT_USAGE;
+        }
+        if (n > 0) {
+            if (n > room)
+                log_warn("--env-dns %s: %d addresses, room for %d more endpoints: using the "
+                         "first %d", c->env_dns, n, room, room);
+            for (int i = 0; i < n && i < room; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < c->nendpoints && !dup; k++)
+                    dup = strcmp(c->endpoints[k], dns_endpoints[i]) == 0;
+                if (!dup)
+                    c->endpoints[c->nendpoints++] = dns_endpoints[i];
+                log_info("--env-dns %s: %s%s", c->env_dns, dns_endpoints[i],
+                         dup ? " (already given by --env)" : "");
+            }
+            return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (waited >= c->give_up_s) {
+            log_error("--env-dns %s: %s; gave up after %.0f s", c->env_dns, e.msg, waited);
+            return TRAIN_EXIT_ERROR;
+        }
+        if (attempt % 20 == 0)
+            log_warn("--env-dns %s: %s; retrying", c->env_dns, e.msg);
+        nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+        if (stop_signal)
+            return stop_signal == SIGINT ? TRAIN_EXIT_SIGINT : TRAIN_EXIT_SIGTERM;
+    }
+}
+
 int main(int argc, char **argv)
 {
     settings_t st;
@@ -437,7 +507,7 @@ int main(int argc, char **argv)
     int rc = parse_env(&st);
     if (rc == 0)
         rc = parse_args(&st, argc, argv);
-    if (rc == 0 && st.cfg.nendpoints == 0)
+    if (rc == 0 && st.cfg.nendpoints == 0 && !st.cfg.env_dns)
         st.cfg.endpoints[st.cfg.nendpoints++] = options[0].def;
     if (rc == 0)
         rc = check(&st.cfg);
@@ -446,8 +516,6 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : TRAIN_EXIT_USAGE;
     }
     log_init("agentd", st.log_level);
-    st.json = options_json(&st);
-    st.cfg.options_json = st.json;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -455,6 +523,24 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    if (st.cfg.env_dns && (rc = resolve_env_dns(&st.cfg)) != 0) {
+        free(st.env_storage);
+        return rc;
+    }
+    static curve_client_keys_t curve;
+    if (st.cfg.curve_server_key) {
+        errbuf_t e;
+        if (curve_client_load(st.cfg.curve_server_key, st.cfg.curve_key, &curve, &e) < 0) {
+            fprintf(stderr, "agentd: CURVE keys: %s\n", e.msg);
+            free(st.env_storage);
+            return TRAIN_EXIT_USAGE;
+        }
+        st.cfg.curve = &curve;
+        log_info("CURVE: connecting as %s", curve.public_key);
+    }
+    st.json = options_json(&st);
+    st.cfg.options_json = st.json;
 
     int status = train_run(&st.cfg, &stop_signal);
     free(st.json);

@@ -630,7 +630,7 @@ static int setup(run_t *r, errbuf_t *e)
                          .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
                          .timeout_ms = (int)c->timeout_ms, .backoff_min_ms = (int)c->retry_min_ms,
                          .backoff_max_ms = (int)c->retry_max_ms, .seed = c->seed,
-                         .salt = (uint64_t)resume_steps};
+                         .salt = (uint64_t)resume_steps, .curve = c->curve};
     r->zctx = zmq_ctx_new();
     if (!r->zctx)
         return err_set(e, ERR_IO, "zmq_ctx_new failed");

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "curve.h"
 #include "dqn.h"
 #include "qnet.h"
 
@@ -47,6 +48,10 @@ typedef struct train_config {
     /* servers */
     const char *endpoints[TRAIN_MAX_ENDPOINTS];
     size_t nendpoints;
+    const char *env_dns;       /* --env-dns HOST:PORT; main.c adds its addresses to endpoints */
+    const char *curve_server_key; /* --curve-server-key FILE: envd's public key ... */
+    const char *curve_key;        /* ... --curve-key FILE: our secret key; both or neither */
+    const curve_client_keys_t *curve; /* main.c loads the two files; NULL: plaintext */
     int64_t sessions;          /* per endpoint */
     const char *env_id;
     int64_t timeout_ms;

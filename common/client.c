@@ -4,6 +4,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ struct client {
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
     int have_msg;
+    bool curve; /* set: the keys below are applied to every socket opened */
+    char server_pub[41], pub[41], sec[41];
 };
 
 static int client_open(client_t *c, errbuf_t *e)
@@ -29,6 +32,15 @@ static int client_open(client_t *c, errbuf_t *e)
         return err_set(e, ERR_IO, "zmq_socket: %s", zmq_strerror(errno));
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (c->curve && (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->server_pub, 40) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->pub, 40) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->sec, 40) < 0)) {
+        int rc = err_set(e, ERR_INVALID_ARGUMENT, "CURVE keys for %s: %s", c->endpoint,
+                         zmq_strerror(errno));
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return rc;
+    }
     if (zmq_connect(c->sock, c->endpoint) < 0) {
         int rc = err_set(e, ERR_INVALID_ARGUMENT, "connect %s: %s", c->endpoint,
                          zmq_strerror(errno));
@@ -66,6 +78,7 @@ void client_destroy(client_t **self_p)
     if (c->sock)
         zmq_close(c->sock);
     zmq_msg_close(&c->msg);
+    memset(c->sec, 0, sizeof c->sec);
     wire_arena_destroy(&c->arena);
     wire_buf_deinit(&c->out);
     free(c);
@@ -115,6 +128,21 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
     return send_frame(c, data, len, e);
 }
 
+int client_set_curve(client_t *c, const char *server_pub, const char *pub, const char *sec,
+                     errbuf_t *e)
+{
+    if (strlen(server_pub) != 40 || strlen(pub) != 40 || strlen(sec) != 40)
+        return err_set(e, ERR_INVALID_ARGUMENT, "CURVE keys must be 40 characters of Z85 text");
+    memcpy(c->server_pub, server_pub, 41);
+    memcpy(c->pub, pub, 41);
+    memcpy(c->sec, sec, 41);
+    c->curve = true;
+    if (c->sock) /* the plaintext socket has not sent anything yet: replace it */
+        zmq_close(c->sock);
+    c->sock = NULL;
+    return client_open(c, e);
+}
+
 /* Lazy Pirate: abandon the socket so that a late reply cannot be taken for
  * the answer to a later request. */
 void client_reset(client_t *c)
@@ -147,8 +175,12 @@ static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
     int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
     if (rc < 0)
         return rc;
-    if (c->waiting_id && rep->id != c->waiting_id)
-        return 0; /* a stale reply to an abandoned request */
+    /* envd answers id 0 when it could not read the request (too big,
+     * several frames, undecodable): that error is the answer to the request
+     * in flight. Any other id is a stale reply to an abandoned request. */
+    bool unread = rep->id == 0 && rep->code != ERR_OK;
+    if (c->waiting_id && rep->id != c->waiting_id && !unread)
+        return 0;
     return 1;
 }
 

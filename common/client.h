@@ -23,6 +23,14 @@ void client_destroy(client_t **self_p);
 
 const char *client_endpoint(const client_t *c);
 
+/* Switches the connection to CURVE: server_pub is the server's public key,
+ * pub/sec the client's own pair (Z85 text, 40 characters each). Call right
+ * after client_new, before any request; the socket is reopened with the
+ * keys, and every Lazy Pirate reset reapplies them. A server that does not
+ * authorise pub never answers: requests time out. */
+int client_set_curve(client_t *c, const char *server_pub, const char *pub, const char *sec,
+                     errbuf_t *e);
+
 /* Sends req, filling in the protocol version and a fresh request id. */
 int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
 
@@ -31,7 +39,8 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
  * reset), so a caller that sent to many servers and collects them one after
  * the other waits at most one timeout in all. A server error reply is
  * returned as rep with rep->code set; the return value is 0 whenever a
- * reply arrived. */
+ * reply arrived. An error reply with id 0 (envd could not read the
+ * request: oversized, multi-part or undecodable) is taken as the answer. */
 int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e);
 
 /* client_recv without waiting, for polling a server that may be down:

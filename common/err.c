@@ -25,14 +25,32 @@ const char *err_name(int code)
     }
 }
 
+/* A message cut at ERR_MSG_MAX may end inside a multi-byte character. It
+ * travels in a proto3 string, which must be UTF-8 (strict parsers refuse
+ * the whole reply otherwise), so the partial character is dropped. */
+static void trim_partial_utf8(char *msg, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && ((unsigned char)msg[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)msg[i - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (len - (i - 1) < need)
+        msg[i - 1] = '\0';
+}
+
 int err_set(errbuf_t *e, int code, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
         e->code = code;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof e->msg)
+            trim_partial_utf8(e->msg, sizeof e->msg - 1);
     }
     return code;
 }

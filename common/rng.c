@@ -8,6 +8,8 @@
 #include "rng.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "err.h"
@@ -95,10 +97,40 @@ int rng_os_bytes(void *buf, size_t n)
     return 0;
 }
 
+/* A million unseeded first resets each asked the kernel for 16 bytes, and
+ * on a VM a system call costs over a microsecond. OS seeds now come from a
+ * per-thread buffer of OS bytes, filled OS_POOL bytes at a time; each byte
+ * is handed out once and wiped. A forked child drops its copy of the
+ * buffer, or parent and child would draw the same seeds. */
+#define OS_POOL 4096
+
+static _Thread_local unsigned char os_pool[OS_POOL];
+static _Thread_local size_t os_left;
+static pthread_once_t os_once = PTHREAD_ONCE_INIT;
+
+static void os_pool_drop(void) { os_left = 0; }
+static void os_pool_init(void) { pthread_atfork(NULL, NULL, os_pool_drop); }
+
+static int os_pool_take(void *out, size_t n)
+{
+    pthread_once(&os_once, os_pool_init);
+    if (os_left < n) {
+        int rc = rng_os_bytes(os_pool, OS_POOL);
+        if (rc < 0)
+            return rc;
+        os_left = OS_POOL;
+    }
+    unsigned char *p = os_pool + (OS_POOL - os_left);
+    memcpy(out, p, n);
+    memset(p, 0, n);
+    os_left -= n;
+    return 0;
+}
+
 int rng_seed_os(rng_t *r)
 {
     uint32_t words[4];
-    int rc = rng_os_bytes(words, sizeof words);
+    int rc = os_pool_take(words, sizeof words);
     if (rc < 0)
         return rc;
     /* SeedSequence drops leading zero words of the integer; so do we. */

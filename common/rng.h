@@ -25,7 +25,8 @@ void rng_seed_words(rng_t *r, const uint32_t *words, size_t n);
 /* Seeds from a 64-bit integer seed: SeedSequence(seed). */
 void rng_seed(rng_t *r, uint64_t seed);
 
-/* Seeds from 128 bits of OS entropy, as SeedSequence(None) does.
+/* Seeds from 128 bits of OS entropy, as SeedSequence(None) does; the bytes
+ * come from a per-thread buffer of OS random bytes, each used once.
  * Returns 0 or ERR_IO. */
 int rng_seed_os(rng_t *r);
 

@@ -177,6 +177,46 @@ void wire_tensor_f32(wire_tensor_t *t, const float *data, uint32_t d0, uint32_t 
 
 /* ------------------------------------------------------ pieces: decode */
 
+/* proto3 strings must be UTF-8 and protobuf-c does not check it. Other
+ * implementations (Python's among them) refuse to parse a message with a
+ * bad string, so one accepted here could come back inside an error reply
+ * ("unknown env id '...'") that the client cannot read. */
+static bool utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s++;
+        int more;
+        uint32_t cp;
+        if (c < 0x80)
+            continue;
+        else if (c >= 0xc2 && c <= 0xdf)
+            more = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            more = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            more = 3, cp = c & 0x07;
+        else
+            return false;
+        for (int i = 0; i < more; i++, s++) {
+            if ((*s & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (*s & 0x3f);
+        }
+        if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+    }
+    return true;
+}
+
+static int check_utf8(const char *s, const char *what, errbuf_t *e)
+{
+    if (s && !utf8_valid(s))
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s is not valid UTF-8", what);
+    return 0;
+}
+
 static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const char *what,
                           errbuf_t *e)
 {
@@ -191,9 +231,11 @@ static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const ch
                        pb->n_shape, WIRE_MAX_DIMS);
     uint64_t count = 1;
     for (size_t i = 0; i < pb->n_shape; i++) {
-        count *= pb->shape[i];
-        if (count > ((uint64_t)1 << 40))
+        /* Checked before multiplying: a product past 2^64 would wrap, and
+         * [2^20, 2^20, 2^24] would then pass as 0 elements. */
+        if (pb->shape[i] && count > ((uint64_t)1 << 40) / pb->shape[i])
             return err_set(e, ERR_INVALID_ARGUMENT, "%s: shape too large", what);
+        count *= pb->shape[i];
         t->shape[i] = pb->shape[i];
     }
     if (count * esz != pb->data.len)
@@ -219,6 +261,8 @@ static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory decoding options");
     for (size_t i = 0; i < n; i++) {
         opts[i].key = pb[i]->key;
+        if (check_utf8(pb[i]->key, "an option key", e) < 0)
+            return ERR_INVALID_ARGUMENT;
         switch (pb[i]->value_case) {
         case ENVD__V1__OPTION__VALUE_BOOL_VALUE:
             opts[i].type = WIRE_OPT_BOOL;
@@ -235,6 +279,8 @@ static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
         case ENVD__V1__OPTION__VALUE_STRING_VALUE:
             opts[i].type = WIRE_OPT_STRING;
             opts[i].v.s = pb[i]->string_value;
+            if (check_utf8(opts[i].v.s, "a string option", e) < 0)
+                return ERR_INVALID_ARGUMENT;
             break;
         default:
             return err_set(e, ERR_INVALID_ARGUMENT, "option '%s' has no value", pb[i]->key);
@@ -399,12 +445,15 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
     switch (m->op_case) {
     case ENVD__V1__REQUEST__OP_HELLO:
         out->hello.client = m->hello->client;
+        rc = check_utf8(out->hello.client, "hello.client", e);
         break;
     case ENVD__V1__REQUEST__OP_MAKE:
         out->make.env_id = m->make->env_id;
         out->make.count = m->make->count;
-        rc = options_from_pb(a, m->make->options, m->make->n_options, &out->make.options,
-                             &out->make.noptions, e);
+        rc = check_utf8(out->make.env_id, "make.env_id", e);
+        if (rc == 0)
+            rc = options_from_pb(a, m->make->options, m->make->n_options, &out->make.options,
+                                 &out->make.noptions, e);
         break;
     case ENVD__V1__REQUEST__OP_DESCRIBE:
         if (m->describe->target_case == ENVD__V1__DESCRIBE_REQUEST__TARGET_SESSION) {
@@ -412,6 +461,7 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
             out->describe.session = m->describe->session;
         } else if (m->describe->target_case == ENVD__V1__DESCRIBE_REQUEST__TARGET_ENV_ID) {
             out->describe.env_id = m->describe->env_id;
+            rc = check_utf8(out->describe.env_id, "describe.env_id", e);
         } else {
             rc = err_set(e, ERR_INVALID_ARGUMENT, "describe needs a session or an env_id");
         }
@@ -444,10 +494,15 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
         out->step_batch.sessions = r->sessions;
         out->step_batch.n = r->n_sessions;
         out->step_batch.autoreset = r->autoreset_mode;
-        if (r->actions)
-            rc = tensor_from_pb(r->actions, &out->step_batch.actions, "step_batch.actions", e);
-        else if (r->n_sessions > 0)
+        /* An empty batch needs no actions: an absent or all-default
+         * tensor is accepted there. */
+        bool untyped = !r->actions || (r->actions->dtype == 0 && r->actions->data.len == 0);
+        if (r->n_sessions == 0 && untyped)
+            break;
+        if (!r->actions)
             rc = err_set(e, ERR_INVALID_ARGUMENT, "step_batch.actions: missing tensor");
+        else
+            rc = tensor_from_pb(r->actions, &out->step_batch.actions, "step_batch.actions", e);
         break;
     }
     case ENVD__V1__REQUEST__OP_CLOSE:

@@ -133,12 +133,56 @@ int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *termi
     int rc = env_check_step(env, action, e);
     if (rc < 0)
         return rc;
-    env->cls->step(env->state, action, obs, reward, terminated);
+    env_step_unchecked(env, action, obs, reward, terminated, truncated);
+    return 0;
+}
+
+/* TimeLimit's half of a step, after the class has moved. */
+static inline bool env_time_limit(env_t *env, bool terminated)
+{
     /* TimeLimit counts every step, after the end too; saturating keeps a
      * session stepped 2^32 times truncated instead of wrapping to 0. */
     if (env->elapsed < UINT32_MAX)
         env->elapsed++;
-    *truncated = env->max_steps > 0 && env->elapsed >= env->max_steps;
-    env->done = *terminated || *truncated;
-    return 0;
+    bool truncated = env->max_steps > 0 && env->elapsed >= env->max_steps;
+    env->done = terminated || truncated;
+    return truncated;
+}
+
+void env_step_unchecked(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
+                        bool *truncated)
+{
+    env->cls->step(env->state, action, obs, reward, terminated);
+    *truncated = env_time_limit(env, *terminated);
+}
+
+#define ENV_STEP_CHUNK 64
+
+void env_step_many_unchecked(env_t *const *envs, const int64_t *actions, size_t n, float *obs,
+                             double *rewards, bool *terminated, bool *truncated)
+{
+    const env_class_t *cls = NULL;
+    for (size_t k = 0; k < n && !cls; k++)
+        if (envs[k])
+            cls = envs[k]->cls;
+    if (!cls)
+        return;
+    if (cls->step_many) {
+        void *states[ENV_STEP_CHUNK];
+        for (size_t k0 = 0; k0 < n; k0 += ENV_STEP_CHUNK) {
+            size_t m = n - k0 < ENV_STEP_CHUNK ? n - k0 : ENV_STEP_CHUNK;
+            for (size_t k = 0; k < m; k++)
+                states[k] = envs[k0 + k] ? envs[k0 + k]->state : NULL;
+            cls->step_many(states, actions + k0, m, obs + k0 * cls->obs_dim, rewards + k0,
+                           terminated + k0);
+        }
+    } else {
+        for (size_t k = 0; k < n; k++)
+            if (envs[k])
+                cls->step(envs[k]->state, actions[k], obs + k * cls->obs_dim, &rewards[k],
+                          &terminated[k]);
+    }
+    for (size_t k = 0; k < n; k++)
+        if (envs[k])
+            truncated[k] = env_time_limit(envs[k], terminated[k]);
 }

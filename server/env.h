@@ -60,6 +60,12 @@ typedef struct env_class {
                  errbuf_t *e);
     /* One raw step with a valid action; never fails. */
     void (*step)(void *state, int64_t action, float *obs, double *reward, bool *terminated);
+    /* Optional: raw steps of n independent instances, states[k] with
+     * actions[k] into row k of obs (n, obs_dim), rewards and terminated, the
+     * same results as n calls of step; a row whose state is NULL is skipped.
+     * A class provides it when interleaving rows lets the CPU overlap them. */
+    void (*step_many)(void *const *states, const int64_t *actions, size_t n, float *obs,
+                      double *rewards, bool *terminated);
 } env_class_t;
 
 /* The registry. */
@@ -102,5 +108,16 @@ int env_check_step(const env_t *env, int64_t action, errbuf_t *e);
  * behaves as Gymnasium's does. */
 int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
              bool *truncated, errbuf_t *e);
+
+/* env_step for an action env_check_step has accepted on this env: a batch
+ * is checked whole first and then stepped without checking each row twice. */
+void env_step_unchecked(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
+                        bool *truncated);
+
+/* env_step_unchecked on n instances of one class, envs[k] with actions[k]
+ * into row k of obs (n, obs_dim), rewards, terminated and truncated. A row
+ * whose env is NULL is skipped and its outputs are left as they are. */
+void env_step_many_unchecked(env_t *const *envs, const int64_t *actions, size_t n, float *obs,
+                             double *rewards, bool *terminated, bool *truncated);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,8 @@ int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
     host[hlen] = '\0';
     char *end;
     long port = strtol(colon + 1, &end, 10);
-    if (*end || port <= 0 || port > 65535)
+    /* Port 0 asks the OS for a free port; http_server_port() reports it. */
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
         return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': bad port", addr);
     memset(out, 0, sizeof *out);
     if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
@@ -248,6 +250,19 @@ int http_server_start(uv_loop_t *loop, const char *addr, http_handler_cb cb, voi
         return err_set(e, ERR_IO, "metrics listener on %s: %s", addr, uv_strerror(uvrc));
     }
     *out = h;
+    return 0;
+}
+
+int http_server_port(const http_server_t *h)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (!h || uv_tcp_getsockname(&h->listener, (struct sockaddr *)&sa, &len) < 0)
+        return 0;
+    if (sa.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&sa)->sin_port);
+    if (sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&sa)->sin6_port);
     return 0;
 }
 

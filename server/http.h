@@ -29,15 +29,19 @@ typedef int (*http_handler_cb)(void *data, const char *path, http_text_t *body,
 
 typedef struct http_server http_server_t;
 
-/* Listens on addr ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"). */
+/* Listens on addr ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"); port 0
+ * lets the OS choose a free port. */
 int http_server_start(uv_loop_t *loop, const char *addr, http_handler_cb cb, void *data,
                       http_server_t **out, errbuf_t *e);
+
+/* The port actually bound (resolves port 0), or 0 when h is NULL. */
+int http_server_port(const http_server_t *h);
 
 /* Closes the listener and every open connection; the server frees itself
  * once libuv has closed the last handle. */
 void http_server_close(http_server_t *h);
 
-/* Parses "host:port" or "[v6]:port" into a sockaddr. */
+/* Parses "host:port" or "[v6]:port" (port 0 to 65535) into a sockaddr. */
 int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e);
 
 #endif

@@ -5,6 +5,11 @@
  * twin (for containers), its bounds and default. Environment variables are
  * read first, flags override them. Exit status: 0 after a clean shutdown,
  * 1 on a start-up error, 2 on a usage error.
+ *
+ * Safe default: a plaintext endpoint must be local (ipc://, or tcp:// on a
+ * loopback address). Anything reachable from another host needs CURVE
+ * (--curve-secret, --curve-clients) or an explicit --insecure, which is
+ * logged as a warning (docs/security.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,10 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
 #include "log.h"
 #include "server.h"
 
-typedef enum { OPT_UINT, OPT_SECONDS, OPT_STRING, OPT_LIST, OPT_LEVEL } opt_kind_t;
+typedef enum { OPT_UINT, OPT_SECONDS, OPT_STRING, OPT_LIST, OPT_LEVEL, OPT_FLAG } opt_kind_t;
 
 typedef struct option_row {
     const char *name; /* long flag without -- */
@@ -29,7 +35,7 @@ typedef struct option_row {
 
 enum {
     O_BIND, O_METRICS, O_MAX_SESSIONS, O_SESSION_TTL, O_MAX_BATCH, O_MAX_MESSAGE, O_HWM,
-    O_LOG_LEVEL, O_COUNT
+    O_LOG_LEVEL, O_CURVE_SECRET, O_CURVE_CLIENTS, O_INSECURE, O_COUNT
 };
 
 static const option_row_t options[O_COUNT] = {
@@ -49,6 +55,15 @@ static const option_row_t options[O_COUNT] = {
                "ZeroMQ send/receive high-water mark, in messages"},
     [O_LOG_LEVEL] = {"log-level", "ENVD_LOG_LEVEL", OPT_LEVEL, 0, 0, "info", "LEVEL",
                      "error, warn, info or debug"},
+    [O_CURVE_SECRET] = {"curve-secret", "ENVD_CURVE_SECRET", OPT_STRING, 0, 0, NULL, "FILE",
+                        "encrypt every endpoint with CURVE, with the secret key in FILE "
+                        "(from --keygen)"},
+    [O_CURVE_CLIENTS] = {"curve-clients", "ENVD_CURVE_CLIENTS", OPT_STRING, 0, 0, NULL, "DIR",
+                         "with --curve-secret: admit only clients whose public key is a *.pub "
+                         "in DIR (reread on SIGHUP)"},
+    [O_INSECURE] = {"insecure", "ENVD_INSECURE", OPT_FLAG, 0, 0, NULL, "",
+                    "allow plaintext on endpoints reachable from other hosts (0.0.0.0, a "
+                    "non-loopback address, a hostname or interface)"},
 };
 
 static void usage(FILE *f)
@@ -59,16 +74,23 @@ static void usage(FILE *f)
     for (int i = 0; i < O_COUNT; i++) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s %s", options[i].name, options[i].arg);
-        fprintf(f, "  %-30s %s\n  %-30s [env %s; default %s]\n", flag, options[i].help, "",
-                options[i].env, options[i].def ? options[i].def : "off");
+        fprintf(f, "  %-30s %s\n  %-30s [env %s%s; default %s]\n", flag, options[i].help, "",
+                options[i].env, options[i].kind == OPT_FLAG ? "=1" : "",
+                options[i].def ? options[i].def : "off");
     }
-    fprintf(f, "  %-30s %s\n  %-30s %s\n", "--help", "show this help", "--version",
-            "print the version");
+    fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "--keygen PREFIX",
+            "write a CURVE key pair to PREFIX.key (secret, 0600) and PREFIX.pub, then exit",
+            "--help", "show this help", "--version", "print the version");
+    fprintf(f, "\nPlaintext is allowed only on ipc:// and loopback tcp:// endpoints unless\n"
+               "--insecure is given; see docs/security.md.\n");
 }
 
 typedef struct settings {
     server_config_t server;
     int log_level;
+    const char *curve_secret_path;
+    bool insecure;
+    char curve_secret[CURVE_Z85_LEN + 1];
     char *bind_storage; /* the environment's comma-separated list, split in place */
 } settings_t;
 
@@ -103,6 +125,15 @@ static int apply(settings_t *st, int which, const char *val, const char *origin)
     case O_MAX_BATCH: c->service.max_batch = (uint32_t)num; break;
     case O_MAX_MESSAGE: c->service.max_message_size = (uint64_t)num; break;
     case O_HWM: c->sndhwm = c->rcvhwm = (int)num; break;
+    case O_CURVE_SECRET: st->curve_secret_path = *val ? val : NULL; break;
+    case O_CURVE_CLIENTS: c->curve_clients = *val ? val : NULL; break;
+    case O_INSECURE:
+        if (strcmp(val, "1") && strcmp(val, "0") && strcmp(val, "true") && strcmp(val, "false")) {
+            fprintf(stderr, "envd: %s insecure: '%s' is not 1 or 0\n", origin, val);
+            return -1;
+        }
+        st->insecure = strcmp(val, "1") == 0 || strcmp(val, "true") == 0;
+        break;
     case O_LOG_LEVEL:
         if ((st->log_level = log_level_parse(val)) < 0) {
             fprintf(stderr, "envd: %s log-level: '%s' is not error, warn, info or debug\n",
@@ -137,12 +168,15 @@ static int parse_env(settings_t *st)
 /* Returns 0 to run, 1 when done (help/version), -1 on a usage error. */
 static int parse_args(settings_t *st, int argc, char **argv)
 {
-    struct option longopts[O_COUNT + 3];
+    struct option longopts[O_COUNT + 4];
     for (int i = 0; i < O_COUNT; i++)
-        longopts[i] = (struct option){options[i].name, required_argument, NULL, i};
+        longopts[i] = (struct option){options[i].name,
+                                      options[i].kind == OPT_FLAG ? no_argument : required_argument,
+                                      NULL, i};
     longopts[O_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[O_COUNT + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    longopts[O_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
+    longopts[O_COUNT + 2] = (struct option){"keygen", required_argument, NULL, 'k'};
+    longopts[O_COUNT + 3] = (struct option){NULL, 0, NULL, 0};
     bool flag_binds = false;
     int c;
     while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -152,6 +186,15 @@ static int parse_args(settings_t *st, int argc, char **argv)
         }
         if (c == 'V') {
             printf("envd %s (protocol %d.%d)\n", ENVD_VERSION, WIRE_MAJOR, WIRE_MINOR);
+            return 1;
+        }
+        if (c == 'k') {
+            errbuf_t e;
+            if (curve_keygen(optarg, &e) < 0) {
+                fprintf(stderr, "envd: --keygen: %s\n", e.msg);
+                return -1;
+            }
+            printf("wrote %s.key (secret: keep it private) and %s.pub\n", optarg, optarg);
             return 1;
         }
         if (c < 0 || c >= O_COUNT) {
@@ -164,7 +207,7 @@ static int parse_args(settings_t *st, int argc, char **argv)
         }
         char origin[64];
         snprintf(origin, sizeof origin, "--%s", options[c].name);
-        if (apply(st, c, optarg, origin) < 0)
+        if (apply(st, c, optarg ? optarg : "1", origin) < 0)
             return -1;
     }
     if (optind < argc) {
@@ -172,6 +215,60 @@ static int parse_args(settings_t *st, int argc, char **argv)
         return -1;
     }
     return 0;
+}
+
+/* The security checks between options; -1 on a usage error. */
+static int check_security(settings_t *st)
+{
+    server_config_t *c = &st->server;
+    if (!st->curve_secret_path != !c->curve_clients) {
+        fprintf(stderr, "envd: --curve-secret and --curve-clients go together: CURVE without "
+                        "a list of authorised clients would admit anyone\n");
+        return -1;
+    }
+    if (st->curve_secret_path) {
+        errbuf_t e;
+        if (!curve_available()) {
+            fprintf(stderr, "envd: --curve-secret: this libzmq was built without CURVE\n");
+            return -1;
+        }
+        if (curve_read_key(st->curve_secret_path, st->curve_secret, &e) < 0) {
+            fprintf(stderr, "envd: --curve-secret: %s\n", e.msg);
+            return -1;
+        }
+        c->curve_secret = st->curve_secret;
+        return 0;
+    }
+    for (size_t i = 0; i < c->nbinds; i++) {
+        if (server_endpoint_is_local(c->binds[i]))
+            continue;
+        if (!st->insecure) {
+            fprintf(stderr,
+                    "envd: refusing to serve plaintext on %s, which other hosts can reach.\n"
+                    "  Either encrypt and authenticate clients: --curve-secret FILE "
+                    "--curve-clients DIR (see envd --keygen),\n"
+                    "  or accept plaintext on a network you trust: --insecure "
+                    "(ENVD_INSECURE=1).\n",
+                    c->binds[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Says loudly what is exposed; after log_init. */
+static void warn_exposure(const settings_t *st)
+{
+    const server_config_t *c = &st->server;
+    for (size_t i = 0; !c->curve_secret && i < c->nbinds; i++)
+        if (!server_endpoint_is_local(c->binds[i]))
+            log_warn("INSECURE: plaintext, unauthenticated endpoint %s is reachable from other "
+                     "hosts (--insecure); anyone who can reach it can use and read it",
+                     c->binds[i]);
+    if (c->metrics_addr && !server_addr_is_loopback(c->metrics_addr))
+        log_warn("metrics listener %s is not on loopback: /healthz and /metrics are plaintext "
+                 "HTTP, readable by anyone who can reach it",
+                 c->metrics_addr);
 }
 
 int main(int argc, char **argv)
@@ -191,7 +288,12 @@ int main(int argc, char **argv)
     }
     if (st.server.nbinds == 0)
         st.server.binds[st.server.nbinds++] = options[O_BIND].def;
+    if (check_security(&st) < 0) {
+        free(st.bind_storage);
+        return 2;
+    }
     log_init("envd", st.log_level);
+    warn_exposure(&st);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -203,9 +305,10 @@ int main(int argc, char **argv)
         log_error("%s", e.msg);
         exit_code = 1;
     } else {
-        log_info("envd %s ready: max %zu sessions, batch %u, ttl %.3g s", ENVD_VERSION,
+        log_info("envd %s ready: max %zu sessions, batch %u, ttl %.3g s, %s", ENVD_VERSION,
                  st.server.service.max_sessions, st.server.service.max_batch,
-                 (double)st.server.service.session_ttl_ms / 1000.0);
+                 (double)st.server.service.session_ttl_ms / 1000.0,
+                 st.server.curve_secret ? "CURVE (authenticated clients only)" : "plaintext");
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     server_destroy(&server);
@@ -215,6 +318,7 @@ int main(int argc, char **argv)
     } else if (exit_code == 0) {
         log_info("stopped cleanly");
     }
+    memset(st.curve_secret, 0, sizeof st.curve_secret);
     free(st.bind_storage);
     return exit_code;
 }

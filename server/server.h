@@ -24,7 +24,12 @@ typedef struct server_config {
     const char *metrics_addr; /* NULL: no HTTP listener */
     service_config_t service;
     int sndhwm, rcvhwm;       /* ZeroMQ high-water marks, in messages */
-    bool handle_signals;      /* install SIGINT/SIGTERM handlers */
+    bool handle_signals;      /* install SIGINT/SIGTERM (and, with CURVE, SIGHUP) handlers */
+    /* CURVE: with a secret key (Z85 text) every endpoint is encrypted and a
+     * client is let in only if its public key is one of the *.pub files in
+     * curve_clients (read at start and on SIGHUP). NULL: plaintext. */
+    const char *curve_secret;
+    const char *curve_clients;
 } server_config_t;
 
 typedef struct server server_t;
@@ -41,5 +46,24 @@ void server_destroy(server_t **self_p);
 
 /* The endpoint actually bound for binds[i] (resolves tcp://...:* ports). */
 const char *server_endpoint(const server_t *s, size_t i);
+
+/* The port of the metrics listener (resolves a configured port 0), or 0
+ * when there is none or the server is stopping. */
+int server_metrics_port(const server_t *s);
+
+/* Client handshakes refused by the CURVE authenticator (unknown key). */
+uint64_t server_auth_failures(const server_t *s);
+
+/* Rereads the authorised client keys; on failure the old set stays. */
+int server_reload_clients(server_t *s, errbuf_t *e);
+
+/* True when a plaintext endpoint cannot be reached from another host:
+ * ipc:// and inproc://, and tcp:// on a literal loopback address
+ * (127.0.0.0/8, ::1). Anything else (*, 0.0.0.0, ::, another address, a
+ * hostname, an interface name, other transports) is taken as reachable. */
+bool server_endpoint_is_local(const char *endpoint);
+
+/* The same for a HOST:PORT or [HOST]:PORT listener address. */
+bool server_addr_is_loopback(const char *addr);
 
 #endif

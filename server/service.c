@@ -18,6 +18,8 @@
 
 #define MAX_OPTIONS 16
 
+_Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uint8 bytes");
+
 struct service {
     service_config_t cfg;
     session_table_t *sessions;
@@ -29,10 +31,13 @@ struct service {
     unsigned obs_dim_max;
     /* Batch scratch, sized for max_batch rows. */
     session_t **batch;  /* (max_batch) */
+    int64_t *actions;   /* (max_batch) a step_batch's actions, whatever their dtype */
     float *obs;         /* (max_batch, obs_dim_max) */
     float *final_obs;   /* (max_batch, obs_dim_max) */
     double *rewards;    /* (max_batch) */
-    uint8_t *terminated, *truncated, *autoreset; /* (max_batch) each */
+    bool *terminated, *truncated; /* (max_batch) each */
+    uint8_t *autoreset; /* (max_batch) */
+    env_t **step_envs;  /* (max_batch) the rows a step_batch steps; NULL: reset instead */
     const char **env_ids; /* (env_class_count()) */
 };
 
@@ -55,17 +60,27 @@ service_t *service_new(const service_config_t *cfg)
             s->obs_dim_max = env_class_at(i)->obs_dim;
     size_t rows = cfg->max_batch ? cfg->max_batch : 1;
     s->sessions = session_table_new(cfg->max_sessions);
+    /* Sessions used again within ttl/32 keep their LRU place: a hot batch
+     * then stops rewriting the list on every step, and idle sessions are
+     * reclaimed at most ~3% of the TTL late (the reap timer runs every
+     * ttl/10 anyway). */
+    if (s->sessions)
+        session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
+                                                            ? cfg->session_ttl_ms / 32
+                                                            : UINT32_MAX));
     s->arena = wire_arena_new(64 * 1024);
     s->batch = calloc(rows, sizeof *s->batch);
+    s->actions = calloc(rows, sizeof *s->actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
     s->final_obs = calloc(rows * s->obs_dim_max, sizeof *s->final_obs);
     s->rewards = calloc(rows, sizeof *s->rewards);
-    s->terminated = calloc(rows, 1);
-    s->truncated = calloc(rows, 1);
+    s->terminated = calloc(rows, sizeof *s->terminated);
+    s->truncated = calloc(rows, sizeof *s->truncated);
     s->autoreset = calloc(rows, 1);
+    s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (!s->sessions || !s->arena || !s->batch || !s->obs || !s->final_obs || !s->rewards ||
-        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids) {
+    if (!s->sessions || !s->arena || !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards ||
+        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
         service_destroy(&s);
         return NULL;
     }
@@ -82,12 +97,14 @@ void service_destroy(service_t **self_p)
     session_table_destroy(&s->sessions);
     wire_arena_destroy(&s->arena);
     free(s->batch);
+    free(s->actions);
     free(s->obs);
     free(s->final_obs);
     free(s->rewards);
     free(s->terminated);
     free(s->truncated);
     free(s->autoreset);
+    free(s->step_envs);
     free(s->env_ids);
     free(s);
     *self_p = NULL;
@@ -130,8 +147,8 @@ static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *
     if (!*out)
         return err_set(e, ERR_NOT_FOUND,
                        "session %016" PRIx64 " not found: never issued, closed, or reclaimed "
-                       "after %" PRIu64 " s idle",
-                       id, svc->cfg.session_ttl_ms / 1000);
+                       "after %.3g s idle",
+                       id, (double)svc->cfg.session_ttl_ms / 1000.0);
     return 0;
 }
 
@@ -165,12 +182,14 @@ static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t 
                        n, svc->cfg.max_batch);
     if (++svc->mark == 0)
         svc->mark = 1; /* on wrap, 0 must keep meaning "never marked" */
+    size_t missing = session_find_many(svc->sessions, ids, n, svc->batch);
+    if (missing < n) {
+        session_t *s;
+        return find_session(svc, ids[missing], &s, e); /* for its message */
+    }
     const env_class_t *cls = NULL;
     for (size_t i = 0; i < n; i++) {
-        session_t *s;
-        int rc = find_session(svc, ids[i], &s, e);
-        if (rc < 0)
-            return rc;
+        session_t *s = svc->batch[i];
         if (s->mark == svc->mark)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "session %016" PRIx64 " appears twice in one batch (row %zu)", ids[i], i);
@@ -180,17 +199,30 @@ static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t 
                            "batch mixes environments (%s and %s); use one batch per env id",
                            cls->id, s->env.cls->id);
         cls = s->env.cls;
-        svc->batch[i] = s;
     }
     return 0;
 }
 
-static int64_t action_at(const wire_tensor_t *t, size_t i)
+/* Widens n actions of a checked INT64, INT32 or UINT8 tensor; one loop per
+ * dtype rather than a switch per row. */
+static void actions_widen(const wire_tensor_t *t, size_t n, int64_t *out)
 {
+    const unsigned char *p = t->data;
     switch (t->dtype) {
-    case WIRE_DTYPE_INT64: { int64_t v; memcpy(&v, (const char *)t->data + 8 * i, 8); return v; }
-    case WIRE_DTYPE_INT32: { int32_t v; memcpy(&v, (const char *)t->data + 4 * i, 4); return v; }
-    default: return ((const uint8_t *)t->data)[i];
+    case WIRE_DTYPE_INT64:
+        memcpy(out, p, n * sizeof *out);
+        break;
+    case WIRE_DTYPE_INT32:
+        for (size_t i = 0; i < n; i++) {
+            int32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            out[i] = v;
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            out[i] = p[i];
+        break;
     }
 }
 
@@ -369,8 +401,10 @@ static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "step_batch: actions must be INT64, INT32 or UINT8 for a Discrete space");
     }
+    int64_t *acts = svc->actions;
+    actions_widen(act, n, acts);
     for (size_t i = 0; i < n; i++) {
-        rc = env_check_step(&svc->batch[i]->env, action_at(act, i), e);
+        rc = env_check_step(&svc->batch[i]->env, acts[i], e);
         if (rc < 0) {
             size_t len = strlen(e->msg);
             snprintf(e->msg + len, sizeof e->msg - len, " (row %zu, session %016" PRIx64 ")", i,
@@ -380,38 +414,51 @@ static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t
     }
 
     unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
+    /* Locals, so that the compiler need not reload them after every store. */
+    session_t **batch = svc->batch;
+    float *obs = svc->obs;
+    double *rewards = svc->rewards;
+    bool *terminated = svc->terminated, *truncated = svc->truncated;
+    uint8_t *autoreset = svc->autoreset;
+    /* NEXT_STEP: a finished session is reset instead of stepped (its row's
+     * env is left NULL below); every other row is stepped in one call that
+     * lets the class interleave rows. */
+    env_t **envs = svc->step_envs;
     uint64_t steps = 0;
     for (size_t i = 0; i < n; i++) {
-        env_t *env = &svc->batch[i]->env;
-        float *obs = svc->obs + i * dim;
-        bool term = false, trunc = false;
-        uint8_t reset = 0;
-        if (mode == WIRE_AUTORESET_NEXT_STEP && env->done) {
-            env_reset(env, NULL, NULL, 0, obs, e);
-            svc->rewards[i] = 0.0;
-            reset = 1;
+        env_t *env = &batch[i]->env;
+        autoreset[i] = mode == WIRE_AUTORESET_NEXT_STEP && env->done;
+        if (autoreset[i]) {
+            env_reset(env, NULL, NULL, 0, obs + i * dim, e);
+            rewards[i] = 0.0;
+            terminated[i] = truncated[i] = false;
+            envs[i] = NULL;
         } else {
-            env_step(env, action_at(act, i), obs, &svc->rewards[i], &term, &trunc, e);
+            envs[i] = env;
             steps++;
-            if (mode == WIRE_AUTORESET_SAME_STEP && (term || trunc)) {
-                memcpy(svc->final_obs + i * dim, obs, dim * sizeof *obs);
-                env_reset(env, NULL, NULL, 0, obs, e);
-                reset = 1;
+        }
+    }
+    env_step_many_unchecked(envs, acts, n, obs, rewards, terminated, truncated);
+    if (mode == WIRE_AUTORESET_SAME_STEP) {
+        for (size_t i = 0; i < n; i++) {
+            float *row = obs + i * dim, *final = svc->final_obs + i * dim;
+            if (terminated[i] || truncated[i]) {
+                memcpy(final, row, dim * sizeof *row);
+                env_reset(&batch[i]->env, NULL, NULL, 0, row, e);
+                autoreset[i] = 1;
+            } else {
+                memset(final, 0, dim * sizeof *final);
             }
         }
-        svc->terminated[i] = term;
-        svc->truncated[i] = trunc;
-        svc->autoreset[i] = reset;
-        if (mode == WIRE_AUTORESET_SAME_STEP && !reset)
-            memset(svc->final_obs + i * dim, 0, dim * sizeof *obs);
     }
     touch_batch(svc, n, now_ms);
     svc->stats.env_steps += steps;
     rep->step_batch.n = n;
     wire_tensor_f32(&rep->step_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
     rep->step_batch.rewards = svc->rewards;
-    rep->step_batch.terminated = svc->terminated;
-    rep->step_batch.truncated = svc->truncated;
+    /* bool is one byte holding 0 or 1: the wire's uint8 flags as they are. */
+    rep->step_batch.terminated = (const uint8_t *)svc->terminated;
+    rep->step_batch.truncated = (const uint8_t *)svc->truncated;
     rep->step_batch.autoreset = svc->autoreset;
     if (mode == WIRE_AUTORESET_SAME_STEP) {
         rep->step_batch.has_final_obs = true;

@@ -20,6 +20,7 @@ struct session_table {
     uint64_t ids[ID_POOL]; /* OS random bytes, fetched ID_POOL ids at a time */
     size_t ids_left;
     size_t cap, count, max;
+    uint32_t touch_slack_ms;
     session_t *lru_head, *lru_tail; /* head = least recently used */
 };
 
@@ -57,6 +58,7 @@ void session_table_destroy(session_table_t **self_p)
 size_t session_count(const session_table_t *t) { return t->count; }
 size_t session_max(const session_table_t *t) { return t->max; }
 size_t session_index_bytes(const session_table_t *t) { return t->cap * sizeof *t->slots; }
+void session_set_touch_slack(session_table_t *t, uint32_t slack_ms) { t->touch_slack_ms = slack_ms; }
 
 static void index_put(session_t **slots, size_t mask, session_t *s)
 {
@@ -91,6 +93,39 @@ session_t *session_find(session_table_t *t, uint64_t id)
         if (s->id == id)
             return s;
     }
+}
+
+/* How far ahead session_find_many reads: index slots PREFETCH_SLOT rows
+ * ahead, the sessions they point to PREFETCH_SESSION rows ahead, by which
+ * time those slots have arrived. With a million sessions every row misses
+ * the caches twice; fetched ahead, the misses overlap. */
+#define PREFETCH_SLOT 16
+#define PREFETCH_SESSION 8
+
+size_t session_find_many(session_table_t *t, const uint64_t *ids, size_t n, session_t **out)
+{
+    size_t mask = t->cap - 1;
+    for (size_t i = 0; i < n && i < PREFETCH_SLOT; i++)
+        __builtin_prefetch(&t->slots[ids[i] & mask]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_SLOT < n)
+            __builtin_prefetch(&t->slots[ids[i + PREFETCH_SLOT] & mask]);
+        if (i + PREFETCH_SESSION < n) {
+            /* The home slot usually holds the session itself (load < 50%). */
+            const char *ahead = (const char *)t->slots[ids[i + PREFETCH_SESSION] & mask];
+            if (ahead) {
+                /* The header, the env and the class state after it: a
+                 * CartPole session spans three cache lines or four. */
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + 64);
+                __builtin_prefetch(ahead + 128);
+                __builtin_prefetch(ahead + 191);
+            }
+        }
+        if (!(out[i] = session_find(t, ids[i])))
+            return i;
+    }
+    return n;
 }
 
 static void index_remove(session_table_t *t, session_t *s)
@@ -163,6 +198,7 @@ int session_create(session_table_t *t, const env_class_t *cls, const env_option_
     } while (s->id == 0 || session_find(t, s->id));
     s->mark = 0;
     s->last_used_ms = now_ms;
+    s->moved_ms = (uint32_t)now_ms;
     index_put(t->slots, t->cap - 1, s);
     lru_append(t, s);
     t->count++;
@@ -173,9 +209,15 @@ int session_create(session_table_t *t, const env_class_t *cls, const env_option_
 void session_touch(session_table_t *t, session_t *s, uint64_t now_ms)
 {
     s->last_used_ms = now_ms;
-    if (t->lru_tail != s) {
+    /* The list stays ordered by the time of the last move. A session moved
+     * less than the slack ago expires at most the slack after the sessions
+     * behind it, so the reaper, which stops at the first head that has not
+     * expired, is late by at most the slack. (uint32 arithmetic: correct
+     * across the 49-day wrap.) */
+    if (t->lru_tail != s && (uint32_t)now_ms - s->moved_ms >= t->touch_slack_ms) {
         lru_unlink(t, s);
         lru_append(t, s);
+        s->moved_ms = (uint32_t)now_ms;
     }
 }
 

@@ -6,6 +6,9 @@
  * 0 is never issued. Lookup is O(1) (open addressing keyed by the id, which
  * is already uniformly random). Sessions sit on an LRU list ordered by last
  * use, so reclaiming idle ones touches only the expired head of the list.
+ * Moving a session to the tail writes to three others scattered in memory,
+ * so a table may skip moves that would change the order by little (see
+ * session_set_touch_slack).
  */
 #ifndef SESSION_H
 #define SESSION_H
@@ -20,6 +23,7 @@ typedef struct session {
     uint64_t last_used_ms;
     struct session *lru_prev, *lru_next;
     uint32_t mark; /* scratch for one request, e.g. duplicate detection in a batch */
+    uint32_t moved_ms; /* low 32 bits of the time it last moved to the LRU tail */
     env_t env; /* must stay last: the class state follows it */
 } session_t;
 
@@ -40,8 +44,18 @@ int session_create(session_table_t *t, const env_class_t *cls, const env_option_
 /* The session with this id, or NULL. Does not touch its LRU position. */
 session_t *session_find(session_table_t *t, uint64_t id);
 
-/* Marks s as used now (moves it to the LRU tail). */
+/* session_find for ids[0..n) into out[0..n); returns the first i whose id
+ * is unknown (out[i] is then NULL), or n. Faster than n session_find calls
+ * on a big table: it fetches index slots and sessions ahead of use. */
+size_t session_find_many(session_table_t *t, const uint64_t *ids, size_t n, session_t **out);
+
+/* Marks s as used now (moves it to the LRU tail, see session_set_touch_slack). */
 void session_touch(session_table_t *t, session_t *s, uint64_t now_ms);
+
+/* A session that moved to the LRU tail less than slack_ms ago is not moved
+ * again when touched (its last use is still recorded): reclaiming may then
+ * run up to slack_ms late. 0 (the default) keeps the list exact. */
+void session_set_touch_slack(session_table_t *t, uint32_t slack_ms);
 
 /* Closes and frees one session. */
 void session_close(session_table_t *t, session_t *s);

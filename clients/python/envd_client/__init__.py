@@ -1,0 +1,45 @@
+"""envd_client: Gymnasium environments that run on an envd server.
+
+    import envd_client
+    env = envd_client.EnvdEnv("CartPole-v1", endpoint="tcp://127.0.0.1:5555")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)
+
+    envs = envd_client.EnvdVectorEnv("CartPole-v1", num_envs=64, endpoint=...)
+    obs, infos = envs.reset(seed=0)            # (64, 4) float32
+
+Works with and without gymnasium installed (``HAVE_GYMNASIUM`` says which):
+with it, the classes subclass ``gymnasium.Env`` / ``gymnasium.vector.VectorEnv``
+and ``gymnasium.make("envd/CartPole-v1", endpoint=...)`` works. See
+clients/python/README.md and docs/protocol.md.
+"""
+
+from ._gym import HAVE_GYMNASIUM, AutoresetMode
+from ._proto import PROTOBUF_IMPLEMENTATION
+from .client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, Client
+from .compat import OldGymAPI
+from .env import EnvdEnv, EnvdSessionLost
+from .errors import (
+    EnvdError,
+    EnvdTimeout,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    VersionMismatch,
+)
+from .registration import make, make_vec, register_envs
+from .vector import EnvdVectorEnv
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HAVE_GYMNASIUM", "PROTOBUF_IMPLEMENTATION", "AutoresetMode", "Client", "DEFAULT_ENDPOINT",
+    "DEFAULT_TIMEOUT", "EnvdEnv", "EnvdVectorEnv", "EnvdSessionLost", "OldGymAPI", "make",
+    "make_vec", "register_envs", "EnvdError", "EnvdTimeout", "InvalidArgument", "NotFound",
+    "FailedPrecondition", "ResourceExhausted", "VersionMismatch", "Unavailable", "Internal",
+]
+
+register_envs()

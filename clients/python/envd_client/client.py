@@ -1,0 +1,384 @@
+"""A connection to envd: protocol v1 requests over a ZeroMQ DEALER socket.
+
+:class:`Client` owns one DEALER socket. Every request gets a fresh id and
+the client waits for the reply with that id, discarding stale replies to
+requests it gave up on. When no reply comes within ``timeout`` seconds it
+closes the socket (linger 0, so the unanswered request is dropped), opens a
+new one to the same endpoint and raises :class:`EnvdTimeout`: the "Lazy
+Pirate" pattern. The client is then usable again, and a late reply to the
+abandoned request can never be taken for the answer to a later one.
+
+One request is in flight at a time and a client is not thread-safe: give
+each thread (or each environment) its own. The environment classes keep
+prebuilt requests and call :meth:`Client.call` directly, so the step path
+does no more than set two fields, serialize, send, receive and parse.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import zmq
+import zmq.utils.z85
+
+from ._proto import pb
+from .errors import (
+    EnvdTimeout,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    Unavailable,
+    error_for_code,
+)
+
+__all__ = ["Client", "DEFAULT_ENDPOINT", "DEFAULT_TIMEOUT", "PROTOCOL_MAJOR", "PROTOCOL_MINOR"]
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+DEFAULT_TIMEOUT = 5.0
+PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 0
+
+UINT64_MAX = (1 << 64) - 1
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+# Closing sessions is housekeeping: never wait long for it.
+CLOSE_TIMEOUT = 1.0
+
+
+def encode_options(field, options: Mapping[str, Any] | None) -> None:
+    """Appends ``options`` to a repeated ``envd.v1.Option`` field.
+
+    bool, int, float and str values (and their numpy scalar forms) map to
+    the Option oneof; anything else is an InvalidArgument, raised before
+    anything is sent.
+    """
+    if not options:
+        return
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise InvalidArgument(f"option names must be strings, got {key!r}")
+        opt = field.add()
+        opt.key = key
+        # bool first: it is an int subclass, and np.bool_ is no Integral.
+        if isinstance(value, (bool, np.bool_)):
+            opt.bool_value = bool(value)
+        elif isinstance(value, numbers.Integral):
+            if not INT64_MIN <= int(value) <= INT64_MAX:
+                raise InvalidArgument(f"option {key}={value} does not fit in int64")
+            opt.int_value = int(value)
+        elif isinstance(value, numbers.Real):
+            opt.double_value = float(value)
+        elif isinstance(value, str):
+            opt.string_value = value
+        else:
+            raise InvalidArgument(
+                f"option {key}={value!r}: envd options are bool, int, float or str, "
+                f"not {type(value).__name__}"
+            )
+
+
+def check_seed(seed: Any) -> int:
+    """A seed envd can carry: a Python int in [0, 2**64). Gymnasium also
+    accepts larger ints; envd's protocol does not (docs/protocol.md)."""
+    if not isinstance(seed, int):
+        raise InvalidArgument(f"seed must be a Python int >= 0 or None, got {seed!r}")
+    if not 0 <= seed <= UINT64_MAX:
+        raise InvalidArgument(f"seed {seed} is outside [0, 2**64): envd seeds are uint64")
+    return seed
+
+
+def decode_tensor(t, dtype=np.float32) -> np.ndarray:
+    """A read-only numpy view of a Tensor's bytes (no copy)."""
+    shape = tuple(t.shape)
+    arr = np.frombuffer(t.data, dtype)
+    if arr.size != math.prod(shape):
+        raise Internal(f"tensor of shape {shape} carries {len(t.data)} bytes")
+    return arr.reshape(shape)
+
+
+def load_curve_key(key: str | bytes | os.PathLike) -> bytes:
+    """A CURVE key as 40 bytes of Z85 text: ``key`` is either that text or
+    the path of a key file written by ``envd --keygen`` (NAME.pub or
+    NAME.key; lines starting with '#' are comments)."""
+    if isinstance(key, (str, bytes)) and len(key) == 40 and not os.path.exists(key):
+        text = key.encode() if isinstance(key, str) else key
+    else:
+        try:
+            with open(key, "rb") as f:
+                lines = [ln.strip() for ln in f.read().splitlines()]
+        except (OSError, TypeError) as exc:
+            raise InvalidArgument(f"CURVE key {key!r}: neither 40 characters of Z85 text "
+                                  f"nor a readable key file ({exc})") from None
+        keys = [ln for ln in lines if ln and not ln.startswith(b"#")]
+        if not keys:
+            raise InvalidArgument(f"{os.fsdecode(key)}: no key found")
+        text = keys[0]
+    try:
+        if len(text) != 40 or len(zmq.utils.z85.decode(text)) != 32:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument("a CURVE key is 40 characters of Z85 text "
+                              "(or the path of a key file)") from None
+    return text
+
+
+class Client:
+    """A DEALER connection to one envd endpoint.
+
+    ``timeout`` (seconds, > 0) bounds every request. Operations mirror the
+    protocol (docs/protocol.md): :meth:`hello`, :meth:`make`,
+    :meth:`describe`, :meth:`reset`, :meth:`step`, :meth:`reset_batch`,
+    :meth:`step_batch`, :meth:`close_sessions`, :meth:`ping`,
+    :meth:`stats`. Failures raise the :mod:`envd_client.errors` classes.
+
+    CURVE (docs/security.md): ``server_public_key`` is envd's public key and
+    ``secret_key`` this client's secret key (``public_key`` is derived from
+    it when not given); each is Z85 text or a key-file path. A server that
+    does not authorise the client never answers: requests time out.
+    """
+
+    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = DEFAULT_TIMEOUT,
+                 *, context: zmq.Context | None = None,
+                 server_public_key: str | bytes | os.PathLike | None = None,
+                 public_key: str | bytes | os.PathLike | None = None,
+                 secret_key: str | bytes | os.PathLike | None = None):
+        if not isinstance(timeout, numbers.Real) or not 0 < timeout < 1e6:
+            raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.endpoint = endpoint
+        self.timeout = float(timeout)
+        self._timeout_ms = max(1, int(round(self.timeout * 1000)))
+        self._ctx = context if context is not None else zmq.Context.instance()
+        self._curve = None
+        if server_public_key is not None or secret_key is not None or public_key is not None:
+            if server_public_key is None or secret_key is None:
+                raise InvalidArgument("CURVE needs server_public_key and secret_key")
+            if not zmq.has("curve"):
+                raise InvalidArgument("this libzmq was built without CURVE")
+            sec = load_curve_key(secret_key)
+            pub = load_curve_key(public_key) if public_key is not None else zmq.curve_public(sec)
+            self._curve = (load_curve_key(server_public_key), pub, sec)
+        self._sock = None
+        self._next_id = 0
+        self.reconnects = 0  # sockets replaced after a timeout
+        self._open()
+
+    # ------------------------------------------------------------ socket
+    def _open(self) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
+        if self._curve is not None:  # reapplied on every Lazy Pirate reopen
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = self._curve
+        try:
+            sock.connect(self.endpoint)
+        except zmq.ZMQError as exc:
+            sock.close(0)
+            raise InvalidArgument(f"cannot connect to {self.endpoint!r}: {exc}") from None
+        self._sock = sock
+
+    def _reopen(self) -> None:
+        """Lazy Pirate: drop the socket with whatever it still holds."""
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        self.reconnects += 1
+        self._open()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Closes the socket; safe to call twice."""
+        if self._sock is not None:
+            self._sock.close(linger_ms)
+            self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._sock is None else "open"
+        return f"<envd_client.Client {self.endpoint} timeout={self.timeout}s {state}>"
+
+    # ------------------------------------------------------------ exchange
+    def call(self, req, timeout: float | None = None):
+        """Sends ``req`` (an ``envd.v1.Request`` with its op set) and returns
+        the ``envd.v1.Response``; raises on an error status or no reply.
+
+        Fills in ``major``, ``minor`` and a fresh ``id``; the caller may
+        keep ``req`` and send it again with other field values.
+        """
+        sock = self._sock
+        if sock is None:
+            raise FailedPrecondition(f"client for {self.endpoint} is closed")
+        self._next_id += 1
+        rid = self._next_id
+        req.major = PROTOCOL_MAJOR
+        req.id = rid
+        data = req.SerializeToString()
+        if timeout is not None:
+            sock.setsockopt(zmq.RCVTIMEO, max(1, int(round(timeout * 1000))))
+        try:
+            return self._exchange(sock, data, rid, timeout if timeout is not None else self.timeout)
+        finally:
+            if timeout is not None and self._sock is sock:
+                sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
+
+    def _exchange(self, sock, data: bytes, rid: int, timeout: float):
+        start = time.monotonic()
+        try:
+            sock.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            # Only possible with a full queue: that connection is stuck.
+            self._reopen()
+            raise Unavailable(f"cannot queue a request to {self.endpoint}: send queue full") from None
+        stale = False
+        while True:
+            try:
+                raw = sock.recv()
+            except zmq.Again:
+                self._reopen()
+                raise EnvdTimeout(
+                    f"{self.endpoint} did not answer within {timeout:g} s "
+                    f"(the connection was reset; the client is usable again)"
+                ) from None
+            rep = pb.Response()
+            try:
+                rep.ParseFromString(raw)
+            except Exception:
+                rep = None  # not a Response: ignore it like a stale reply
+            if rep is not None and (rep.id == rid or (rep.id == 0 and rep.status.code != 0)):
+                # id 0 is how envd answers a request it could not decode; with
+                # one request in flight, that request is ours.
+                break
+            # A late reply to a request abandoned on this socket (e.g. after
+            # a KeyboardInterrupt): wait on for ours, within the same deadline.
+            stale = True
+            left = timeout - (time.monotonic() - start)
+            sock.setsockopt(zmq.RCVTIMEO, max(1, int(left * 1000)) if left > 0 else 1)
+        if stale:
+            sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
+        code = rep.status.code
+        if code != 0:
+            raise error_for_code(code, rep.status.message)
+        if rep.major != PROTOCOL_MAJOR:
+            raise Internal(f"reply speaks protocol {rep.major}.{rep.minor}, not {PROTOCOL_MAJOR}.x")
+        return rep
+
+    def send_nowait(self, req) -> None:
+        """Sends a request without waiting for (or ever reading) its reply.
+        Used for best-effort cleanup from ``__del__``."""
+        if self._sock is None:
+            return
+        self._next_id += 1
+        req.major = PROTOCOL_MAJOR
+        req.id = self._next_id
+        try:
+            self._sock.send(req.SerializeToString(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
+    # ------------------------------------------------------------ operations
+    def hello(self, client_name: str = "envd_client (python)"):
+        """Server version, protocol version, env ids and limits
+        (``envd.v1.HelloReply``)."""
+        req = pb.Request()
+        req.hello.client = client_name
+        return self.call(req).hello
+
+    def make(self, env_id: str, count: int = 1, options: Mapping[str, Any] | None = None):
+        """Creates ``count`` sessions; returns the ``envd.v1.MakeReply``
+        (session ids, spaces, spec)."""
+        req = pb.Request()
+        req.make.env_id = env_id
+        req.make.count = count
+        encode_options(req.make.options, options)
+        return self.call(req).make
+
+    def describe(self, env_id: str | None = None, session: int | None = None):
+        if (env_id is None) == (session is None):
+            raise InvalidArgument("describe takes exactly one of env_id and session")
+        req = pb.Request()
+        if env_id is not None:
+            req.describe.env_id = env_id
+        else:
+            req.describe.session = session
+        return self.call(req).describe
+
+    def reset(self, session: int, seed: int | None = None,
+              options: Mapping[str, Any] | None = None) -> np.ndarray:
+        req = pb.Request()
+        req.reset.session = session
+        if seed is not None:
+            req.reset.seed = check_seed(seed)
+        encode_options(req.reset.options, options)
+        return decode_tensor(self.call(req).reset.observation).copy()
+
+    def step(self, session: int, action: int):
+        """One step: ``(obs, reward, terminated, truncated)``."""
+        req = pb.Request()
+        req.step.session = session
+        req.step.action = action
+        rep = self.call(req).step
+        return decode_tensor(rep.observation).copy(), rep.reward, rep.terminated, rep.truncated
+
+    def reset_batch(self, sessions: Sequence[int], seeds: Sequence[int | None] | None = None,
+                    options: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Resets many sessions; ``seeds`` is None or one entry per session,
+        where None continues that session's stream. Returns (N, obs...)."""
+        req = pb.Request()
+        fill_reset_batch(req.reset_batch, sessions, seeds, options)
+        return decode_tensor(self.call(req).reset_batch.observations).copy()
+
+    def step_batch(self, sessions: Sequence[int], actions, autoreset_mode: int = 0):
+        """Steps many sessions; returns the raw ``envd.v1.StepBatchReply``."""
+        a = np.ascontiguousarray(actions, dtype=np.int64)
+        req = pb.Request()
+        sb = req.step_batch
+        sb.sessions.extend(int(s) for s in sessions)
+        sb.actions.dtype = pb.INT64
+        sb.actions.shape.append(a.shape[0] if a.ndim else 1)
+        sb.actions.data = a.tobytes()
+        sb.autoreset_mode = autoreset_mode
+        return self.call(req).step_batch
+
+    def close_sessions(self, sessions: Iterable[int], timeout: float | None = None) -> int:
+        """Closes sessions (unknown ids are ignored); returns how many were open."""
+        req = pb.Request()
+        req.close.sessions.extend(int(s) for s in sessions)
+        return self.call(req, timeout=timeout).close.closed
+
+    def ping(self, payload: bytes = b"") -> bytes:
+        req = pb.Request()
+        req.ping.payload = payload
+        return self.call(req).ping.payload
+
+    def stats(self):
+        req = pb.Request()
+        req.stats.SetInParent()
+        return self.call(req).stats
+
+
+def fill_reset_batch(rb, sessions: Sequence[int], seeds: Sequence[int | None] | None,
+                     options: Mapping[str, Any] | None) -> None:
+    """Fills an ``envd.v1.ResetBatchRequest``: seeds with None entries
+    become a ``seeded`` mask (docs/protocol.md, reset_batch)."""
+    rb.sessions.extend(int(s) for s in sessions)
+    if seeds is not None:
+        if len(seeds) != len(rb.sessions):
+            raise InvalidArgument(f"{len(seeds)} seeds for {len(rb.sessions)} sessions")
+        if any(s is not None for s in seeds):
+            rb.seeds.extend(0 if s is None else check_seed(s) for s in seeds)
+            if any(s is None for s in seeds):
+                rb.seeded = bytes(0 if s is None else 1 for s in seeds)
+    encode_options(rb.options, options)

@@ -1,0 +1,57 @@
+"""The examples in clients/python/examples run against a live envd (with
+bounded episodes and steps) and say what they did."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "clients" / "python" / "examples"
+
+
+def run(script: str, *args: str, expect_rc: int = 0) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the examples find the package themselves
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=REPO)
+    assert proc.returncode == expect_rc, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_random_agent_runs_its_episodes(endpoint):
+    out = run("random_agent.py", "--endpoint", endpoint, "--episodes", "4", "--max-steps", "200")
+    assert len(re.findall(r"^episode \d+: return \d+ in \d+ steps", out, re.M)) == 4
+    assert "mean return over 4 episodes" in out
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step", "disabled"])
+def test_vector_rollout_runs_in_every_autoreset_mode(endpoint, mode):
+    out = run("vector_rollout.py", "--endpoint", endpoint, "--num-envs", "16", "--steps", "300",
+              "--autoreset-mode", mode, "--epsilon", "0.5")
+    assert "16 envs x 300 steps" in out and "4800 env steps" in out
+    assert re.search(r"\d+ episodes finished, mean return", out), out
+    if mode == "same_step":
+        delivered = int(re.search(r"infos\['final_obs'\]: (\d+)", out).group(1))
+        finished = int(re.search(r"(\d+) episodes finished", out).group(1))
+        assert delivered == finished > 0
+
+
+def test_remote_envd_reports_server_and_plays(endpoint):
+    out = run("remote_envd.py", "--endpoint", endpoint, "--episodes", "2", "--pings", "20")
+    assert f"connected to {endpoint}: envd" in out and "protocol 1.0" in out
+    assert "CartPole-v1" in out and "max_batch" in out
+    assert len(re.findall(r"^episode \d \(seed \d\): return \d+", out, re.M)) == 2
+    assert "ping: median" in out and "active sessions" in out
+
+
+def test_remote_envd_reports_an_unreachable_server_within_its_timeout():
+    out = run("remote_envd.py", "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3",
+              expect_rc=1)
+    assert "no answer from" in out

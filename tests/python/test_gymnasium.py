@@ -1,0 +1,154 @@
+"""Checks that need gymnasium itself: check_env, gymnasium.make of the
+registered envd/ ids, bit-exact agreement with Gymnasium's own CartPole, and
+EnvdVectorEnv against gymnasium.vector.SyncVectorEnv.
+
+Where gymnasium (>= 1.0) is not installed this module is skipped as a whole,
+with the reason reported (`pytest -rs`). Everything the client does without
+gymnasium is covered by the other modules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import envd_client
+
+if not envd_client.HAVE_GYMNASIUM:
+    pytest.skip("gymnasium >= 1.0 is not installed; these tests compare against gymnasium itself",
+                allow_module_level=True)
+
+import gymnasium  # noqa: E402
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "cartpole_v1_public.jsonl"
+CASES = [json.loads(line) for line in GOLDEN.read_text().splitlines() if line.strip()]
+
+
+def bits(hexes):
+    return np.array([int(h, 16) for h in hexes], dtype=np.uint32)
+
+
+def svml_trig() -> bool:
+    """numpy 1.22-1.24 on AVX512_SKX computes sin/cos with SVML, not libm, so
+    Gymnasium's own CartPole drifts from libm after ~100 steps (semantics
+    note, section 7)."""
+    major, minor = (int(x) for x in np.__version__.split(".")[:2])
+    if (major, minor) >= (1, 25):
+        return False
+    try:
+        from numpy.core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return True
+    return bool(__cpu_features__.get("AVX512_SKX"))
+
+
+def test_check_env_passes(endpoint):
+    from gymnasium.utils.env_checker import check_env
+
+    env = envd_client.EnvdEnv("CartPole-v1", endpoint=endpoint)
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()
+
+
+def test_registered_id_makes_an_envd_env_with_gymnasiums_spaces_and_spec(endpoint):
+    env = gymnasium.make("envd/CartPole-v1", endpoint=endpoint)
+    ref = gymnasium.make("CartPole-v1")
+    try:
+        assert isinstance(env.unwrapped, envd_client.EnvdEnv)
+        assert env.observation_space == ref.observation_space
+        assert env.action_space == ref.action_space
+        assert env.spec.max_episode_steps == 500 and env.spec.reward_threshold == 475.0
+    finally:
+        env.close()
+        ref.close()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c["make_kwargs"]][:12],
+                         ids=lambda c: c["case_id"])
+def test_gymnasium_make_envd_replays_golden_case(endpoint, case):
+    env = gymnasium.make("envd/CartPole-v1", endpoint=endpoint)
+    try:
+        for seg in case["segments"]:
+            seed = seg["reset_seed_str"]
+            obs, _ = env.reset(seed=None if seed is None else int(seed))
+            np.testing.assert_array_equal(obs.view(np.uint32), bits(seg["initial_obs_hex"]))
+            for st in seg["steps"]:
+                obs, reward, term, trunc, _ = env.step(st["action"])
+                np.testing.assert_array_equal(obs.view(np.uint32), bits(st["obs_hex"]))
+                assert (reward, term, trunc) == (st["reward"], st["terminated"], st["truncated"])
+    finally:
+        env.close()
+
+
+def test_same_seed_and_actions_give_gymnasiums_cartpole_bit_for_bit(endpoint):
+    env = envd_client.EnvdEnv("CartPole-v1", endpoint=endpoint)
+    ref = gymnasium.make("CartPole-v1")
+    rng = np.random.default_rng(0)
+    horizon = 20 if svml_trig() else 600
+    try:
+        for episode in range(5):
+            seed = 1000 + episode if episode % 2 == 0 else None  # None: the stream continues
+            a, _ = env.reset(seed=seed)
+            b, _ = ref.reset(seed=seed)
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+            for t in range(horizon):
+                action = int(rng.integers(2))
+                ra = env.step(action)
+                rb = ref.step(action)
+                assert np.array_equal(ra[0].view(np.uint32), rb[0].view(np.uint32)), (episode, t)
+                assert ra[1:4] == rb[1:4] and type(ra[1]) is type(rb[1])
+                if ra[2] or ra[3]:
+                    break
+    finally:
+        env.close()
+        ref.close()
+
+
+def _modes():
+    if not hasattr(gymnasium.vector, "AutoresetMode"):
+        return ["next_step"]  # gymnasium 1.0: next-step autoreset only
+    return ["next_step", "same_step"]
+
+
+@pytest.mark.parametrize("mode", _modes())
+def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode):
+    n = 4
+    fns = [lambda: gymnasium.make("envd/CartPole-v1", endpoint=endpoint, max_episode_steps=25)] * n
+    if hasattr(gymnasium.vector, "AutoresetMode"):
+        ref = gymnasium.vector.SyncVectorEnv(fns, autoreset_mode=gymnasium.vector.AutoresetMode(
+            {"next_step": "NextStep", "same_step": "SameStep"}[mode]))
+    else:
+        ref = gymnasium.vector.SyncVectorEnv(fns)
+    envs = envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, autoreset_mode=mode,
+                                     max_episode_steps=25)
+    rng = np.random.default_rng(5)
+    try:
+        assert isinstance(envs, gymnasium.vector.VectorEnv)
+        assert envs.observation_space == ref.observation_space
+        assert envs.action_space == ref.action_space
+        a, _ = envs.reset(seed=3)
+        b, _ = ref.reset(seed=3)
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+        for t in range(120):
+            actions = rng.integers(0, 2, size=n)
+            ra = envs.step(actions)
+            rb = ref.step(actions)
+            assert np.array_equal(ra[0].view(np.uint32), rb[0].view(np.uint32)), t
+            for x, y in zip(ra[1:4], rb[1:4]):
+                np.testing.assert_array_equal(x, y)
+            ia, ib = ra[4], rb[4]
+            assert set(ia) == set(ib), (t, ia, ib)
+            for key in ("_final_obs", "_final_info"):
+                if key in ib:
+                    np.testing.assert_array_equal(ia[key], ib[key])
+            if "final_obs" in ib:
+                for x, y in zip(ia["final_obs"], ib["final_obs"]):
+                    assert (x is None and y is None) or np.array_equal(x.view(np.uint32), y.view(np.uint32))
+    finally:
+        envs.close()
+        ref.close()

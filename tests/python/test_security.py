@@ -1,0 +1,131 @@
+"""CURVE through the Python client, and envd's plaintext-on-loopback default.
+
+A CURVE envd (keys from ``envd --keygen`` in the test's temporary folder,
+bound to loopback tcp) serves an authorised EnvdEnv a golden episode bit
+for bit and an authorised EnvdVectorEnv; a client whose key is not in
+--curve-clients, and a plaintext client, get nothing (their requests time
+out), envd logs the refusal and counts it in envd_auth_failures_total,
+and the authorised client's stats show nothing was served to them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+import envd_client
+from conftest import ENVD, free_port
+
+pytestmark = pytest.mark.skipif(not zmq.has("curve"), reason="libzmq without CURVE")
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "cartpole_v1_public.jsonl"
+
+
+def keygen(prefix: Path) -> None:
+    subprocess.run([str(ENVD), "--keygen", str(prefix)], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def curve_envd(tmp_path):
+    for name in ("server", "agent", "rogue"):
+        keygen(tmp_path / name)
+    assert (tmp_path / "agent.key").stat().st_mode & 0o777 == 0o600
+    clients = tmp_path / "clients"
+    clients.mkdir()
+    shutil.copy(tmp_path / "agent.pub", clients)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    mport = free_port()
+    log = tmp_path / "envd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(ENVD), "--bind", endpoint, "--metrics", f"127.0.0.1:{mport}",
+                                 "--curve-secret", str(tmp_path / "server.key"),
+                                 "--curve-clients", str(clients)], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while " ready: " not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert " ready: " in log.read_text(), log.read_text()
+    yield endpoint, tmp_path, mport, log
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, log.read_text()
+
+
+def auth_failures(mport: int) -> int:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10).read().decode()
+    return int(re.search(r"^envd_auth_failures_total (\d+)$", text, re.M).group(1))
+
+
+def agent_keys(d: Path) -> dict:
+    return dict(server_public_key=d / "server.pub", secret_key=d / "agent.key")
+
+
+def test_authorised_env_replays_golden_episode_bit_exact(curve_envd):
+    endpoint, d, mport, _ = curve_envd
+    case = json.loads(GOLDEN.read_text().splitlines()[0])
+    seg = case["segments"][0]
+    with envd_client.EnvdEnv("CartPole-v1", endpoint, timeout=10.0, **agent_keys(d)) as env:
+        obs, _ = env.reset(seed=int(seg["reset_seed_str"]))
+        want = np.array([int(h, 16) for h in seg["initial_obs_hex"]], dtype=np.uint32)
+        assert np.array_equal(obs.view(np.uint32), want)
+        for rec in seg["steps"]:
+            obs, reward, term, trunc, _ = env.step(rec["action"])
+            want = np.array([int(h, 16) for h in rec["obs_hex"]], dtype=np.uint32)
+            assert np.array_equal(obs.view(np.uint32), want), rec["t"]
+            assert (reward, term, trunc) == (rec["reward"], rec["terminated"], rec["truncated"])
+    # Keys as Z85 text, public key given explicitly, through the vector env.
+    z = {k: envd_client.client.load_curve_key(d / f) for k, f in
+         (("server_public_key", "server.pub"), ("public_key", "agent.pub"), ("secret_key", "agent.key"))}
+    with envd_client.EnvdVectorEnv("CartPole-v1", 4, endpoint, timeout=10.0, **z) as venv:
+        obs, _ = venv.reset(seed=1)
+        assert obs.shape == (4, 4)
+    assert auth_failures(mport) == 0
+
+
+def test_unauthorised_key_is_refused_logged_counted(curve_envd):
+    endpoint, d, mport, log = curve_envd
+    with envd_client.Client(endpoint, timeout=1.0, server_public_key=d / "server.pub",
+                            secret_key=d / "rogue.key") as rogue:
+        with pytest.raises(envd_client.errors.EnvdTimeout):
+            rogue.make("CartPole-v1", 1)
+    rogue_pub = envd_client.client.load_curve_key(d / "rogue.pub").decode()
+    assert "refused client" in log.read_text() and rogue_pub in log.read_text()
+    assert auth_failures(mport) >= 1
+    with envd_client.Client(endpoint, timeout=10.0, **agent_keys(d)) as c:
+        st = c.stats()
+        assert st.sessions_created == 0 and st.requests == 0
+
+
+def test_plaintext_client_cannot_talk_to_curve_server(curve_envd):
+    endpoint, d, mport, _ = curve_envd
+    with envd_client.Client(endpoint, timeout=1.0) as plain:
+        with pytest.raises(envd_client.errors.EnvdTimeout):
+            plain.make("CartPole-v1", 1)
+    with envd_client.Client(endpoint, timeout=10.0, **agent_keys(d)) as c:
+        st = c.stats()
+        assert st.sessions_created == 0 and st.requests == 0
+
+
+def test_bad_key_arguments_are_refused(tmp_path):
+    keygen(tmp_path / "k")
+    with pytest.raises(envd_client.errors.InvalidArgument):
+        envd_client.Client("tcp://127.0.0.1:1", server_public_key=tmp_path / "k.pub")
+    with pytest.raises(envd_client.errors.InvalidArgument):
+        envd_client.Client("tcp://127.0.0.1:1", server_public_key="x" * 39,
+                           secret_key=tmp_path / "k.key")
+
+
+def test_plaintext_on_reachable_address_needs_insecure(tmp_path):
+    r = subprocess.run([str(ENVD), "--bind", "tcp://0.0.0.0:0"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2
+    for needle in ("tcp://0.0.0.0:0", "--curve-secret", "--insecure", "ENVD_INSECURE=1"):
+        assert needle in r.stderr, r.stderr
