@@ -8,9 +8,15 @@
 #   make bench-train / bench-act   agentd: steps and seconds to solve over 10 seeds / acting throughput
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #   make test-python / bench-python   the Python client's tests / benchmark only
+#   make test-conformance   bad requests over a real socket, each with its expected error code
+#   make test-faults        envd/agentd killed, checkpoints killed mid-write, clients that never read
+#   make soak               64 clients x 64 sessions for SOAK_SECONDS (60), loopback
 #   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
 #   make test-docker        build the images, train with podman-compose (docker/README.md)
 #   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
+#   make asan       every test suite built with ASan + UBSan (+ LeakSanitizer) in build-asan/
+#   make fuzz       each libFuzzer target (clang) for FUZZ_SECONDS, built in build-fuzz/
+#   make fuzz-corpus        regenerate the seed corpora tests/fuzz/corpus/ (gen_corpus.c)
 #
 # Flags come from pkg-config. The environment physics must be bit-exact with
 # Gymnasium, so everything is built with -ffp-contract=off and never with
@@ -23,7 +29,9 @@ PYTHON   ?= /usr/bin/python3
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off -fno-fast-math -MMD -MP
+# Sanitizer builds set SANITIZE (and BUILD); it reaches compile and link.
+SANITIZE ?=
+CFLAGS   += $(SANITIZE) -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off -fno-fast-math -MMD -MP
 CPPFLAGS += -Icommon -Iserver -Iagent -I$(BUILD)/gen -D_GNU_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -47,6 +55,7 @@ COMMON_SRC  := $(wildcard common/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 AGENT_SRC   := $(filter-out agent/main.c,$(wildcard agent/*.c))
 TEST_SRC    := $(wildcard tests/check_*.c)
+FUZZ_TARGETS := envd ckpt
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN_OBJ     := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
@@ -54,13 +63,16 @@ COMMON_OBJ  := $(call obj,$(COMMON_SRC)) $(GEN_OBJ)
 SERVER_OBJ  := $(call obj,$(SERVER_SRC))
 AGENT_OBJ   := $(call obj,$(AGENT_SRC))
 TEST_OBJ    := $(call obj,$(TEST_SRC))
+# The fuzz targets without libFuzzer: check_fuzz_replay.c feeds them their corpora.
+FUZZ_REPLAY_OBJ := $(call obj,$(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_TARGETS)))
 
 BINS := $(BUILD)/envd
 ifneq ($(wildcard agent/main.c),)
 BINS += $(BUILD)/agentd
 endif
 
-.PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot test-python bench-python
+.PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot test-python bench-python \
+        asan fuzz fuzz-build fuzz-corpus
 .SECONDARY: $(GEN_C) $(GEN_H)
 .DEFAULT_GOAL := all
 
@@ -131,7 +143,9 @@ $(BUILD)/gen/suites.inc: $(TEST_SRC)
 
 $(call obj,tests/check_main.c): $(BUILD)/gen/suites.inc
 
-$(BUILD)/check_all: $(TEST_OBJ) $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
+$(call obj,tests/fuzz/fuzz_envd.c): CPPFLAGS += -DFUZZ_ENTRY=fuzz_envd_one
+$(call obj,tests/fuzz/fuzz_ckpt.c): CPPFLAGS += -DFUZZ_ENTRY=fuzz_ckpt_one
+$(BUILD)/check_all: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 # `make check`: the Check suites only (no deps step). CK_RUN_SUITE=name runs one.
@@ -139,11 +153,22 @@ check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check test-python test-distributed
+	$(MAKE) --no-print-directory check test-python test-conformance test-faults test-distributed
 
 # `make test-python`: the Python client's pytest suite against live build/envd processes.
 test-python: $(BUILD)/envd $(PY_GEN)
 	$(PYTHON) -m pytest -q -rs tests/python
+
+# `make test-conformance`: malformed and abusive requests against a live envd
+# with small limits, while a second client's golden episode must not move.
+.PHONY: test-conformance test-faults
+test-conformance: $(BUILD)/envd $(PY_GEN)
+	timeout -k 10 300 $(PYTHON) -m pytest -q -rs tests/conformance
+
+# `make test-faults`: processes killed (envd, agentd, agentd mid-checkpoint)
+# and a client that never reads; bounded, ~1-2 minutes.
+test-faults: all
+	timeout -k 10 300 $(PYTHON) -m pytest -q -rs tests/faults
 
 # `make bench-python`: env steps/s from Python through envd and in-process (~30 s).
 bench: bench-python
@@ -229,8 +254,79 @@ bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_
 	$(BUILD)/bench_envd
 	$(BUILD)/bench_rss
 
+# ------------------------------------------------------------------- soak
+# 64 clients x 64 sessions for SOAK_SECONDS of mixed single and batched steps,
+# every reply checked against a local mirror; lost/mismatched replies or envd
+# RSS growth over 5% after warm-up fail it. Loopback only. Not part of `make test`.
+SOAK_SECONDS ?= 60
+.PHONY: soak
+$(BUILD)/soak: $(call obj,bench/soak.c) $(BENCH_ENVD_OBJ) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+
+soak: $(BUILD)/envd $(BUILD)/soak
+	$(BUILD)/soak --seconds $(SOAK_SECONDS)
+
+# ------------------------------------------------------------ sanitizers
+# `make asan`: the whole test suite built with ASan + UBSan in build-asan/;
+# the tests run that build's envd and agentd (TEST_BUILD). Any report fails
+# the run: UBSan does not recover, ASan exits 23, and LeakSanitizer checks
+# every instrumented process at exit, envd and agentd children included.
+# Reports also go to build-asan/san/ (log_path), so a child whose exit
+# status a test does not look at still fails `make asan`.
+ASAN_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0:log_path=$(CURDIR)/build-asan/san/report \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/san/report \
+           LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+           TEST_BUILD=build-asan
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 SANITIZE="$(ASAN_SANITIZE)"
+
+asan:
+	$(ASAN_MAKE) all build-asan/check_all
+	rm -rf build-asan/san && mkdir -p build-asan/san
+	@rc=0; \
+	$(ASAN_ENV) build-asan/check_all || rc=1; \
+	$(ASAN_ENV) $(ASAN_MAKE) test-python || rc=1; \
+	$(ASAN_ENV) $(ASAN_MAKE) test-distributed || rc=1; \
+	if ls build-asan/san/report.* >/dev/null 2>&1; then \
+	  echo "asan: sanitizer reports:"; cat build-asan/san/report.*; rc=1; fi; \
+	if [ $$rc = 0 ]; then echo "asan: clean"; else echo "asan: FAILED"; fi; exit $$rc
+
+# ------------------------------------------------------------------ fuzz
+# `make fuzz`: each target in tests/fuzz/ under libFuzzer (clang, ASan +
+# UBSan) for FUZZ_SECONDS, starting from the committed seeds; new inputs
+# are kept in build-fuzz/corpus/<target>, crashes in build-fuzz/crash-*.
+# Without the engine the same targets replay their corpora in `make check`
+# (tests/check_fuzz_replay.c).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SANITIZE := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 SANITIZE="$(FUZZ_SANITIZE)" \
+	  $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+$(BUILD)/gen_corpus: $(call obj,tests/fuzz/gen_corpus.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# Overwrites the generated seeds; regression entries (crash-*) stay.
+fuzz-corpus: $(BUILD)/gen_corpus
+	mkdir -p tests/fuzz/corpus/envd tests/fuzz/corpus/ckpt
+	$(BUILD)/gen_corpus tests/fuzz/corpus/envd tests/fuzz/corpus/ckpt
+
 # ------------------------------------------------------------------- misc
 clean:
-	rm -rf $(BUILD) $(PY_GEN)
+	rm -rf $(BUILD) build-asan build-fuzz $(PY_GEN)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

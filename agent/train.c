@@ -118,6 +118,7 @@ static double epsilon(const run_t *r)
 /* ---------------------------------------------------------- checkpoints */
 
 #define CKPT_FORMAT 1
+#define CKPT_MAX_WIDTH 4096 /* a hidden layer's width, as agentd --hidden allows */
 
 /* The "header" section. Fixed-width fields laid out without padding, so
  * a file is the same bytes on every run. */
@@ -200,27 +201,40 @@ static int save_checkpoint(run_t *r, errbuf_t *e)
     return ckpt_save(c->save_path, s, n, e);
 }
 
-/* Reads the checkpoint's header and checks it against the options; keeps
- * the file open in r->ck for load_state(). */
-static int load_header(run_t *r, ck_header_t *h, errbuf_t *e)
+/* Checks the checkpoint's header against the options; path names the file
+ * in messages. */
+static int check_header(const train_config_t *c, const ckpt_t *ck, const char *path,
+                        ck_header_t *h, errbuf_t *e)
 {
-    const train_config_t *c = r->cfg;
-    int rc = ckpt_load(c->load_path, &r->ck, e);
-    if (rc < 0)
-        return rc;
-    if ((rc = ckpt_get_exact(r->ck, "header", h, sizeof *h, e)) < 0)
-        return err_set(e, rc, "%s: %s", c->load_path, e->msg);
+    int rc;
+    if ((rc = ckpt_get_exact(ck, "header", h, sizeof *h, e)) < 0)
+        return err_set(e, rc, "%s: %s", path, e->msg);
     if (h->format != CKPT_FORMAT)
         return err_set(e, ERR_CORRUPT, "%s: checkpoint format %u, this agentd reads %u",
-                       c->load_path, h->format, CKPT_FORMAT);
+                       path, h->format, CKPT_FORMAT);
     h->env_id[sizeof h->env_id - 1] = 0;
     if (strcmp(h->env_id, c->env_id) != 0)
-        return err_set(e, ERR_INVALID_ARGUMENT, "%s: a checkpoint of %s, not %s", c->load_path,
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s: a checkpoint of %s, not %s", path,
                        h->env_id, c->env_id);
     if (h->shape.nhidden < 0 || h->shape.nhidden > QNET_MAX_HIDDEN || h->shape.in < 1 ||
         h->shape.out < 1)
-        return err_set(e, ERR_CORRUPT, "%s: the header holds no valid network shape",
-                       c->load_path);
+        return err_set(e, ERR_CORRUPT, "%s: the header holds no valid network shape", path);
+    /* --eval-only builds the net the header describes: its size must come
+     * from the file, not from a header field, before anything is allocated
+     * (the net's scratch grows with the square of its widest layer). */
+    uint64_t nparams = 0, online = 0;
+    for (int l = 0; l <= h->shape.nhidden; l++) {
+        int32_t nin = l ? h->shape.hidden[l - 1] : h->shape.in;
+        int32_t nout = l < h->shape.nhidden ? h->shape.hidden[l] : h->shape.out;
+        if (l < h->shape.nhidden && (nout < 1 || nout > CKPT_MAX_WIDTH))
+            return err_set(e, ERR_CORRUPT, "%s: hidden layer %d has width %d, not 1..%d", path,
+                           l + 1, nout, CKPT_MAX_WIDTH);
+        nparams += (uint64_t)nin * (uint64_t)nout + (uint64_t)nout;
+    }
+    if (!ckpt_get(ck, "online", &online) || online != nparams * sizeof(float))
+        return err_set(e, ERR_CORRUPT,
+                       "%s: section online has %" PRIu64 " bytes; the header's net needs %" PRIu64,
+                       path, online, nparams * sizeof(float));
     bool same = h->shape.nhidden == c->nhidden;
     for (int l = 0; same && l < c->nhidden; l++)
         same = h->shape.hidden[l] == c->hidden[l];
@@ -235,8 +249,29 @@ static int load_header(run_t *r, ck_header_t *h, errbuf_t *e)
         return err_set(e, ERR_INVALID_ARGUMENT,
                        "%s holds a %s network; --hidden asks for %s (pass the checkpoint's "
                        "--hidden to resume it)",
-                       c->load_path, file, want);
+                       path, file, want);
     }
+    return 0;
+}
+
+/* Reads the checkpoint's header and checks it against the options; keeps
+ * the file open in r->ck for load_state(). */
+static int load_header(run_t *r, ck_header_t *h, errbuf_t *e)
+{
+    int rc = ckpt_load(r->cfg->load_path, &r->ck, e);
+    if (rc < 0)
+        return rc;
+    return check_header(r->cfg, r->ck, r->cfg->load_path, h, e);
+}
+
+/* The saved net's inputs and outputs against the environment's. */
+static int check_net_io(const ck_header_t *h, const char *path, const char *env_id, int D,
+                        int A, errbuf_t *e)
+{
+    if (h->shape.in != D || h->shape.out != A)
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "%s holds a net for %d observations and %d actions; %s has %d and %d",
+                       path, h->shape.in, h->shape.out, env_id, D, A);
     return 0;
 }
 
@@ -332,27 +367,69 @@ static int load_state(run_t *r, const ck_header_t *h, errbuf_t *e)
     return 0;
 }
 
+/* The saved session sections against the header and this run's nslots:
+ * 1 with *st and *acts set when they apply, 0 when the sessions start
+ * afresh (another number of them), or an error. */
+static int check_slots(const ckpt_t *ck, const ck_header_t *h, const char *path, size_t nslots,
+                       const void **st, const void **acts, errbuf_t *e)
+{
+    uint64_t len = 0, alen = 0;
+    *st = ckpt_get(ck, "slots", &len);
+    *acts = h->max_steps ? ckpt_get(ck, "slotacts", &alen) : NULL;
+    if (h->nslots != nslots) {
+        log_info("%s saved %u sessions, this run has %zu: sessions start afresh", path,
+                 h->nslots, nslots);
+        return 0;
+    }
+    if (!*st || len != nslots * sizeof(fleet_slot_state_t) ||
+        (h->max_steps && (!*acts || alen != (uint64_t)nslots * h->max_steps)))
+        return err_set(e, ERR_CORRUPT, "%s: session sections do not match the header", path);
+    return 1;
+}
+
 /* Hands the saved session states to the fleet, if they fit this run. */
 static int load_slots(run_t *r, const ck_header_t *h, size_t nslots, errbuf_t *e)
 {
-    uint64_t len, alen = 0;
-    const void *st = ckpt_get(r->ck, "slots", &len);
-    const void *acts = h->max_steps ? ckpt_get(r->ck, "slotacts", &alen) : NULL;
-    if (h->nslots != nslots) {
-        log_info("%s saved %u sessions, this run has %zu: sessions start afresh",
-                 r->cfg->load_path, h->nslots, nslots);
-        return 0;
-    }
-    if (!st || len != nslots * sizeof(fleet_slot_state_t) ||
-        (h->max_steps && (!acts || alen != (uint64_t)nslots * h->max_steps)))
-        return err_set(e, ERR_CORRUPT, "%s: session sections do not match the header",
-                       r->cfg->load_path);
+    const void *st, *acts;
+    int rc = check_slots(r->ck, h, r->cfg->load_path, nslots, &st, &acts, e);
+    if (rc <= 0)
+        return rc;
+    size_t len = nslots * sizeof(fleet_slot_state_t);
     fleet_slot_state_t *copy = malloc(len);
     if (!copy)
         return err_set(e, ERR_NOMEM, "out of memory");
     memcpy(copy, st, len); /* section data is unaligned */
-    int rc = fleet_set_restore(r->fleet, copy, acts, h->max_steps, e);
+    rc = fleet_set_restore(r->fleet, copy, acts, h->max_steps, e);
     free(copy);
+    return rc;
+}
+
+int train_check_checkpoint(const train_config_t *c, const ckpt_t *ck, int obs_dim,
+                           int n_actions, size_t nslots, errbuf_t *e)
+{
+    const char *path = c->load_path ? c->load_path : "checkpoint";
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.cfg = c;
+    r.ck = (ckpt_t *)ck; /* load_state only reads it */
+    r.D = obs_dim;
+    r.A = n_actions;
+    ck_header_t h;
+    const void *st, *acts;
+    int rc = check_header(c, ck, path, &h, e);
+    if (rc == 0)
+        rc = check_net_io(&h, path, c->env_id, obs_dim, n_actions, e);
+    if (rc == 0 && !c->eval_only && (rc = check_slots(ck, &h, path, nslots, &st, &acts, e)) > 0)
+        rc = 0;
+    if (rc == 0)
+        rc = dqn_new(&c->dqn, &h.shape, &r.dqn, e);
+    if (rc == 0 && !(r.replay = replay_new(c->eval_only ? 1 : (size_t)c->buffer_size, obs_dim)))
+        rc = err_set(e, ERR_NOMEM, "out of memory (replay of %" PRId64 " transitions)",
+                     c->buffer_size);
+    if (rc == 0)
+        rc = load_state(&r, &h, e);
+    replay_destroy(&r.replay);
+    dqn_destroy(&r.dqn);
     return rc;
 }
 
@@ -653,10 +730,8 @@ static int setup(run_t *r, errbuf_t *e)
     r->D = fleet_obs_dim(r->fleet);
     r->A = fleet_num_actions(r->fleet);
     if (r->ck) {
-        if (h.shape.in != r->D || h.shape.out != r->A)
-            return err_set(e, ERR_INVALID_ARGUMENT,
-                           "%s holds a net for %d observations and %d actions; %s has %d and %d",
-                           c->load_path, h.shape.in, h.shape.out, c->env_id, r->D, r->A);
+        if ((rc = check_net_io(&h, c->load_path, c->env_id, r->D, r->A, e)) < 0)
+            return rc;
         r->shape = h.shape;
     } else {
         r->shape = (qnet_shape_t){.in = r->D, .out = r->A, .nhidden = c->nhidden};

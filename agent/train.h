@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "curve.h"
+#include "checkpoint.h"
 #include "dqn.h"
 #include "qnet.h"
 
@@ -97,5 +98,14 @@ typedef struct train_config {
 /* Runs agentd. stop is set by the signal handlers (SIGINT or SIGTERM's
  * number); it is only read. Returns one of the TRAIN_EXIT_* statuses. */
 int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop);
+
+/* Checks a checkpoint the way resuming it with cfg would, without any
+ * server: the header against cfg (format, env id, network shape), the net's
+ * inputs and outputs against obs_dim and n_actions, the session sections
+ * against nslots (unless eval_only), then loads the learner and replay
+ * sections into a scratch learner and a replay of cfg->buffer_size. 0, or
+ * the error resuming would stop with. For the checkpoint fuzz target. */
+int train_check_checkpoint(const train_config_t *cfg, const ckpt_t *ck, int obs_dim,
+                           int n_actions, size_t nslots, errbuf_t *e);
 
 #endif

@@ -1,7 +1,16 @@
 /*
- * client.c — DEALER connection with request ids, timeouts and reset.
+ * client.c — DEALER connection with request ids, timeouts, reset and resend.
+ *
+ * The timeout is one budget per request, cut into `attempts` equal slices:
+ * when a slice passes without the reply, the socket is reset and the same
+ * encoded request (same client_id, same id) is sent again on the new one;
+ * when the whole budget has passed, the caller gets ERR_TIMEOUT. envd
+ * answers a resend from its reply cache, so it never acts twice
+ * (docs/protocol.md, "Retries").
  */
 #include "client.h"
+
+#include "rng.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -15,8 +24,12 @@ struct client {
     void *zctx, *sock;
     char endpoint[256];
     int timeout_ms;
+    int attempts;       /* sends per request: 1 + resends */
+    int attempt;        /* of the request in flight, from 0 */
+    bool resendable;    /* out holds the request in flight, sendable again */
+    uint64_t client_id; /* random, fixed: lets envd spot resends */
     uint64_t next_id, waiting_id;
-    int64_t sent_ms;    /* when the request being waited for was sent */
+    int64_t sent_ms;    /* when the request being waited for was first sent */
     wire_arena_t *arena;
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
@@ -58,6 +71,12 @@ int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out,
         return err_set(e, ERR_NOMEM, "out of memory");
     c->zctx = zctx;
     c->timeout_ms = timeout_ms;
+    c->attempts = CLIENT_ATTEMPTS;
+    while (c->client_id == 0)
+        if (rng_os_bytes(&c->client_id, sizeof c->client_id) < 0) {
+            free(c);
+            return err_set(e, ERR_IO, "OS random source failed");
+        }
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     c->arena = wire_arena_new(64 * 1024);
     zmq_msg_init(&c->msg);
@@ -86,6 +105,9 @@ void client_destroy(client_t **self_p)
 }
 
 const char *client_endpoint(const client_t *c) { return c->endpoint; }
+uint64_t client_id(const client_t *c) { return c->client_id; }
+
+void client_set_attempts(client_t *c, int attempts) { c->attempts = attempts > 1 ? attempts : 1; }
 
 static int64_t now_ms(void)
 {
@@ -96,7 +118,6 @@ static int64_t now_ms(void)
 
 static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
-    c->sent_ms = now_ms();
     if (!c->sock) { /* a reset whose reopen failed: try again now */
         int rc = client_open(c, e);
         if (rc < 0)
@@ -113,18 +134,27 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e)
     req->major = WIRE_MAJOR;
     req->minor = WIRE_MINOR;
     req->id = ++c->next_id;
+    req->client_id = c->client_id;
+    c->resendable = false;
     int rc = wire_encode_request(req, &c->out);
     if (rc < 0)
         return err_set(e, rc, "encoding %s request failed", wire_op_name(req->op));
+    c->sent_ms = now_ms();
+    c->attempt = 0;
     rc = send_frame(c, c->out.data, c->out.len, e);
-    if (rc == 0)
+    if (rc == 0) {
         c->waiting_id = req->id;
+        c->resendable = true;
+    }
     return rc;
 }
 
 int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
     c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
+    c->resendable = false;
+    c->sent_ms = now_ms();
+    c->attempt = 0;
     return send_frame(c, data, len, e);
 }
 
@@ -145,13 +175,19 @@ int client_set_curve(client_t *c, const char *server_pub, const char *pub, const
 
 /* Lazy Pirate: abandon the socket so that a late reply cannot be taken for
  * the answer to a later request. */
-void client_reset(client_t *c)
+static void reopen(client_t *c)
 {
     if (c->sock)
         zmq_close(c->sock);
     c->sock = NULL;
     errbuf_t ignored;
     client_open(c, &ignored);
+}
+
+void client_reset(client_t *c)
+{
+    c->resendable = false;
+    reopen(c);
 }
 
 /* Reads one reply if one is waiting. Returns 1 with rep filled, 0 if none is
@@ -186,22 +222,51 @@ static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
 
 static int timed_out(client_t *c, errbuf_t *e)
 {
+    int sends = c->attempt + 1;
     client_reset(c);
-    return err_set(e, ERR_TIMEOUT, "%s did not answer within %d ms", c->endpoint, c->timeout_ms);
+    return err_set(e, ERR_TIMEOUT, "%s did not answer within %d ms (%d send%s)", c->endpoint,
+                   c->timeout_ms, sends, sends == 1 ? "" : "s");
+}
+
+/* When the current attempt's slice of the budget ends. */
+static int64_t attempt_deadline(const client_t *c)
+{
+    return c->sent_ms + (int64_t)c->timeout_ms * (c->attempt + 1) / c->attempts;
+}
+
+/* The current attempt's slice has passed: resends the request on a fresh
+ * socket (Lazy Pirate) if budget and attempts are left, else times out.
+ * A caller that came back late skips the slices already gone. */
+static int resend_or_time_out(client_t *c, int64_t now, errbuf_t *e)
+{
+    if (!c->resendable || c->attempt + 1 >= c->attempts || now >= c->sent_ms + c->timeout_ms)
+        return timed_out(c, e);
+    int64_t elapsed = now - c->sent_ms;
+    int slice = c->timeout_ms > 0 ? (int)(elapsed * c->attempts / c->timeout_ms) : c->attempts;
+    c->attempt = slice > c->attempt + 1 ? slice : c->attempt + 1;
+    if (c->attempt >= c->attempts)
+        c->attempt = c->attempts - 1;
+    reopen(c);
+    int rc = send_frame(c, c->out.data, c->out.len, e);
+    if (rc < 0) {
+        c->resendable = false;
+        return rc;
+    }
+    return 0;
 }
 
 int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 {
-    if (!c->sock)
-        return timed_out(c, e);
-    int64_t deadline = c->sent_ms + c->timeout_ms;
     for (;;) {
-        int rc = read_reply(c, rep, e);
+        int rc = c->sock ? read_reply(c, rep, e) : 0;
         if (rc != 0)
             return rc < 0 ? rc : 0;
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return timed_out(c, e);
+        int64_t now = now_ms(), left = attempt_deadline(c) - now;
+        if (left <= 0 || !c->sock) {
+            if ((rc = resend_or_time_out(c, now, e)) < 0)
+                return rc;
+            continue;
+        }
         zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, (long)left) < 0 && errno != EINTR)
             return err_set(e, ERR_IO, "poll %s: %s", c->endpoint, zmq_strerror(errno));
@@ -210,11 +275,10 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 
 int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 {
-    if (!c->sock)
-        return timed_out(c, e);
-    int rc = read_reply(c, rep, e);
-    if (rc == 0 && now_ms() - c->sent_ms >= c->timeout_ms)
-        return timed_out(c, e);
+    int rc = c->sock ? read_reply(c, rep, e) : 0;
+    int64_t now = now_ms();
+    if (rc == 0 && (!c->sock || now >= attempt_deadline(c)))
+        return resend_or_time_out(c, now, e);
     return rc;
 }
 

@@ -440,6 +440,7 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
     out->major = m->major;
     out->minor = m->minor;
     out->id = m->id;
+    out->client_id = m->client_id;
     out->op = (wire_op_t)m->op_case;
     int rc = 0;
     switch (m->op_case) {
@@ -533,6 +534,7 @@ int wire_encode_request(const wire_request_t *req, wire_buf_t *out)
     m.major = req->major;
     m.minor = req->minor;
     m.id = req->id;
+    m.client_id = req->client_id;
     m.op_case = (Envd__V1__Request__OpCase)req->op;
 
     Envd__V1__HelloRequest hello = ENVD__V1__HELLO_REQUEST__INIT;

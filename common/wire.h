@@ -23,7 +23,7 @@
 #include "err.h"
 
 #define WIRE_MAJOR 1
-#define WIRE_MINOR 0
+#define WIRE_MINOR 1 /* 1.1: Request.client_id (retry-safe requests) */
 #define WIRE_MAX_DIMS 4
 
 /* Operation numbers are the proto's oneof field numbers. */
@@ -106,6 +106,7 @@ typedef struct wire_spec {
 typedef struct wire_request {
     uint32_t major, minor;
     uint64_t id;
+    uint64_t client_id; /* 0: no retry protection (see docs/protocol.md, Retries) */
     wire_op_t op;
     union {
         struct { const char *client; } hello;

@@ -355,6 +355,14 @@ static int on_http(void *data, const char *path, http_text_t *b, const char **ct
     http_text_printf(b, "# HELP envd_env_steps_total Environment steps taken.\n"
                         "# TYPE envd_env_steps_total counter\nenvd_env_steps_total %" PRIu64 "\n",
                      st->env_steps);
+    http_text_printf(b, "# HELP envd_retries_replayed_total Resent requests answered from the reply cache.\n"
+                        "# TYPE envd_retries_replayed_total counter\n"
+                        "envd_retries_replayed_total %" PRIu64 "\n",
+                     st->retries_replayed);
+    http_text_printf(b, "# HELP envd_retries_refused_total Resent requests refused: reply no longer cached, or stale.\n"
+                        "# TYPE envd_retries_refused_total counter\n"
+                        "envd_retries_refused_total %" PRIu64 "\n",
+                     st->retries_refused);
     http_text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
                         "# TYPE envd_requests_total counter\n");
     http_text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);

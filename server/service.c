@@ -7,8 +7,17 @@
  * an error never leaves a batch half applied. All scratch memory (the
  * decode arena, the batch output blocks) is sized at start-up and reused:
  * nothing is allocated per step.
+ *
+ * Retries: a request that carries a client_id and changes state is
+ * remembered twice over — its (client_id, id) on every session it changed,
+ * and its encoded reply in the per-client reply cache (retry.c). A resend
+ * of it is answered from the cache, byte for byte; one whose reply is gone
+ * is recognized by the session marks and refused, so no request ever acts
+ * twice (docs/protocol.md, "Retries").
  */
 #include "service.h"
+
+#include "retry.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +32,7 @@ _Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uin
 struct service {
     service_config_t cfg;
     session_table_t *sessions;
+    retry_cache_t *retry; /* last reply per retrying client */
     wire_arena_t *arena;
     service_stats_t stats;
     uint64_t started_ms;
@@ -54,6 +64,13 @@ service_t *service_new(const service_config_t *cfg)
     if (!s)
         return NULL;
     s->cfg = *cfg;
+    if (!s->cfg.retry_clients)
+        s->cfg.retry_clients = SERVICE_RETRY_CLIENTS;
+    if (!s->cfg.retry_bytes)
+        s->cfg.retry_bytes = SERVICE_RETRY_BYTES;
+    if (!s->cfg.retry_ttl_ms)
+        s->cfg.retry_ttl_ms = SERVICE_RETRY_TTL_MS;
+    s->retry = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms);
     s->started_ms = monotonic_ms();
     for (size_t i = 0; i < env_class_count(); i++)
         if (env_class_at(i)->obs_dim > s->obs_dim_max)
@@ -79,7 +96,7 @@ service_t *service_new(const service_config_t *cfg)
     s->autoreset = calloc(rows, 1);
     s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (!s->sessions || !s->arena || !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards ||
+    if (!s->sessions || !s->retry || !s->arena || !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards ||
         !s->terminated || !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
         service_destroy(&s);
         return NULL;
@@ -95,6 +112,7 @@ void service_destroy(service_t **self_p)
         return;
     service_t *s = *self_p;
     session_table_destroy(&s->sessions);
+    retry_cache_destroy(&s->retry);
     wire_arena_destroy(&s->arena);
     free(s->batch);
     free(s->actions);
@@ -119,6 +137,7 @@ size_t service_reap(service_t *svc, uint64_t now_ms)
 {
     size_t n = session_reap(svc->sessions, now_ms, svc->cfg.session_ttl_ms);
     svc->stats.sessions_reclaimed += n;
+    retry_cache_expire(svc->retry, now_ms);
     return n;
 }
 
@@ -152,6 +171,32 @@ static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *
     return 0;
 }
 
+/* Refuses a request that this session has already seen from this client:
+ * the same id (a resend whose cached reply is gone: executing it again
+ * would act twice) or an older one (a stale copy overtaken by later
+ * requests). Ids of one client increase, so both are duplicates. */
+static int retry_check(service_t *svc, const wire_request_t *req, const session_t *s, errbuf_t *e)
+{
+    if (!req->client_id || s->last_client_id != req->client_id || req->id > s->last_request_id)
+        return 0;
+    svc->stats.retries_refused++;
+    if (req->id == s->last_request_id)
+        return err_set(e, ERR_FAILED_PRECONDITION,
+                       "duplicate request id %" PRIu64 ": already executed on session %016" PRIx64
+                       ", reply no longer cached",
+                       req->id, s->id);
+    return err_set(e, ERR_FAILED_PRECONDITION,
+                   "stale request id %" PRIu64 ": session %016" PRIx64
+                   " already executed request %" PRIu64 " of this client",
+                   req->id, s->id, s->last_request_id);
+}
+
+static void retry_mark(const wire_request_t *req, session_t *s)
+{
+    s->last_client_id = req->client_id;
+    s->last_request_id = req->id;
+}
+
 static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *obs,
                         wire_space_t *act, wire_spec_t *spec)
 {
@@ -173,9 +218,10 @@ static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *
     spec->reward_threshold = cls->reward_threshold;
 }
 
-/* Validates a batch's session ids: all known, no duplicates, one env class.
- * Fills svc->batch. */
-static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t *e)
+/* Validates a batch's session ids: all known, no duplicates, one env class,
+ * none that already executed this request (retry_check). Fills svc->batch. */
+static int batch_lookup(service_t *svc, const wire_request_t *req, const uint64_t *ids, size_t n,
+                        errbuf_t *e)
 {
     if (n > svc->cfg.max_batch)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "batch of %zu sessions exceeds the limit of %u",
@@ -194,6 +240,9 @@ static int batch_lookup(service_t *svc, const uint64_t *ids, size_t n, errbuf_t 
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "session %016" PRIx64 " appears twice in one batch (row %zu)", ids[i], i);
         s->mark = svc->mark;
+        int rc = retry_check(svc, req, s, e);
+        if (rc < 0)
+            return rc;
         if (cls && s->env.cls != cls)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "batch mixes environments (%s and %s); use one batch per env id",
@@ -226,10 +275,12 @@ static void actions_widen(const wire_tensor_t *t, size_t n, int64_t *out)
     }
 }
 
-static void touch_batch(service_t *svc, size_t n, uint64_t now_ms)
+static void touch_batch(service_t *svc, const wire_request_t *req, size_t n, uint64_t now_ms)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         session_touch(svc->sessions, svc->batch[i], now_ms);
+        retry_mark(req, svc->batch[i]);
+    }
 }
 
 /* --------------------------------------------------------------- handlers */
@@ -282,6 +333,7 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
             }
             return rc;
         }
+        retry_mark(req, s);
         ids[i] = s->id;
     }
     svc->stats.sessions_created += count;
@@ -320,13 +372,14 @@ static int handle_reset(service_t *svc, const wire_request_t *req, uint64_t now_
     session_t *s;
     env_option_t opts[MAX_OPTIONS];
     int rc = find_session(svc, req->reset.session, &s, e);
-    if (rc < 0 || (rc = options_convert(req->reset.options, req->reset.noptions, opts, e)) < 0)
+    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0 || (rc = options_convert(req->reset.options, req->reset.noptions, opts, e)) < 0)
         return rc;
     rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, opts,
                    req->reset.noptions, svc->obs, e);
     if (rc < 0)
         return rc;
     session_touch(svc->sessions, s, now_ms);
+    retry_mark(req, s);
     wire_tensor_f32(&rep->reset.obs, svc->obs, s->env.cls->obs_dim, 0);
     return 0;
 }
@@ -336,13 +389,14 @@ static int handle_step(service_t *svc, const wire_request_t *req, uint64_t now_m
 {
     session_t *s;
     int rc = find_session(svc, req->step.session, &s, e);
-    if (rc < 0)
+    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0)
         return rc;
     rc = env_step(&s->env, req->step.action, svc->obs, &rep->step.reward, &rep->step.terminated,
                   &rep->step.truncated, e);
     if (rc < 0)
         return rc;
     session_touch(svc->sessions, s, now_ms);
+    retry_mark(req, s);
     svc->stats.env_steps++;
     wire_tensor_f32(&rep->step.obs, svc->obs, s->env.cls->obs_dim, 0);
     return 0;
@@ -361,7 +415,7 @@ static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_
                        req->reset_batch.nseeded, req->reset_batch.nseeds);
     env_option_t opts[MAX_OPTIONS];
     int rc = options_convert(req->reset_batch.options, req->reset_batch.noptions, opts, e);
-    if (rc < 0 || (rc = batch_lookup(svc, req->reset_batch.sessions, n, e)) < 0)
+    if (rc < 0 || (rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e)) < 0)
         return rc;
     unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
     for (size_t i = 0; i < n; i++) {
@@ -375,7 +429,7 @@ static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_
         if (rc < 0)
             return rc;
     }
-    touch_batch(svc, n, now_ms);
+    touch_batch(svc, req, n, now_ms);
     wire_tensor_f32(&rep->reset_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
     return 0;
 }
@@ -389,7 +443,7 @@ static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t
     if (mode != WIRE_AUTORESET_NEXT_STEP && mode != WIRE_AUTORESET_SAME_STEP &&
         mode != WIRE_AUTORESET_DISABLED)
         return err_set(e, ERR_INVALID_ARGUMENT, "step_batch: unknown autoreset mode %d", mode);
-    int rc = batch_lookup(svc, req->step_batch.sessions, n, e);
+    int rc = batch_lookup(svc, req, req->step_batch.sessions, n, e);
     if (rc < 0)
         return rc;
     if (n > 0) {
@@ -451,7 +505,7 @@ static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t
             }
         }
     }
-    touch_batch(svc, n, now_ms);
+    touch_batch(svc, req, n, now_ms);
     svc->stats.env_steps += steps;
     rep->step_batch.n = n;
     wire_tensor_f32(&rep->step_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
@@ -521,6 +575,49 @@ static int dispatch(service_t *svc, const wire_request_t *req, uint64_t now_ms, 
     }
 }
 
+/* The operations whose replies a resend must get back rather than cause
+ * again; the others are re-executed, which changes nothing. */
+static bool op_changes_state(int op)
+{
+    switch (op) {
+    case WIRE_OP_MAKE:
+    case WIRE_OP_RESET:
+    case WIRE_OP_STEP:
+    case WIRE_OP_RESET_BATCH:
+    case WIRE_OP_STEP_BATCH:
+    case WIRE_OP_CLOSE: return true;
+    default: return false;
+    }
+}
+
+/* Answers a resend of the client's last state-changing request from the
+ * cache; false when it is not one. */
+static bool replay_cached(service_t *svc, const wire_request_t *req, uint64_t now_ms,
+                          wire_buf_t *out, service_result_t *res)
+{
+    size_t len;
+    int code;
+    const void *bytes = retry_cache_find(svc->retry, req->client_id, req->id, now_ms, &len, &code);
+    if (!bytes)
+        return false;
+    if (out->cap < len) {
+        uint8_t *data = realloc(out->data, len);
+        if (!data)
+            return false; /* the session marks refuse it instead */
+        out->data = data;
+        out->cap = len;
+    }
+    memcpy(out->data, bytes, len);
+    out->len = len;
+    svc->stats.requests_by_op[req->op]++;
+    svc->stats.retries_replayed++;
+    if (res) {
+        res->op = req->op;
+        res->code = code;
+    }
+    return true;
+}
+
 static void encode_or_internal(service_t *svc, wire_reply_t *rep, wire_buf_t *out)
 {
     if (wire_encode_reply(rep, out) < 0) {
@@ -544,13 +641,17 @@ void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms
     memset(&rep, 0, sizeof rep);
 
     int rc = wire_decode_request(svc->arena, msg, len, &req, &e);
+    bool retryable = rc == 0 && req.client_id != 0 && op_changes_state(req.op);
+    if (retryable && req.major == WIRE_MAJOR && replay_cached(svc, &req, now_ms, out, res))
+        return;
     if ((rc == 0 || req.major != 0) && req.major != WIRE_MAJOR)
         rc = err_set(&e, ERR_VERSION_MISMATCH,
                      "protocol version %u.%u not supported: this server speaks %d.%d",
                      req.major, req.minor, WIRE_MAJOR, WIRE_MINOR);
     else if (rc == 0 && svc->draining)
         rc = err_set(&e, ERR_UNAVAILABLE, "envd is shutting down");
-    if (rc == 0)
+    bool dispatched = rc == 0;
+    if (dispatched)
         rc = dispatch(svc, &req, now_ms, &rep, &e);
 
     int op = rc == 0 || (req.op >= WIRE_OP_FIRST && req.op <= WIRE_OP_LAST) ? req.op : WIRE_OP_NONE;
@@ -571,6 +672,11 @@ void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms
         rep.op = WIRE_OP_NONE;
     }
     encode_or_internal(svc, &rep, out);
+    /* Error replies too: a resend then gets the same bytes, whatever
+     * happened in between. If the put fails, the session marks still
+     * refuse a resend rather than execute it again. */
+    if (retryable && dispatched && out->len)
+        retry_cache_put(svc->retry, req.client_id, req.id, rc, out->data, out->len, now_ms);
     if (res) {
         res->op = op;
         res->code = rc;

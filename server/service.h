@@ -25,7 +25,16 @@ typedef struct service_config {
     uint32_t max_batch;        /* sessions per batch request and per make */
     uint64_t session_ttl_ms;   /* idle time after which a session is reclaimed */
     uint64_t max_message_size; /* advertised in hello; enforced by the transport */
+    /* The reply cache for resent requests (docs/protocol.md, Retries); 0
+     * takes the default in brackets. */
+    size_t retry_clients;      /* clients whose last reply is kept [4096] */
+    size_t retry_bytes;        /* bytes of replies kept in all [32 MiB] */
+    uint64_t retry_ttl_ms;     /* how long a reply is kept [60 s] */
 } service_config_t;
+
+#define SERVICE_RETRY_CLIENTS 4096
+#define SERVICE_RETRY_BYTES (32u << 20)
+#define SERVICE_RETRY_TTL_MS 60000
 
 #define SERVICE_NCODES 8 /* wire status codes 0..7 */
 #define SERVICE_NOPS (WIRE_OP_LAST + 1)
@@ -35,6 +44,8 @@ typedef struct service_stats {
     uint64_t errors_by_code[SERVICE_NCODES]; /* index: -code */
     uint64_t env_steps;
     uint64_t sessions_created, sessions_reclaimed, sessions_closed;
+    uint64_t retries_replayed; /* duplicates answered from the reply cache */
+    uint64_t retries_refused;  /* duplicates refused: reply no longer cached, or stale */
 } service_stats_t;
 
 typedef struct service service_t;

@@ -197,6 +197,7 @@ int session_create(session_table_t *t, const env_class_t *cls, const env_option_
         s->id = t->ids[--t->ids_left];
     } while (s->id == 0 || session_find(t, s->id));
     s->mark = 0;
+    s->last_client_id = s->last_request_id = 0;
     s->last_used_ms = now_ms;
     s->moved_ms = (uint32_t)now_ms;
     index_put(t->slots, t->cap - 1, s);

@@ -64,7 +64,7 @@ static const char *path(const harness_t *h, const char *name)
  * (at most 90 s) with its output appended to h->log. Returns its exit status. */
 static int agentd(harness_t *h, const char *first, ...)
 {
-    char *argv[64] = {"build/agentd", "--env", h->ep[0], COMMON};
+    char *argv[64] = {spawn_bin("agentd"), "--env", h->ep[0], COMMON};
     int n = 0;
     while (argv[n])
         n++;
@@ -250,7 +250,7 @@ START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
 {
     harness_t h;
     start(&h, 1);
-    char *argv[] = {"build/agentd", "--env", h.ep[0], COMMON, "--seed", "4",
+    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "4",
                     "--target-return", "1e9", "--total-steps", "100000000",
                     "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "sig.ckpt"),
                     NULL};
@@ -306,7 +306,7 @@ START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
      * 2000-3600: always at 4000 with evaluations every 4000), far inside
      * the 100k budget. A live server that a loaded machine stalls past
      * the timeout is dropped too, and rejoins: the run still ends. */
-    char *argv[] = {"build/agentd", "--env", h.ep[0], "--env", h.ep[1], COMMON,
+    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], "--env", h.ep[1], COMMON,
                     "--seed", "3", "--timeout-ms", "1000", "--target-return", "150",
                     "--total-steps", "100000", "--eval-every", "6000",
                     "--logdir", (char *)path(&h, "run"), NULL};

@@ -16,6 +16,9 @@ typedef struct fake_server {
     char endpoint[128];
     zmq_msg_t ident;  /* the identity of the last request received */
     uint64_t last_id; /* its request id */
+    uint64_t last_client_id;
+    unsigned char last_body[256]; /* its bytes */
+    size_t last_len;
 } fake_server_t;
 
 static void fake_open(fake_server_t *f)
@@ -55,6 +58,9 @@ static void fake_take(fake_server_t *f)
     ck_assert_int_eq(wire_decode_request(a, zmq_msg_data(&body), zmq_msg_size(&body), &req, &e),
                      0);
     f->last_id = req.id;
+    f->last_client_id = req.client_id;
+    f->last_len = zmq_msg_size(&body) < sizeof f->last_body ? zmq_msg_size(&body) : sizeof f->last_body;
+    memcpy(f->last_body, zmq_msg_data(&body), f->last_len);
     wire_arena_destroy(&a);
     zmq_msg_close(&body);
 }
@@ -119,6 +125,7 @@ START_TEST(test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_nex
     client_t *c = NULL;
     errbuf_t e;
     ck_assert_int_eq(client_new(z, f.endpoint, 30, &c, &e), 0);
+    client_set_attempts(c, 1); /* the rule under test here; resends are tested below */
     send_ping(c);
     fake_take(&f);
     wire_reply_t rep;
@@ -169,6 +176,87 @@ START_TEST(test_reset_abandons_the_request_in_flight)
 }
 END_TEST
 
+/* A slice of the timeout passes unanswered: the client sends the very same
+ * bytes (same id, same client_id) from a new socket, and takes the answer
+ * to that resend. The fake answers every resend, so a slow machine only
+ * makes for more of them. */
+START_TEST(test_recv_resends_the_same_request_from_a_fresh_socket)
+{
+    fake_server_t f;
+    fake_open(&f);
+    void *z = zmq_ctx_new();
+    client_t *c = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(z, f.endpoint, 8000, &c, &e), 0);
+    client_set_attempts(c, 8);
+    send_ping(c);
+    fake_take(&f); /* never answered */
+    unsigned char first[256];
+    size_t first_len = f.last_len;
+    memcpy(first, f.last_body, first_len);
+    zmq_msg_t first_ident;
+    zmq_msg_init(&first_ident);
+    zmq_msg_copy(&first_ident, &f.ident);
+    ck_assert_uint_ne(f.last_client_id, 0);
+    ck_assert_uint_eq(f.last_client_id, client_id(c));
+
+    wire_reply_t rep;
+    int rc = 0, resends = 0;
+    for (int i = 0; i < 20000 && rc == 0; i++) {
+        rc = client_try_recv(c, &rep, &e);
+        zmq_pollitem_t item = {f.router, 0, ZMQ_POLLIN, 0};
+        if (rc == 0 && zmq_poll(&item, 1, 1) == 1) {
+            fake_take(&f);
+            resends++;
+            ck_assert_uint_eq(f.last_len, first_len);
+            ck_assert_int_eq(memcmp(f.last_body, first, first_len), 0);
+            ck_assert_msg(zmq_msg_size(&f.ident) != zmq_msg_size(&first_ident) ||
+                              memcmp(zmq_msg_data(&f.ident), zmq_msg_data(&first_ident),
+                                     zmq_msg_size(&f.ident)) != 0,
+                          "the resend came from the same socket");
+            fake_answer(&f, "again");
+        }
+    }
+    ck_assert_msg(rc == 1, "no reply taken: %d %s", rc, rc < 0 ? e.msg : "");
+    ck_assert_int_ge(resends, 1);
+    ck_assert_uint_eq(rep.ping.len, 5);
+    ck_assert_int_eq(memcmp(rep.ping.payload, "again", 5), 0);
+    zmq_msg_close(&first_ident);
+    client_destroy(&c);
+    zmq_ctx_term(z);
+    fake_close(&f);
+}
+END_TEST
+
+/* Resends stay within the one timeout: a server that never answers gets
+ * `attempts` copies and then the caller gets ERR_TIMEOUT. */
+START_TEST(test_recv_times_out_after_all_attempts)
+{
+    fake_server_t f;
+    fake_open(&f);
+    void *z = zmq_ctx_new();
+    client_t *c = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(client_new(z, f.endpoint, 1500, &c, &e), 0);
+    send_ping(c);
+    wire_reply_t rep;
+    ck_assert_int_eq(client_recv(c, &rep, &e), ERR_TIMEOUT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "did not answer"));
+    int got = 0;
+    zmq_pollitem_t item = {f.router, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&item, 1, got < CLIENT_ATTEMPTS ? 5000 : 200) == 1) {
+        fake_take(&f);
+        ck_assert_uint_eq(f.last_id, 1);
+        got++;
+    }
+    ck_assert_int_le(got, CLIENT_ATTEMPTS);
+    ck_assert_int_ge(got, 1);
+    client_destroy(&c);
+    zmq_ctx_term(z);
+    fake_close(&f);
+}
+END_TEST
+
 Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -177,6 +265,8 @@ Suite *client_suite(void)
     tcase_add_test(tc, test_try_recv_is_zero_until_the_reply_arrives_then_one);
     tcase_add_test(tc, test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_next);
     tcase_add_test(tc, test_reset_abandons_the_request_in_flight);
+    tcase_add_test(tc, test_recv_resends_the_same_request_from_a_fresh_socket);
+    tcase_add_test(tc, test_recv_times_out_after_all_attempts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,8 +2,10 @@
  * check_fleet.c — agentd's sessions over real envd processes: transitions
  * carry the true final observation (checked against a reference session
  * replayed with the same seed and actions), a server killed with SIGKILL
- * is dropped and rejoins when it is back, and a fleet rebuilt from saved
- * slot states continues exactly where the first one was.
+ * is dropped and rejoins when it is back, a fleet rebuilt from saved
+ * slot states continues exactly where the first one was, and step_batch
+ * replies lost on the way back are recovered by resending (the fleet's
+ * transitions are those of a fleet that lost nothing).
  */
 #include <check.h>
 #include <math.h>
@@ -11,6 +13,7 @@
 
 #include "fleet.h"
 #include "log.h"
+#include "lossy_proxy.h"
 #include "spawn.h"
 
 typedef struct env2 {
@@ -263,6 +266,72 @@ START_TEST(test_unknown_env_fails_with_a_clear_error)
 }
 END_TEST
 
+/* Runs `ticks` steps of a one-endpoint fleet at endpoint ep with a fixed
+ * policy; stores every transition's next observation, reward and flags. */
+static void run_one_endpoint(void *zctx, const char *ep, int ticks, float *next, float *rew,
+                             uint8_t *done, size_t *dropped)
+{
+    const char *eps[1] = {ep};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 3,
+                          .env_id = "CartPole-v1", .timeout_ms = 3000, .backoff_min_ms = 20,
+                          .backoff_max_ms = 200, .seed = 77};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(zctx, &cfg, &f, &e), 0);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    *dropped = 0;
+    for (int tick = 0; tick < ticks; tick++) {
+        size_t n;
+        const float *obs = fleet_obs(f, &n);
+        ck_assert_uint_eq(n, 3);
+        int32_t act[3];
+        for (size_t i = 0; i < n; i++)
+            act[i] = balance(obs + 4 * i);
+        fleet_send(f, act);
+        fleet_batch_t b;
+        fleet_collect(f, &b);
+        *dropped += b.dropped;
+        ck_assert_uint_eq(b.n, 3);
+        memcpy(next + (size_t)tick * 12, b.next, 12 * sizeof *next);
+        for (int i = 0; i < 3; i++) {
+            rew[tick * 3 + i] = b.rew[i];
+            done[tick * 3 + i] = (uint8_t)(b.term[i] | b.trunc[i] << 1);
+        }
+    }
+    fleet_destroy(&f);
+}
+
+/* A proxy loses step_batch replies (numbers 1-3 are hello, make and
+ * reset_batch): fleet_collect's client resends the step_batch with the same
+ * id within its timeout, envd answers from its reply cache, and the
+ * transitions equal those of an identical fleet that lost nothing; no
+ * endpoint is dropped. Executed twice, a step_batch would shift them. */
+START_TEST(test_lost_step_batch_replies_are_resent_not_stepped_twice)
+{
+    enum { TICKS = 60 };
+    static const int drop[] = {5, 6, 20, 0};
+    static float want_next[TICKS * 12], got_next[TICKS * 12], want_rew[TICKS * 3],
+        got_rew[TICKS * 3];
+    static uint8_t want_done[TICKS * 3], got_done[TICKS * 3];
+    env2_t t;
+    env2_start(&t, 1);
+    size_t dropped;
+    run_one_endpoint(t.zctx, t.ep[0], TICKS, want_next, want_rew, want_done, &dropped);
+    ck_assert_uint_eq(dropped, 0);
+    proxy_t p;
+    proxy_start(&p, t.zctx, t.ep[0], drop);
+    run_one_endpoint(t.zctx, p.endpoint, TICKS, got_next, got_rew, got_done, &dropped);
+    proxy_stop(&p);
+    ck_assert_int_eq(p.dropped, 3);
+    ck_assert_int_ge(p.requests - (p.replies - p.dropped), 3); /* the resends */
+    ck_assert_uint_eq(dropped, 0);
+    ck_assert_int_eq(memcmp(got_next, want_next, sizeof got_next), 0);
+    ck_assert_int_eq(memcmp(got_rew, want_rew, sizeof got_rew), 0);
+    ck_assert_int_eq(memcmp(got_done, want_done, sizeof got_done), 0);
+    env2_stop(&t);
+}
+END_TEST
+
 Suite *fleet_suite(void)
 {
     Suite *s = suite_create("fleet");
@@ -272,6 +341,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_killed_server_is_dropped_and_rejoins_when_back);
     tcase_add_test(tc, test_rebuilt_fleet_continues_exactly);
     tcase_add_test(tc, test_unknown_env_fails_with_a_clear_error);
+    tcase_add_test(tc, test_lost_step_batch_replies_are_resent_not_stepped_twice);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -39,6 +39,7 @@
 #include "client.h"
 #include "env.h"
 #include "log.h"
+#include "lossy_proxy.h"
 #include "server.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -415,7 +416,7 @@ START_TEST(test_hello_reports_versions_env_ids_and_limits)
 
     call_ok(h->c, &req, &rep);
     ck_assert_uint_eq(rep.hello.major, 1);
-    ck_assert_uint_eq(rep.hello.minor, 0);
+    ck_assert_uint_eq(rep.hello.minor, WIRE_MINOR);
     ck_message_has(rep.hello.server_version, ENVD_VERSION);
     ck_assert_uint_eq(rep.hello.n_env_ids, env_class_count());
     for (size_t i = 0; i < env_class_count(); i++)
@@ -1176,7 +1177,7 @@ START_TEST(test_major_2_and_major_0_are_version_mismatch)
         ck_assert_msg(rep.code == ERR_VERSION_MISMATCH, "major %u: %s", majors[k],
                       err_name(rep.code));
         ck_assert_uint_eq(rep.id, 40 + k);
-        ck_message_has(rep.message, "1.0");
+        ck_message_has(rep.message, "speaks 1.");
     }
     wire_buf_deinit(&buf);
     witness_end(h->c, &w);
@@ -1776,6 +1777,60 @@ START_TEST(test_loop_closes_clean_with_an_open_http_connection)
 }
 END_TEST
 
+/* ------------------------------------------------------- lost replies */
+
+/* Replies are lost on the way back: numbers 1 (the make's), 3 (the
+ * reset's: reply 2 answered the make's resend) and 12 (the 8th step's).
+ * Each time the client times out a slice, resends with the same id, envd
+ * answers from its reply cache, and the episode is Gymnasium's bit for
+ * bit. Were a resend executed again, the session would be made twice or
+ * step twice and the trajectory would leave the golden one. */
+START_TEST(test_lost_replies_are_resent_and_the_trajectory_stays_golden)
+{
+    static const int drop[] = {1, 3, 12, 0};
+    static char resp[64 * 1024];
+    server_config_t cfg;
+    default_config(&cfg);
+    cfg.metrics_addr = "127.0.0.1:0";
+    harness_t *h = harness_start(&cfg);
+    proxy_t p;
+    proxy_start(&p, h->zctx, h->endpoint, drop);
+    /* Slices of 1 s: generous on a loaded machine, yet a drop costs 1 s. */
+    client_t *c = client_open(h, p.endpoint, 8000);
+    client_set_attempts(c, 8);
+    FILE *f = fopen(GOLDEN_PATH, "r");
+    ck_assert_msg(f != NULL, "cannot open %s (tests run from the repository root)", GOLDEN_PATH);
+    char *line = NULL;
+    size_t cap = 0;
+    int replayed = 0;
+    while (!replayed && getline(&line, &cap, f) > 0) {
+        cJSON *cs = cJSON_Parse(line);
+        const cJSON *id = cs ? cJSON_GetObjectItemCaseSensitive(cs, "case_id") : NULL;
+        if (cJSON_IsString(id) && strcmp(id->valuestring, "public/random/0") == 0) {
+            replay_golden_case(c, cs);
+            replayed = 1;
+        }
+        cJSON_Delete(cs);
+    }
+    free(line);
+    fclose(f);
+    ck_assert_int_eq(replayed, 1);
+    client_destroy(&c);
+    proxy_stop(&p); /* its counters are read after the join */
+    ck_assert_int_eq(p.dropped, 3);
+    ck_assert_int_ge(p.requests, p.replies); /* every request answered once, resends included */
+    ck_assert_int_ge(p.requests - (p.replies - p.dropped), 3); /* at least one resend per drop */
+    ck_assert_uint_eq(stats(h->c).active_sessions, 0); /* the make was not done twice */
+    http_exchange(h->metrics_port, "GET /metrics HTTP/1.0\r\n\r\n", resp, sizeof resp);
+    const char *m = strstr(resp, "\nenvd_retries_replayed_total ");
+    ck_assert_msg(m && strtoull(m + strlen("\nenvd_retries_replayed_total "), NULL, 10) >= 3,
+                  "replays not counted: %s", resp);
+    ck_message_has(resp, "\nenvd_retries_refused_total 0\n");
+    harness_stop(&h);
+}
+END_TEST
+
+/* build/envd, found beside the test runner so that other build folders work. */
 /* ----------------------------------------------------------- the envd binary */
 
 typedef struct child {
@@ -1783,7 +1838,6 @@ typedef struct child {
     int out, err; /* read ends of the child's stdout and stderr */
 } child_t;
 
-/* build/envd, found beside the test runner so that other build folders work. */
 static void envd_path(char *path, size_t cap)
 {
     char self[PATH_MAX];
@@ -2023,6 +2077,7 @@ Suite *server_suite(void)
     tcase_add_test(tc, test_stop_answers_waiting_requests_unavailable_or_not_at_all);
     tcase_add_test(tc, test_metrics_serves_healthz_and_counters);
     tcase_add_test(tc, test_loop_closes_clean_with_an_open_http_connection);
+    tcase_add_test(tc, test_lost_replies_are_resent_and_the_trajectory_stays_golden);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 

@@ -218,6 +218,7 @@ static void ck_request_eq(const wire_request_t *w, const wire_request_t *g)
     ck_assert_uint_eq(g->major, w->major);
     ck_assert_uint_eq(g->minor, w->minor);
     ck_assert_uint_eq(g->id, w->id);
+    ck_assert_uint_eq(g->client_id, w->client_id);
     ck_assert_int_eq(g->op, w->op);
     switch (w->op) {
     case WIRE_OP_HELLO: ck_str_eq_or_empty(w->hello.client, g->hello.client, "client"); break;
@@ -383,7 +384,7 @@ static size_t every_request(wire_request_t *r, size_t cap)
     ADD(UINT64_MAX, WIRE_OP_HELLO, .hello.client = "", .minor = 7);
     ADD(101, WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .options = every_option,
                                .noptions = NELEM(every_option), .count = 4096});
-    ADD(102, WIRE_OP_MAKE, .make = {.env_id = "CartPole-v0"});
+    ADD(102, WIRE_OP_MAKE, .make = {.env_id = "CartPole-v0"}, .client_id = UINT64_MAX - 5);
     ADD(103, WIRE_OP_DESCRIBE, .describe = {.by_session = true, .session = UINT64_MAX});
     ADD(104, WIRE_OP_DESCRIBE, .describe = {.by_session = true, .session = 0});
     ADD(105, WIRE_OP_DESCRIBE, .describe = {.env_id = "CartPole-v1"});

@@ -1,6 +1,6 @@
 /*
  * spawn.h — process helpers for the tests that run the real programs:
- * start build/envd on a private ipc:// endpoint, run build/agentd to
+ * start build/envd (or $TEST_BUILD/envd) on a private ipc:// endpoint, run build/agentd to
  * completion with a bound on its running time, kill and reap.
  *
  * Header-only (static functions) because the Makefile links every
@@ -32,6 +32,19 @@ static inline double spawn_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* build/<prog>, or <$TEST_BUILD>/<prog>: `make asan` runs its own build's
+ * programs. Returns one of a few static buffers, so argv arrays can hold
+ * several. */
+static inline char *spawn_bin(const char *prog)
+{
+    static char paths[4][256];
+    static unsigned next;
+    char *p = paths[next++ % 4];
+    const char *b = getenv("TEST_BUILD");
+    snprintf(p, sizeof paths[0], "%s/%s", b && *b ? b : "build", prog);
+    return p;
 }
 
 /* A fresh private directory for sockets and files; the caller removes it
@@ -99,7 +112,7 @@ static inline int spawn_wait_ping(const char *endpoint, double max_seconds)
  * its pid, or -1 (the child is then killed). */
 static inline pid_t spawn_envd(const char *endpoint, const char *log_path)
 {
-    char *argv[] = {"build/envd", "--bind", (char *)endpoint, "--log-level", "warn", NULL};
+    char *argv[] = {spawn_bin("envd"), "--bind", (char *)endpoint, "--log-level", "warn", NULL};
     pid_t pid = spawn_exec(argv, log_path);
     if (pid > 0 && !spawn_wait_ping(endpoint, 10.0)) {
         kill(pid, SIGKILL);

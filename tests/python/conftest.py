@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO / "clients" / "python"))
 
 from envd_client._proto import pb  # noqa: E402
 
-ENVD = REPO / "build" / "envd"
+# TEST_BUILD: the build folder whose envd runs (make asan sets build-asan).
+ENVD = REPO / os.environ.get("TEST_BUILD", "build") / "envd"
 GOLDEN = REPO / "tests" / "data" / "cartpole_v1_public.jsonl"
 START_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0

@@ -2,11 +2,16 @@
 
 :class:`Client` owns one DEALER socket. Every request gets a fresh id and
 the client waits for the reply with that id, discarding stale replies to
-requests it gave up on. When no reply comes within ``timeout`` seconds it
-closes the socket (linger 0, so the unanswered request is dropped), opens a
-new one to the same endpoint and raises :class:`EnvdTimeout`: the "Lazy
-Pirate" pattern. The client is then usable again, and a late reply to the
-abandoned request can never be taken for the answer to a later one.
+requests it gave up on. The ``timeout`` is cut into ``attempts`` slices:
+when a slice passes with no reply, the client closes the socket (linger 0,
+so the unanswered copy is dropped), opens a new one to the same endpoint
+and sends the very same request again, same ``id`` and same
+``client_id`` — the "Lazy Pirate" pattern. envd recognizes the resend and
+answers it without acting twice (docs/protocol.md, "Retries"), so a step
+is never taken twice. When the whole timeout passes, the socket is
+replaced once more and :class:`EnvdTimeout` is raised. The client is then
+usable again, and a late reply to an abandoned request can never be taken
+for the answer to a later one.
 
 One request is in flight at a time and a client is not thread-safe: give
 each thread (or each environment) its own. The environment classes keep
@@ -41,7 +46,8 @@ __all__ = ["Client", "DEFAULT_ENDPOINT", "DEFAULT_TIMEOUT", "PROTOCOL_MAJOR", "P
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_TIMEOUT = 5.0
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1.1: Request.client_id
+DEFAULT_ATTEMPTS = 3  # sends per request within one timeout
 
 UINT64_MAX = (1 << 64) - 1
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -130,7 +136,9 @@ def load_curve_key(key: str | bytes | os.PathLike) -> bytes:
 class Client:
     """A DEALER connection to one envd endpoint.
 
-    ``timeout`` (seconds, > 0) bounds every request. Operations mirror the
+    ``timeout`` (seconds, > 0) bounds every request, resends included;
+    ``attempts`` (>= 1) is how many times a request may be sent within it
+    (1: never resend). Operations mirror the
     protocol (docs/protocol.md): :meth:`hello`, :meth:`make`,
     :meth:`describe`, :meth:`reset`, :meth:`step`, :meth:`reset_batch`,
     :meth:`step_batch`, :meth:`close_sessions`, :meth:`ping`,
@@ -143,15 +151,21 @@ class Client:
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = DEFAULT_TIMEOUT,
-                 *, context: zmq.Context | None = None,
+                 *, context: zmq.Context | None = None, attempts: int = DEFAULT_ATTEMPTS,
                  server_public_key: str | bytes | os.PathLike | None = None,
                  public_key: str | bytes | os.PathLike | None = None,
                  secret_key: str | bytes | os.PathLike | None = None):
         if not isinstance(timeout, numbers.Real) or not 0 < timeout < 1e6:
             raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if not isinstance(attempts, numbers.Integral) or not 1 <= attempts <= 1000:
+            raise InvalidArgument(f"attempts must be an integer from 1 to 1000, got {attempts!r}")
+        self.attempts = int(attempts)
+        # Random and fixed for this object: envd keys resends by it, since
+        # each new socket gets a new ZeroMQ routing id. Never 0 (= no
+        # protection).
+        self.client_id = int.from_bytes(os.urandom(8), "little") or 1
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        self._timeout_ms = max(1, int(round(self.timeout * 1000)))
         self._ctx = context if context is not None else zmq.Context.instance()
         self._curve = None
         if server_public_key is not None or secret_key is not None or public_key is not None:
@@ -164,14 +178,14 @@ class Client:
             self._curve = (load_curve_key(server_public_key), pub, sec)
         self._sock = None
         self._next_id = 0
-        self.reconnects = 0  # sockets replaced after a timeout
+        self.reconnects = 0  # sockets replaced after a request timed out
+        self.resends = 0  # requests sent again on a new socket within their timeout
         self._open()
 
     # ------------------------------------------------------------ socket
     def _open(self) -> None:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
         if self._curve is not None:  # reapplied on every Lazy Pirate reopen
             sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = self._curve
         try:
@@ -181,12 +195,15 @@ class Client:
             raise InvalidArgument(f"cannot connect to {self.endpoint!r}: {exc}") from None
         self._sock = sock
 
-    def _reopen(self) -> None:
+    def _reopen(self, timed_out: bool = True) -> None:
         """Lazy Pirate: drop the socket with whatever it still holds."""
         if self._sock is not None:
             self._sock.close(0)
             self._sock = None
-        self.reconnects += 1
+        if timed_out:
+            self.reconnects += 1
+        else:
+            self.resends += 1
         self._open()
 
     @property
@@ -215,8 +232,8 @@ class Client:
         """Sends ``req`` (an ``envd.v1.Request`` with its op set) and returns
         the ``envd.v1.Response``; raises on an error status or no reply.
 
-        Fills in ``major``, ``minor`` and a fresh ``id``; the caller may
-        keep ``req`` and send it again with other field values.
+        Fills in ``major``, ``minor``, ``client_id`` and a fresh ``id``; the
+        caller may keep ``req`` and send it again with other field values.
         """
         sock = self._sock
         if sock is None:
@@ -224,34 +241,46 @@ class Client:
         self._next_id += 1
         rid = self._next_id
         req.major = PROTOCOL_MAJOR
+        req.minor = PROTOCOL_MINOR
         req.id = rid
+        req.client_id = self.client_id
         data = req.SerializeToString()
-        if timeout is not None:
-            sock.setsockopt(zmq.RCVTIMEO, max(1, int(round(timeout * 1000))))
-        try:
-            return self._exchange(sock, data, rid, timeout if timeout is not None else self.timeout)
-        finally:
-            if timeout is not None and self._sock is sock:
-                sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
+        return self._exchange(sock, data, rid, timeout if timeout is not None else self.timeout)
 
-    def _exchange(self, sock, data: bytes, rid: int, timeout: float):
-        start = time.monotonic()
+    def _send(self, sock, data: bytes) -> None:
         try:
             sock.send(data, zmq.NOBLOCK)
         except zmq.Again:
             # Only possible with a full queue: that connection is stuck.
             self._reopen()
             raise Unavailable(f"cannot queue a request to {self.endpoint}: send queue full") from None
-        stale = False
+
+    def _exchange(self, sock, data: bytes, rid: int, timeout: float):
+        start = time.monotonic()
+        attempt = 0
+        self._send(sock, data)
         while True:
-            try:
-                raw = sock.recv()
-            except zmq.Again:
-                self._reopen()
-                raise EnvdTimeout(
-                    f"{self.endpoint} did not answer within {timeout:g} s "
-                    f"(the connection was reset; the client is usable again)"
-                ) from None
+            now = time.monotonic()
+            slice_end = start + timeout * (attempt + 1) / self.attempts
+            if now >= slice_end:
+                if attempt + 1 >= self.attempts or now >= start + timeout:
+                    self._reopen()
+                    raise EnvdTimeout(
+                        f"{self.endpoint} did not answer within {timeout:g} s "
+                        f"({attempt + 1} send{'s' if attempt else ''}; the connection was "
+                        f"reset and the client is usable again)"
+                    )
+                # Lazy Pirate resend: the same bytes from a new socket; a
+                # caller held up elsewhere skips the slices already gone.
+                attempt = max(attempt + 1, min(self.attempts - 1,
+                                               int((now - start) * self.attempts / timeout)))
+                self._reopen(timed_out=False)
+                sock = self._sock
+                self._send(sock, data)
+                continue
+            if not sock.poll(max(1, math.ceil((slice_end - now) * 1000)), zmq.POLLIN):
+                continue
+            raw = sock.recv(zmq.NOBLOCK)
             rep = pb.Response()
             try:
                 rep.ParseFromString(raw)
@@ -263,11 +292,6 @@ class Client:
                 break
             # A late reply to a request abandoned on this socket (e.g. after
             # a KeyboardInterrupt): wait on for ours, within the same deadline.
-            stale = True
-            left = timeout - (time.monotonic() - start)
-            sock.setsockopt(zmq.RCVTIMEO, max(1, int(left * 1000)) if left > 0 else 1)
-        if stale:
-            sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
         code = rep.status.code
         if code != 0:
             raise error_for_code(code, rep.status.message)
@@ -282,7 +306,9 @@ class Client:
             return
         self._next_id += 1
         req.major = PROTOCOL_MAJOR
+        req.minor = PROTOCOL_MINOR
         req.id = self._next_id
+        req.client_id = self.client_id
         try:
             self._sock.send(req.SerializeToString(), zmq.NOBLOCK)
         except zmq.ZMQError:
