@@ -5,6 +5,7 @@
 #   make test       deps, build, then every test suite
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
+#   make bench-train / bench-act   agentd: steps and seconds to solve over 10 seeds / acting throughput
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #   make test-python / bench-python   the Python client's tests / benchmark only
 #   make test-conformance   bad requests over a real socket, each with its expected error code

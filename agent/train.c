@@ -316,8 +316,8 @@ static int load_state(run_t *r, const ck_header_t *h, errbuf_t *e)
         rc = ckpt_get_exact(r->ck, "returns", r->returns, sizeof r->returns, e);
     if (rc < 0)
         return err_set(e, rc, "%s: %s", path, e->msg);
-    if (r->n.env_steps < 0 || r->n.pending < 0 || r->n.train_acc < 0 || adam_t < 0 ||
-        updates < 0)
+    if (r->n.env_steps < 0 || r->n.episodes < 0 || r->n.pending < 0 || r->n.train_acc < 0 ||
+        r->n.returns_n < 0 || adam_t < 0 || updates < 0)
         return err_set(e, ERR_CORRUPT, "%s: negative counters", path);
     qnet_set_adam_t(on, adam_t);
     dqn_set_updates(r->dqn, updates);
@@ -1014,7 +1014,9 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
     int status;
     if (setup(&r, &e) < 0) {
         log_error("%s", e.msg);
-        status = TRAIN_EXIT_ERROR;
+        status = *stop == SIGTERM ? TRAIN_EXIT_SIGTERM
+                 : *stop          ? TRAIN_EXIT_SIGINT
+                                  : TRAIN_EXIT_ERROR;
     } else if (cfg->eval_only) {
         if (eval_now(&r) || r.last_eval.done) {
             status = TRAIN_EXIT_SOLVED;

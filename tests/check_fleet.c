@@ -47,11 +47,13 @@ static void env2_stop(env2_t *t)
     spawn_rmdir(&t->dir);
 }
 
-static fleet_t *make_fleet(env2_t *t, int nep, int sessions, uint64_t seed)
+/* timeout_ms: long wherever the test needs every reply (a loaded machine
+ * must not make a server look dead), short where a server is killed. */
+static fleet_t *make_fleet(env2_t *t, int nep, int sessions, uint64_t seed, int timeout_ms)
 {
     const char *eps[2] = {t->ep[0], t->ep[1]};
     fleet_config_t cfg = {.endpoints = eps, .nendpoints = (size_t)nep, .sessions = sessions,
-                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
+                          .env_id = "CartPole-v1", .timeout_ms = timeout_ms, .backoff_min_ms = 20,
                           .backoff_max_ms = 200, .seed = seed};
     fleet_t *f = NULL;
     errbuf_t e;
@@ -67,7 +69,7 @@ START_TEST(test_transitions_end_in_the_true_final_observation)
 {
     env2_t t;
     env2_start(&t, 2);
-    fleet_t *f = make_fleet(&t, 2, 3, 11);
+    fleet_t *f = make_fleet(&t, 2, 3, 11, 30000);
     ck_assert_int_eq(fleet_live(f), 2);
     ck_assert_int_eq(fleet_obs_dim(f), 4);
     ck_assert_int_eq(fleet_num_actions(f), 2);
@@ -142,7 +144,7 @@ START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
 {
     env2_t t;
     env2_start(&t, 2);
-    fleet_t *f = make_fleet(&t, 2, 4, 5);
+    fleet_t *f = make_fleet(&t, 2, 4, 5, 1000);
     int32_t act[8] = {0};
     size_t n;
     fleet_obs(f, &n);
@@ -194,7 +196,7 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
     env2_t t;
     env2_start(&t, 1);
     const int S = 5;
-    fleet_t *f = make_fleet(&t, 1, S, 99);
+    fleet_t *f = make_fleet(&t, 1, S, 99, 30000);
     int32_t act[5];
     fleet_batch_t b;
     size_t n;
@@ -213,7 +215,7 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
     fleet_t *g = NULL;
     const char *eps[1] = {t.ep[0]};
     fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = S,
-                          .env_id = "CartPole-v1", .timeout_ms = 2000, .backoff_min_ms = 20,
+                          .env_id = "CartPole-v1", .timeout_ms = 30000, .backoff_min_ms = 20,
                           .backoff_max_ms = 200, .seed = 99, .salt = 1};
     errbuf_t e;
     ck_assert_int_eq(fleet_new(t.zctx, &cfg, &g, &e), 0);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -74,6 +75,9 @@ static inline pid_t spawn_exec(char *const argv[], const char *log_path)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    /* A failed assertion ends the test process at once: take the child
+     * with it rather than leave a server running. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
         dup2(fd, 1);
