@@ -256,6 +256,73 @@ def bench_py_numpy(n: int, seconds: float) -> dict:
     return {"envs": n, "steps_per_s": calls * n / elapsed, "us_per_call": elapsed / calls * 1e6}
 
 
+class PyCartPoleEnv:
+    """A Gymnasium-style env in plain Python: the physics above behind
+    reset/step with float32 observations and a 500-step TimeLimit, as
+    gymnasium's CartPoleEnv + TimeLimit present them."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+        self._state = None
+        self._elapsed = 0
+
+    def reset(self):
+        self._state = tuple(self._rng.uniform(-0.05, 0.05, size=4).tolist())
+        self._elapsed = 0
+        return np.array(self._state, dtype=np.float32), {}
+
+    def step(self, action):
+        self._state, terminated = py_step(self._state, action)
+        self._elapsed += 1
+        return (np.array(self._state, dtype=np.float32), 1.0, terminated,
+                self._elapsed >= 500, {})
+
+
+class PySyncVectorEnv:
+    """The shape of gymnasium's SyncVectorEnv (next-step autoreset): one
+    Python env object per sub-env, stepped in a loop, results batched into
+    arrays."""
+
+    def __init__(self, n: int):
+        self.envs = [PyCartPoleEnv(i) for i in range(n)]
+        self._obs = np.zeros((n, 4), np.float32)
+        self._rew = np.zeros(n, np.float64)
+        self._term = np.zeros(n, np.bool_)
+        self._trunc = np.zeros(n, np.bool_)
+        self._autoreset = np.zeros(n, np.bool_)
+
+    def reset(self):
+        for i, env in enumerate(self.envs):
+            self._obs[i], _ = env.reset()
+        return self._obs.copy(), {}
+
+    def step(self, actions):
+        for i, env in enumerate(self.envs):
+            if self._autoreset[i]:
+                self._obs[i], _ = env.reset()
+                self._rew[i], self._term[i], self._trunc[i] = 0.0, False, False
+            else:
+                self._obs[i], self._rew[i], self._term[i], self._trunc[i], _ = env.step(actions[i])
+        self._autoreset = self._term | self._trunc
+        return self._obs.copy(), self._rew.copy(), self._term.copy(), self._trunc.copy(), {}
+
+
+def bench_py_syncvec(n: int, seconds: float) -> dict:
+    table = np.random.default_rng(n).integers(0, 2, size=(64, n)).tolist()
+    envs = PySyncVectorEnv(n)
+    envs.reset()
+    calls = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        envs.step(table[calls & 63])
+        calls += 1
+        if time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - t0
+    return {"envs": n, "steps_per_s": calls * n / elapsed, "us_per_call": elapsed / calls * 1e6}
+
+
 # ------------------------------------------------------------------ main
 def main() -> int:
     p = argparse.ArgumentParser(description="CartPole env steps/s from Python, through envd and in-process")
@@ -310,12 +377,20 @@ def main() -> int:
             local[n] = r
             print(f"  numpy-vectorised, {n:>4} envs:      {r['steps_per_s']:>13,.0f} env steps/s "
                   f"({r['us_per_call']:.1f} us/call)")
+        sync = {}
+        for n in sizes:
+            r = bench_py_syncvec(n, args.seconds * 0.6)
+            sync[n] = r
+            print(f"  SyncVectorEnv-style, {n:>4} envs:   {r['steps_per_s']:>13,.0f} env steps/s "
+                  f"({r['us_per_call']:.1f} us/call; one Python env object per sub-env)")
         print()
         print("Summary (env steps/s):")
-        print(f"  {'envs':>6} {'EnvdVectorEnv':>14} {'in-process numpy':>17} {'ratio':>7}")
+        print(f"  {'envs':>6} {'EnvdVectorEnv':>14} {'SyncVectorEnv-style':>20} {'ratio':>7} "
+              f"{'in-process numpy':>17} {'ratio':>7}")
         for n in sizes:
-            print(f"  {n:>6} {vec[n]['steps_per_s']:>14,.0f} {local[n]['steps_per_s']:>17,.0f} "
-                  f"{vec[n]['steps_per_s'] / local[n]['steps_per_s']:>7.2f}")
+            print(f"  {n:>6} {vec[n]['steps_per_s']:>14,.0f} {sync[n]['steps_per_s']:>20,.0f} "
+                  f"{vec[n]['steps_per_s'] / sync[n]['steps_per_s']:>7.2f} "
+                  f"{local[n]['steps_per_s']:>17,.0f} {vec[n]['steps_per_s'] / local[n]['steps_per_s']:>7.2f}")
         if GOAL_ENVS in vec:
             got = vec[GOAL_ENVS]["steps_per_s"]
             verdict = "met" if got >= GOAL_STEPS_PER_S else "NOT met"
