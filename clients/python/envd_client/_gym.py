@@ -72,35 +72,18 @@ class _CompatEnvSpec:
     vector_entry_point: Any = None
 
 
-# ------------------------------------------------------------------ Env
-class _CompatEnv:
-    """The parts of ``gymnasium.Env`` (1.x) that users and wrappers touch."""
+# ------------------------------------------------------------------ local RNG
+class _CompatSeeding:
+    """The local ``np_random`` that gymnasium's Env and VectorEnv both keep:
+    made lazily, reseeded by ``reset(seed=...)``."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
-    render_mode: str | None = None
-    spec: Any = None
-    action_space: Any
-    observation_space: Any
     _np_random: np.random.Generator | None = None
     _np_random_seed: int | None = None
 
-    def step(self, action):
-        raise NotImplementedError
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        # As gymnasium.Env.reset: a seed reseeds the local np_random.
+    def _seed_np_random(self, seed: int | None) -> None:
+        # As gymnasium's reset: a seed reseeds the local np_random.
         if seed is not None:
             self._np_random, self._np_random_seed = _compat_np_random(seed)
-
-    def render(self):
-        raise NotImplementedError
-
-    def close(self):
-        pass
-
-    @property
-    def unwrapped(self):
-        return self
 
     @property
     def np_random(self) -> np.random.Generator:
@@ -118,6 +101,33 @@ class _CompatEnv:
         if self._np_random_seed is None:
             self._np_random, self._np_random_seed = _compat_np_random()
         return self._np_random_seed
+
+
+# ------------------------------------------------------------------ Env
+class _CompatEnv(_CompatSeeding):
+    """The parts of ``gymnasium.Env`` (1.x) that users and wrappers touch."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+    render_mode: str | None = None
+    spec: Any = None
+    action_space: Any
+    observation_space: Any
+
+    def step(self, action):
+        raise NotImplementedError
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._seed_np_random(seed)
+
+    def render(self):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+    @property
+    def unwrapped(self):
+        return self
 
     def get_wrapper_attr(self, name: str) -> Any:
         return getattr(self, name)
@@ -145,7 +155,7 @@ class _CompatEnv:
 
 
 # ------------------------------------------------------------------ VectorEnv
-class _CompatVectorEnv:
+class _CompatVectorEnv(_CompatSeeding):
     """The parts of ``gymnasium.vector.VectorEnv`` (1.x) that users touch."""
 
     metadata: dict[str, Any] = {}
@@ -157,12 +167,9 @@ class _CompatVectorEnv:
     action_space: Any
     single_observation_space: Any
     single_action_space: Any
-    _np_random: np.random.Generator | None = None
-    _np_random_seed: int | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if seed is not None:
-            self._np_random, self._np_random_seed = _compat_np_random(seed)
+        self._seed_np_random(seed)
 
     def step(self, actions):
         raise NotImplementedError
@@ -178,23 +185,6 @@ class _CompatVectorEnv:
 
     def close_extras(self, **kwargs: Any):
         pass
-
-    @property
-    def np_random(self) -> np.random.Generator:
-        if self._np_random is None:
-            self._np_random, self._np_random_seed = _compat_np_random()
-        return self._np_random
-
-    @np_random.setter
-    def np_random(self, value: np.random.Generator):
-        self._np_random = value
-        self._np_random_seed = -1
-
-    @property
-    def np_random_seed(self) -> int:
-        if self._np_random_seed is None:
-            self._np_random, self._np_random_seed = _compat_np_random()
-        return self._np_random_seed
 
     @property
     def unwrapped(self):
