@@ -136,6 +136,8 @@ static const option_row_t options[] = {
      "stop (status 0) when an evaluation mean reaches R", F(target_return)},
     {NULL, "eval-every", "AGENTD_EVAL_EVERY", OPT_I64, 0, 1e13, "2500", "N",
      "evaluate every N env steps (0: only at the end)", F(eval_every)},
+    {NULL, "eval-from", "AGENTD_EVAL_FROM", OPT_I64, 0, 1e13, "0", "N",
+     "no periodic evaluation before N env steps (then every --eval-every)", F(eval_from)},
     {NULL, "eval-episodes", "AGENTD_EVAL_EPISODES", OPT_I64, 1, 8192, "100", "E",
      "episodes per evaluation, played at once on separate sessions", F(eval_episodes)},
     {NULL, "eval-seed", "AGENTD_EVAL_SEED", OPT_U64, 0, 0, "1000000", "S",

@@ -958,7 +958,8 @@ static int loop(run_t *r)
             r->n.train_acc %= c->train_freq;
         }
 
-        bool evaluated = !c->no_train && crossed(before, r->n.env_steps, c->eval_every);
+        bool evaluated = !c->no_train && r->n.env_steps >= c->eval_from &&
+                         crossed(before, r->n.env_steps, c->eval_every);
         if (evaluated && eval_now(r)) {
             solved = true;
             r->solved_at_steps = r->n.env_steps;

@@ -78,6 +78,7 @@ typedef struct train_config {
 
     /* evaluation */
     int64_t eval_every;        /* 0: only at the end */
+    int64_t eval_from;         /* no periodic evaluation before this many env steps */
     int64_t eval_episodes;
     uint64_t eval_seed;        /* episode i is reset with eval_seed + i */
     double target_return;

@@ -13,6 +13,7 @@
  */
 #include <check.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spawn.h"
@@ -125,6 +126,46 @@ START_TEST(test_budget_spent_without_the_target_exits_3)
     int st = agentd(&h, "--seed", "1", "--target-return", "1e9", "--total-steps", "1500",
                     "--learning-starts", "500", NULL);
     ck_assert_int_eq(st, 3);
+    stop(&h);
+}
+END_TEST
+
+/* progress.csv rows with an evaluation: their env_steps into at[] (at most
+ * max); returns how many. */
+static int eval_rows(const char *csv_path, int64_t *at, int max)
+{
+    char *csv = spawn_slurp(csv_path, NULL);
+    ck_assert_ptr_nonnull(csv);
+    int n = 0;
+    for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        long long steps;
+        char *rest;
+        /* env_steps,train_return_mean100,eval_mean,... */
+        steps = strtoll(line + 1, &rest, 10);
+        rest = strchr(rest + 1, ',');
+        ck_assert_ptr_nonnull(rest);
+        if (rest[1] != ',' && n < max)
+            at[n++] = steps;
+    }
+    free(csv);
+    return n;
+}
+
+START_TEST(test_eval_from_holds_periodic_evaluations_back)
+{
+    harness_t h;
+    start(&h, 1);
+    int st = agentd(&h, "--seed", "1", "--target-return", "1e9", "--total-steps", "6000",
+                    "--eval-every", "1000", "--eval-from", "3500", "--log-every", "500",
+                    "--logdir", path(&h, "run"), NULL);
+    ck_assert_int_eq(st, 3);
+    int64_t at[16];
+    int n = eval_rows(path(&h, "run/progress.csv"), at, 16);
+    /* 8 sessions: 8 env steps a tick, so multiples of 1000 are hit exactly. */
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(at[0], 4000);
+    ck_assert_int_eq(at[1], 5000);
+    ck_assert_int_eq(at[2], 6000);
     stop(&h);
 }
 END_TEST
@@ -341,6 +382,7 @@ Suite *agentd_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_fixed_seed_reaches_a_modest_return_within_a_small_budget);
     tcase_add_test(tc, test_budget_spent_without_the_target_exits_3);
+    tcase_add_test(tc, test_eval_from_holds_periodic_evaluations_back);
     tcase_add_test(tc, test_same_seed_gives_identical_checkpoint_bytes);
     tcase_add_test(tc, test_resumed_run_equals_an_uninterrupted_one);
     tcase_add_test(tc, test_damaged_checkpoints_are_refused_with_a_clear_error);

@@ -37,7 +37,8 @@
 # Exit 0 and a "SKIP: ..." line where network namespaces cannot be made
 # (not root, or a sandbox that forbids them). Everything it started —
 # processes, namespaces, /etc/netns files, the temporary folder — is removed
-# on every exit, failure and Ctrl-C included. Bounded: about a minute and a
+# on every exit, failure and Ctrl-C included (DIST_KEEP=1 keeps the
+# temporary folder with the logs). Bounded: about a minute and a
 # half, two and a half at most.
 set -euo pipefail
 
@@ -56,8 +57,10 @@ LIMIT=${DIST_TIME_LIMIT:-150}          # seconds for the whole test
 # its defaults agentd solves CartPole-v1 here in 2-3 s (seed 7 at its first
 # evaluation, 5000 steps). No evaluation before 60000 env steps means no
 # exit before then, and a wider network than the default makes each of
-# those steps slower (about 20 s of training on this 2-core VM).
-AGENTD_TEST_ARGS=${DIST_AGENTD_ARGS:---timeout-ms 500 --retry-max-ms 500 --hidden 256,256 --eval-every 60000}
+# those steps slower (about 20 s of training on this 2-core VM). From then
+# on it evaluates every 5000 steps: a DQN policy comes and goes, and one
+# evaluation every 60000 steps could miss the good ones for minutes.
+AGENTD_TEST_ARGS=${DIST_AGENTD_ARGS:---timeout-ms 500 --retry-max-ms 500 --hidden 256,256 --eval-from 60000 --eval-every 5000}
 
 NET=10.250.77
 E1=$NET.11 E2=$NET.12 AG=$NET.21 PY=$NET.31
@@ -117,7 +120,7 @@ cleanup() {
             tail -n 15 "$f"
         done
     fi
-    rm -rf "$work"
+    [ -n "${DIST_KEEP:-}" ] || rm -rf "$work"
     exit "$rc"
 }
 trap cleanup EXIT
