@@ -466,6 +466,72 @@ START_TEST(test_v0_truncates_at_200_with_v1_dynamics)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- batched steps */
+
+/* env_step_many_unchecked (what step_batch runs: the class's step_many,
+ * which interleaves the rows' arithmetic) must leave every instance, observation,
+ * reward and flag bit for bit where env_step (the path the golden replay
+ * checks) leaves a twin. 61 rows (not a multiple of the lane count), half
+ * of them with sutton_barto_reward, wide reset bounds so that poles fall
+ * early, stepped past termination and truncation, with rows left out of
+ * some ticks (NULL, as NEXT_STEP autoreset leaves them). */
+START_TEST(test_batched_steps_equal_single_steps_bit_for_bit)
+{
+    enum { ROWS = 61, TICKS = 700 };
+    env_option_t sb = {.key = "sutton_barto_reward", .type = ENV_OPT_BOOL, .v.b = true};
+    env_option_t wide[] = {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -0.2},
+                           {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.2}};
+    env_t *many[ROWS], *one[ROWS], *rows[ROWS];
+    int64_t act[ROWS];
+    float obs_many[ROWS * 4], obs_one[4];
+    double rew_many[ROWS], rew_one;
+    bool term_many[ROWS], trunc_many[ROWS], term_one, trunc_one;
+    errbuf_t e;
+    uint64_t lcg = 12345;
+    int falls = 0, truncations = 0;
+
+    for (int i = 0; i < ROWS; i++) {
+        const env_class_t *cls = env_find("CartPole-v1");
+        many[i] = calloc(1, env_size(cls));
+        one[i] = calloc(1, env_size(cls));
+        ck_assert(many[i] && one[i]);
+        ck_assert_int_eq(env_init(many[i], cls, &sb, i % 2, &e), 0);
+        ck_assert_int_eq(env_init(one[i], cls, &sb, i % 2, &e), 0);
+        uint64_t seed = 1000 + (uint64_t)i;
+        const env_option_t *ro = i % 3 ? wide : NULL;
+        ck_assert_int_eq(env_reset(many[i], &seed, ro, ro ? 2 : 0, obs_one, &e), 0);
+        ck_assert_int_eq(env_reset(one[i], &seed, ro, ro ? 2 : 0, obs_one, &e), 0);
+    }
+    for (int t = 0; t < TICKS; t++) {
+        for (int i = 0; i < ROWS; i++) {
+            lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+            act[i] = (int64_t)(lcg >> 63);
+            rows[i] = (lcg >> 40) % 7 == 0 ? NULL : many[i];
+        }
+        env_step_many_unchecked(rows, act, ROWS, obs_many, rew_many, term_many, trunc_many);
+        for (int i = 0; i < ROWS; i++) {
+            if (!rows[i])
+                continue;
+            env_step_unchecked(one[i], act[i], obs_one, &rew_one, &term_one, &trunc_one);
+            ck_assert_msg(memcmp(many[i], one[i], env_size(one[i]->cls)) == 0 &&
+                              memcmp(obs_many + 4 * i, obs_one, sizeof obs_one) == 0 &&
+                              f64_bits(rew_many[i]) == f64_bits(rew_one) &&
+                              term_many[i] == term_one && trunc_many[i] == trunc_one,
+                          "tick %d row %d: the batched step differs from the single step", t, i);
+            falls += term_one;
+            truncations += trunc_one;
+        }
+    }
+    /* The comparison covered falls and time limits, not just upright poles. */
+    ck_assert_int_gt(falls, ROWS);
+    ck_assert_int_gt(truncations, 0);
+    for (int i = 0; i < ROWS; i++) {
+        free(many[i]);
+        free(one[i]);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- reset options */
 
 static int try_reset(env_t *env, uint64_t seed, const env_option_t *opts, size_t nopts,
@@ -661,6 +727,7 @@ Suite *cartpole_suite(void)
     tcase_add_test(tc, test_make_rejects_too_many_options);
     tcase_add_test(tc, test_max_episode_steps_option_truncates_there);
     tcase_add_test(tc, test_v0_truncates_at_200_with_v1_dynamics);
+    tcase_add_test(tc, test_batched_steps_equal_single_steps_bit_for_bit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reset");
