@@ -471,7 +471,7 @@ END_TEST
 /* env_step_many_unchecked (what step_batch runs: the class's step_many,
  * which interleaves the rows' arithmetic) must leave every instance, observation,
  * reward and flag bit for bit where env_step (the path the golden replay
- * checks) leaves a twin. 61 rows (not a multiple of the lane count), half
+ * checks) leaves a twin. 61 rows (not a multiple of the group size), half
  * of them with sutton_barto_reward, wide reset bounds so that poles fall
  * early, stepped past termination and truncation, with rows left out of
  * some ticks (NULL, as NEXT_STEP autoreset leaves them). */
