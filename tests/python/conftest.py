@@ -27,6 +27,7 @@ from envd_client._proto import pb  # noqa: E402
 
 # TEST_BUILD: the build folder whose envd runs (make asan sets build-asan).
 ENVD = REPO / os.environ.get("TEST_BUILD", "build") / "envd"
+AGENTD = REPO / os.environ.get("TEST_BUILD", "build") / "agentd"
 GOLDEN = REPO / "tests" / "data" / "cartpole_v1_public.jsonl"
 START_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0

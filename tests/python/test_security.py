@@ -6,6 +6,10 @@ for bit and an authorised EnvdVectorEnv; a client whose key is not in
 --curve-clients, and a plaintext client, get nothing (their requests time
 out), envd logs the refusal and counts it in envd_auth_failures_total,
 and the authorised client's stats show nothing was served to them.
+SIGHUP rereads --curve-clients: a key added there is admitted, a key taken
+away is refused on its next connection, and a broken key file keeps the
+keys loaded before. agentd trains over CURVE with an authorised key pair
+and gives up, refused, with a key envd does not hold.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 import zmq
 
 import envd_client
-from conftest import ENVD, free_port
+from conftest import AGENTD, ENVD, free_port
 
 pytestmark = pytest.mark.skipif(not zmq.has("curve"), reason="libzmq without CURVE")
 
@@ -54,7 +58,7 @@ def curve_envd(tmp_path):
     while " ready: " not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert " ready: " in log.read_text(), log.read_text()
-    yield endpoint, tmp_path, mport, log
+    yield endpoint, tmp_path, mport, log, proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0, log.read_text()
 
@@ -69,7 +73,7 @@ def agent_keys(d: Path) -> dict:
 
 
 def test_authorised_env_replays_golden_episode_bit_exact(curve_envd):
-    endpoint, d, mport, _ = curve_envd
+    endpoint, d, mport, _, _ = curve_envd
     case = json.loads(GOLDEN.read_text().splitlines()[0])
     seg = case["segments"][0]
     with envd_client.EnvdEnv("CartPole-v1", endpoint, timeout=10.0, **agent_keys(d)) as env:
@@ -91,7 +95,7 @@ def test_authorised_env_replays_golden_episode_bit_exact(curve_envd):
 
 
 def test_unauthorised_key_is_refused_logged_counted(curve_envd):
-    endpoint, d, mport, log = curve_envd
+    endpoint, d, mport, log, _ = curve_envd
     with envd_client.Client(endpoint, timeout=1.0, server_public_key=d / "server.pub",
                             secret_key=d / "rogue.key") as rogue:
         with pytest.raises(envd_client.errors.EnvdTimeout):
@@ -105,7 +109,7 @@ def test_unauthorised_key_is_refused_logged_counted(curve_envd):
 
 
 def test_plaintext_client_cannot_talk_to_curve_server(curve_envd):
-    endpoint, d, mport, _ = curve_envd
+    endpoint, d, mport, _, _ = curve_envd
     with envd_client.Client(endpoint, timeout=1.0) as plain:
         with pytest.raises(envd_client.errors.EnvdTimeout):
             plain.make("CartPole-v1", 1)
@@ -129,3 +133,71 @@ def test_plaintext_on_reachable_address_needs_insecure(tmp_path):
     assert r.returncode == 2
     for needle in ("tcp://0.0.0.0:0", "--curve-secret", "--insecure", "ENVD_INSECURE=1"):
         assert needle in r.stderr, r.stderr
+
+
+def admitted(endpoint: str, d: Path, name: str) -> bool:
+    """A fresh connection with NAME's key pair gets an answer."""
+    with envd_client.Client(endpoint, timeout=1.0, server_public_key=d / "server.pub",
+                            secret_key=d / f"{name}.key") as c:
+        try:
+            c.ping()
+            return True
+        except envd_client.errors.EnvdTimeout:
+            return False
+
+
+def reload_keys(proc: subprocess.Popen, log: Path, expect: str) -> None:
+    """SIGHUP, then wait for the reload's outcome line in envd's log."""
+    before = log.read_text().count(expect)
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while log.read_text().count(expect) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.read_text().count(expect) > before, log.read_text()
+
+
+def test_sighup_rereads_client_keys(curve_envd):
+    endpoint, d, _, log, proc = curve_envd
+    clients = d / "clients"
+    assert admitted(endpoint, d, "agent") and not admitted(endpoint, d, "rogue")
+
+    shutil.copy(d / "rogue.pub", clients)
+    reload_keys(proc, log, "2 authorised client keys")
+    assert admitted(endpoint, d, "rogue") and admitted(endpoint, d, "agent")
+
+    # A key file that does not parse: the reload fails as a whole and the
+    # two keys loaded before stay in force.
+    (clients / "broken.pub").write_text("not a key\n")
+    reload_keys(proc, log, "keeping the 2 keys loaded before")
+    assert admitted(endpoint, d, "rogue") and admitted(endpoint, d, "agent")
+
+    (clients / "broken.pub").unlink()
+    (clients / "agent.pub").unlink()
+    reload_keys(proc, log, "1 authorised client keys")
+    assert admitted(endpoint, d, "rogue") and not admitted(endpoint, d, "agent")
+    assert proc.poll() is None
+
+
+def run_agentd(d: Path, endpoint: str, key: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(AGENTD), "--env", endpoint, "--curve-server-key", str(d / "server.pub"),
+                           "--curve-key", str(d / f"{key}.key"), "--sessions", "8", "--progress", "0",
+                           *extra], capture_output=True, text=True, timeout=120)
+
+
+def test_agentd_trains_over_curve(curve_envd):
+    endpoint, d, mport, _, _ = curve_envd
+    # The run check_agentd makes in plaintext: seed 3 reaches 150 within 30000 steps.
+    r = run_agentd(d, endpoint, "agent", "--seed", "3", "--target-return", "150", "--total-steps",
+                   "30000", "--eval-every", "2000", "--eval-episodes", "20")
+    assert r.returncode == 0, r.stderr
+    assert "solved CartPole-v1" in r.stdout + r.stderr
+    assert auth_failures(mport) == 0
+
+
+def test_agentd_with_an_unknown_key_is_refused_and_gives_up(curve_envd):
+    endpoint, d, mport, log, _ = curve_envd
+    r = run_agentd(d, endpoint, "rogue", "--timeout-ms", "300", "--give-up", "2")
+    assert r.returncode == 1, r.stderr
+    assert auth_failures(mport) >= 1
+    rogue_pub = envd_client.client.load_curve_key(d / "rogue.pub").decode()
+    assert rogue_pub in log.read_text()
