@@ -20,7 +20,7 @@
  * Saving goes through fsutil's atomic replacement: a kill or power loss at
  * any moment leaves at path the previous checkpoint or the new one, never a
  * part. A killed save may leave "<path>.tmp.<pid>": it is never read as the
- * checkpoint and can be deleted whenever no agentd is saving.
+ * checkpoint, and the next agentd saving to path deletes it at start-up.
  */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H

@@ -8,9 +8,11 @@
  */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +145,37 @@ void fsutil_atomic_abort(fsutil_atomic_t **ap)
     free(a->path);
     free(a);
     *ap = NULL;
+}
+
+int fsutil_remove_stale(const char *path)
+{
+    char *dcopy = strdup(path), *bcopy = strdup(path);
+    const char *dir = dcopy ? dirname(dcopy) : NULL, *base = bcopy ? basename(bcopy) : NULL;
+    DIR *d = dir && base ? opendir(dir) : NULL;
+    int removed = 0;
+    size_t blen = base ? strlen(base) : 0;
+    struct dirent *ent;
+    while (d && (ent = readdir(d))) {
+        const char *name = ent->d_name, *num = name + blen + 5;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(num, &end, 10);
+        if (errno || end == num || *end || pid <= 0)
+            continue;
+        int gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        if (!gone && pid != (long)getpid())
+            continue;
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", dir, name);
+        removed += unlink(full) == 0;
+    }
+    if (d)
+        closedir(d);
+    free(dcopy);
+    free(bcopy);
+    return removed;
 }
 
 int fsutil_write_atomic(const char *path, const void *buf, size_t n, errbuf_t *e)

@@ -7,8 +7,8 @@
  * A crash at any moment leaves at path either the old file or the new one,
  * whole: never a mix, never a half file. A process killed mid-write leaves
  * its "<path>.tmp.<pid>" behind; such files are never read as the real
- * thing and are safe to delete whenever no writer is running. Two writers
- * in one process must not replace the same path at the same time.
+ * thing, and fsutil_remove_stale deletes those whose process is gone. Two
+ * writers must not replace the same path at the same time.
  */
 #ifndef FSUTIL_H
 #define FSUTIL_H
@@ -38,6 +38,13 @@ int fsutil_atomic_commit(fsutil_atomic_t **a, errbuf_t *e);
 /* Gives up: removes the temporary file, frees *a, sets it NULL. Safe on
  * NULL and twice. */
 void fsutil_atomic_abort(fsutil_atomic_t **a);
+
+/* Deletes the "<path>.tmp.<pid>" files that killed writers left: those
+ * whose pid is no live process, or is the caller's own (a restart in a
+ * container gets the same pid; call this before the first write). Files
+ * of a live process, and any other name, are left alone. Returns how many
+ * were deleted; a directory that cannot be read deletes nothing. */
+int fsutil_remove_stale(const char *path);
 
 /* The whole open/write/commit for one buffer. */
 int fsutil_write_atomic(const char *path, const void *buf, size_t n, errbuf_t *e);

@@ -23,6 +23,7 @@
 #include "checkpoint.h"
 #include "discovery.h"
 #include "evaluator.h"
+#include "fsutil.h"
 #include "fleet.h"
 #include "log.h"
 #include "replay.h"
@@ -1030,6 +1031,10 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
         shape_text(&r.shape, net, sizeof net);
         log_info("training %s: %zu endpoint(s) x %" PRId64 " sessions, net %s, seed %" PRIu64,
                  cfg->env_id, cfg->nendpoints, cfg->sessions, net, cfg->seed);
+        int stale = cfg->save_path ? fsutil_remove_stale(cfg->save_path) : 0;
+        if (stale > 0)
+            log_info("removed %d temporary checkpoint file(s) left by killed saves of %s", stale,
+                     cfg->save_path);
         status = loop(&r);
         if (cfg->progress_s > 0)
             progress_line(&r, now_s());

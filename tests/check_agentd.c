@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "spawn.h"
 
@@ -119,13 +121,27 @@ START_TEST(test_fixed_seed_reaches_a_modest_return_within_a_small_budget)
 }
 END_TEST
 
-START_TEST(test_budget_spent_without_the_target_exits_3)
+START_TEST(test_budget_spent_without_the_target_exits_3_and_stale_temporaries_go)
 {
     harness_t h;
     start(&h, 1);
+    /* What a save killed midway leaves behind: the temporary file of a
+     * process that is gone. agentd deletes it before it starts. */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[320];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", path(&h, "budget.ckpt"), (long)dead);
+    FILE *f = fopen(stale, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
     int st = agentd(&h, "--seed", "1", "--target-return", "1e9", "--total-steps", "1500",
-                    "--learning-starts", "500", NULL);
+                    "--learning-starts", "500", "--save", path(&h, "budget.ckpt"), NULL);
     ck_assert_int_eq(st, 3);
+    ck_assert_int_ne(access(stale, F_OK), 0);
+    ck_assert_int_eq(access(path(&h, "budget.ckpt"), F_OK), 0);
+    ck_assert(log_has(&h, "removed 1 temporary checkpoint file(s)"));
     stop(&h);
 }
 END_TEST
@@ -381,7 +397,7 @@ Suite *agentd_suite(void)
     TCase *tc = tcase_create("processes");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_fixed_seed_reaches_a_modest_return_within_a_small_budget);
-    tcase_add_test(tc, test_budget_spent_without_the_target_exits_3);
+    tcase_add_test(tc, test_budget_spent_without_the_target_exits_3_and_stale_temporaries_go);
     tcase_add_test(tc, test_eval_from_holds_periodic_evaluations_back);
     tcase_add_test(tc, test_same_seed_gives_identical_checkpoint_bytes);
     tcase_add_test(tc, test_resumed_run_equals_an_uninterrupted_one);

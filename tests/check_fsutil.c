@@ -3,8 +3,11 @@
  * and that a failed replacement leaves the old file and no temporary.
  */
 #include <check.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "tmpdir.h"
@@ -132,6 +135,74 @@ START_TEST(test_failed_rename_reports_and_removes_temporary)
 }
 END_TEST
 
+static int exists(const tmpdir_t *t, const char *name)
+{
+    char p[600];
+    tmpdir_file(t, name, p, sizeof p);
+    return access(p, F_OK) == 0;
+}
+
+static void touch(const tmpdir_t *t, const char *fmt, long pid)
+{
+    char name[64], p[600];
+    errbuf_t e;
+    snprintf(name, sizeof name, fmt, pid);
+    tmpdir_file(t, name, p, sizeof p);
+    ck_assert_int_eq(fsutil_write_atomic(p, "x", 1, &e), 0);
+}
+
+START_TEST(test_remove_stale_deletes_only_temporaries_of_dead_writers)
+{
+    tmpdir_t t;
+    tmpdir_make(&t);
+    /* A dead pid: a child that has exited and been reaped. A live one: a
+     * child that waits to be killed. */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_gt(dead, 0);
+    waitpid(dead, NULL, 0);
+    pid_t alive = fork();
+    if (alive == 0) {
+        pause();
+        _exit(0);
+    }
+    ck_assert_int_gt(alive, 0);
+
+    touch(&t, "ck", 0);
+    touch(&t, "ck.tmp.%ld", dead);
+    touch(&t, "ck.tmp.%ld", getpid());
+    touch(&t, "ck.tmp.%ld", alive);
+    touch(&t, "ck.tmp.%ldx", dead);
+    touch(&t, "ck.tmp.", 0);
+    touch(&t, "other.tmp.%ld", dead);
+    touch(&t, "ckpt.tmp.%ld", dead);
+    char path[600], name[64];
+    tmpdir_file(&t, "ck", path, sizeof path);
+    ck_assert_int_eq(fsutil_remove_stale(path), 2);
+
+    ck_assert(exists(&t, "ck"));
+    snprintf(name, sizeof name, "ck.tmp.%ld", (long)dead);
+    ck_assert(!exists(&t, name));
+    snprintf(name, sizeof name, "ck.tmp.%ld", (long)getpid());
+    ck_assert(!exists(&t, name));
+    snprintf(name, sizeof name, "ck.tmp.%ld", (long)alive);
+    ck_assert(exists(&t, name));
+    snprintf(name, sizeof name, "ck.tmp.%ldx", (long)dead);
+    ck_assert(exists(&t, name));
+    ck_assert(exists(&t, "ck.tmp."));
+    snprintf(name, sizeof name, "other.tmp.%ld", (long)dead);
+    ck_assert(exists(&t, name));
+    snprintf(name, sizeof name, "ckpt.tmp.%ld", (long)dead);
+    ck_assert(exists(&t, name));
+    ck_assert_int_eq(fsutil_remove_stale("/nonexistent-dir/ck"), 0);
+
+    kill(alive, SIGKILL);
+    waitpid(alive, NULL, 0);
+    tmpdir_remove(&t);
+}
+END_TEST
+
 START_TEST(test_open_in_missing_directory_names_path_and_cause)
 {
     tmpdir_t t;
@@ -162,6 +233,7 @@ Suite *fsutil_suite(void)
     tcase_add_test(tc, test_abort_keeps_old_file_and_removes_temporary);
     tcase_add_test(tc, test_failed_rename_reports_and_removes_temporary);
     tcase_add_test(tc, test_open_in_missing_directory_names_path_and_cause);
+    tcase_add_test(tc, test_remove_stale_deletes_only_temporaries_of_dead_writers);
     suite_add_tcase(s, tc);
     return s;
 }
