@@ -686,10 +686,16 @@ static void summary(run_t *r, int status)
         tjson_str(&t, c->load_path);
     else
         tprintf(&t, "null");
+    /* The endpoints at the end: --env ones and the --env-dns replicas that
+     * hold a place now (vacant places skipped). */
     tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"endpoints\": [", r->start_steps);
-    for (size_t i = 0; i < c->nendpoints; i++) {
-        tprintf(&t, i ? ", " : "");
-        tjson_str(&t, c->endpoints[i]);
+    size_t nplaces = r->fleet ? fleet_nendpoints(r->fleet) : c->nendpoints, listed = 0;
+    for (size_t i = 0; i < nplaces; i++) {
+        const char *ep = r->fleet ? fleet_endpoint(r->fleet, i) : c->endpoints[i];
+        if (!ep)
+            continue;
+        tprintf(&t, listed++ ? ", " : "");
+        tjson_str(&t, ep);
     }
     tprintf(&t, "],\n  \"hyperparameters\": {%s}\n}\n", c->options_json ? c->options_json : "");
     if (!t.s || runlog_write_text(r->log, "summary.json", t.s) < 0)

@@ -32,7 +32,8 @@
 #      process serves steps;
 #   4. a Python client on the fourth host plays a seeded episode against the
 #      restarted envd and gets Gymnasium's trajectory bit for bit;
-#   5. agentd reaches the target return, exits 0 and leaves its checkpoint.
+#   5. agentd reaches the target return, exits 0 and leaves its checkpoint,
+#      and its summary.json lists both hosts as its endpoints at the end.
 #
 # Exit 0 and a "SKIP: ..." line where network namespaces cannot be made
 # (not root, or a sandbox that forbids them). Everything it started —
@@ -288,6 +289,10 @@ wait "${pid[agentd]}" || rc=$?
 unset 'pid[agentd]'
 [ $rc = 0 ] || fail "agentd exited with status $rc"
 [ -s "$work/agentd.ckpt" ] || fail "agentd left no checkpoint at --save"
+endpoints=$(grep '"endpoints"' "$work/agentd-logs/summary.json" || true)
+for addr in "$E1" "$E2"; do
+    [[ $endpoints == *"tcp://$addr:5555"* ]] || fail "summary.json does not list tcp://$addr:5555 among the endpoints at the end: $endpoints"
+done
 say "agentd reached return $TARGET and exited 0; checkpoint $(stat -c %s "$work/agentd.ckpt") bytes"
 say "host 1 served $(steps_of "$E1") steps after its restart, host 2 $(steps_of "$E2") in all"
 echo "distributed: 1 passed, 0 failed"
