@@ -3,192 +3,157 @@
  *
  * Every option is one row of the table below, as in envd's main.c: its
  * flag, its environment twin (for containers), its kind, bounds, default
- * and the field of train_config_t it sets. Environment variables are read
- * first and flags override them. The same table renders --help and the
- * "hyperparameters" object of summary.json, so neither can forget an
- * option. SIGINT and SIGTERM only set a flag that the training loop reads
- * between ticks; the loop then saves its checkpoint and returns.
+ * and the field of train_config_t it sets; common/opts.c reads them, the
+ * environment first, and flags override it. The same table renders --help
+ * and the "hyperparameters" object of summary.json, so neither can forget
+ * an option. SIGINT and SIGTERM only set a flag that the training loop
+ * reads between ticks; the loop then saves its checkpoint and returns.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "curve.h"
 #include "discovery.h"
 #include "log.h"
+#include "opts.h"
 #include "train.h"
 #include "wire.h"
 
 #define AGENTD_VERSION "0.1.0"
-
-typedef enum {
-    OPT_I64,    /* int64_t */
-    OPT_I32,    /* int */
-    OPT_U64,    /* uint64_t, any value */
-    OPT_F64,    /* double */
-    OPT_BOOL,   /* bool; the flag alone means true, --flag=false turns it off */
-    OPT_STR,    /* const char *; "" means unset */
-    OPT_LIST,   /* the endpoints, repeatable; the environment twin is comma-separated */
-    OPT_HIDDEN, /* hidden layer widths, "64,64" */
-    OPT_LEVEL,  /* log level */
-} opt_kind_t;
-
-typedef struct option_row {
-    const char *group; /* a heading in --help where a new group starts */
-    const char *name;  /* long flag without -- */
-    const char *env;   /* environment twin */
-    opt_kind_t kind;
-    double min, max;
-    const char *def;   /* default, as text; NULL: unset */
-    const char *arg;   /* metavariable for --help */
-    const char *help;
-    size_t off;        /* field in train_config_t */
-} option_row_t;
 
 #define F(field) offsetof(train_config_t, field)
 #define NOF ((size_t)-1)
 
 /* Defaults were chosen by measurement over seeds 1-10 (`make bench-train`);
  * see the report in docs/agentd.md for the numbers behind them. */
-static const option_row_t options[] = {
-    {"Servers", "env", "AGENTD_ENV", OPT_LIST, 0, 0, "tcp://127.0.0.1:5555", "ENDPOINT",
+static const opts_row_t options[] = {
+    {"Servers", "env", "AGENTD_ENV", OPTS_LIST, 0, 0, "tcp://127.0.0.1:5555", "ENDPOINT",
      "envd endpoint; repeat for several servers (env: comma-separated)", NOF},
-    {NULL, "env-dns", "AGENTD_ENV_DNS", OPT_STR, 0, 0, NULL, "HOST:PORT",
+    {NULL, "env-dns", "AGENTD_ENV_DNS", OPTS_STR, 0, 0, NULL, "HOST:PORT",
      "one envd per address of HOST (a scaled compose or headless Kubernetes service), "
      "added to --env; HOST is resolved again every --env-dns-every seconds: new "
      "addresses join, vanished ones leave, training goes on",
      F(env_dns)},
-    {NULL, "env-dns-max", "AGENTD_ENV_DNS_MAX", OPT_I64, 1, TRAIN_MAX_ENDPOINTS, "16", "N",
+    {NULL, "env-dns-max", "AGENTD_ENV_DNS_MAX", OPTS_I64, 1, TRAIN_MAX_ENDPOINTS, "16", "N",
      "places kept for --env-dns replicas (fixed for the run, so --load finds the same "
      "sessions); addresses beyond N are left out with a warning",
      F(env_dns_max)},
-    {NULL, "env-dns-every", "AGENTD_ENV_DNS_EVERY", OPT_F64, 0.1, 86400, "5", "SECONDS",
+    {NULL, "env-dns-every", "AGENTD_ENV_DNS_EVERY", OPTS_F64, 0.1, 86400, "5", "SECONDS",
      "how often --env-dns HOST is resolved again (training pauses for the lookup)",
      F(env_dns_every)},
-    {NULL, "sessions", "AGENTD_SESSIONS", OPT_I64, 1, 8192, "16", "N",
+    {NULL, "sessions", "AGENTD_SESSIONS", OPTS_I64, 1, 8192, "16", "N",
      "training sessions on each endpoint", F(sessions)},
-    {NULL, "env-id", "AGENTD_ENV_ID", OPT_STR, 0, 0, "CartPole-v1", "ID",
+    {NULL, "env-id", "AGENTD_ENV_ID", OPTS_STR, 0, 0, "CartPole-v1", "ID",
      "environment to learn", F(env_id)},
-    {NULL, "timeout-ms", "AGENTD_TIMEOUT_MS", OPT_I64, 1, 600000, "1000", "MS",
+    {NULL, "timeout-ms", "AGENTD_TIMEOUT_MS", OPTS_I64, 1, 600000, "1000", "MS",
      "a server that does not answer within this is dropped from the rotation", F(timeout_ms)},
-    {NULL, "retry-min-ms", "AGENTD_RETRY_MIN_MS", OPT_I64, 1, 3600000, "100", "MS",
+    {NULL, "retry-min-ms", "AGENTD_RETRY_MIN_MS", OPTS_I64, 1, 3600000, "100", "MS",
      "first probe of a dropped server after this; the wait doubles per failed probe",
      F(retry_min_ms)},
-    {NULL, "retry-max-ms", "AGENTD_RETRY_MAX_MS", OPT_I64, 1, 3600000, "5000", "MS",
+    {NULL, "retry-max-ms", "AGENTD_RETRY_MAX_MS", OPTS_I64, 1, 3600000, "5000", "MS",
      "longest wait between probes of a dropped server", F(retry_max_ms)},
-    {NULL, "curve-server-key", "AGENTD_CURVE_SERVER_KEY", OPT_STR, 0, 0, NULL, "FILE",
+    {NULL, "curve-server-key", "AGENTD_CURVE_SERVER_KEY", OPTS_STR, 0, 0, NULL, "FILE",
      "connect with CURVE to envd servers holding this public key (their NAME.pub)",
      F(curve_server_key)},
-    {NULL, "curve-key", "AGENTD_CURVE_KEY", OPT_STR, 0, 0, NULL, "FILE",
+    {NULL, "curve-key", "AGENTD_CURVE_KEY", OPTS_STR, 0, 0, NULL, "FILE",
      "with --curve-server-key: our own secret key (NAME.key from envd --keygen; its .pub "
      "must be in envd's --curve-clients)",
      F(curve_key)},
-    {NULL, "give-up", "AGENTD_GIVE_UP", OPT_F64, 0, 1e9, "60", "SECONDS",
+    {NULL, "give-up", "AGENTD_GIVE_UP", OPTS_F64, 0, 1e9, "60", "SECONDS",
      "with no server answering for this long, save and stop (status 1)", F(give_up_s)},
 
-    {"Network and DQN", "hidden", "AGENTD_HIDDEN", OPT_HIDDEN, 1, 4096, "64,64", "W[,W...]",
+    {"Network and DQN", "hidden", "AGENTD_HIDDEN", OPTS_TEXT, 1, 4096, "64,64", "W[,W...]",
      "hidden layer widths of the Q-network (ReLU MLP)", NOF},
-    {NULL, "lr", "AGENTD_LR", OPT_F64, 1e-9, 1, "2.3e-3", "RATE", "Adam learning rate",
+    {NULL, "lr", "AGENTD_LR", OPTS_F64, 1e-9, 1, "2.3e-3", "RATE", "Adam learning rate",
      F(dqn.lr)},
-    {NULL, "gamma", "AGENTD_GAMMA", OPT_F64, 0, 1, "0.99", "G", "discount factor", F(dqn.gamma)},
-    {NULL, "batch-size", "AGENTD_BATCH_SIZE", OPT_I32, 1, 65536, "64", "N",
+    {NULL, "gamma", "AGENTD_GAMMA", OPTS_F64, 0, 1, "0.99", "G", "discount factor", F(dqn.gamma)},
+    {NULL, "batch-size", "AGENTD_BATCH_SIZE", OPTS_INT, 1, 65536, "64", "N",
      "minibatch size of a gradient step", F(dqn.batch)},
-    {NULL, "buffer-size", "AGENTD_BUFFER_SIZE", OPT_I64, 1, 1e9, "100000", "N",
+    {NULL, "buffer-size", "AGENTD_BUFFER_SIZE", OPTS_I64, 1, 1e9, "100000", "N",
      "replay buffer capacity, transitions", F(buffer_size)},
-    {NULL, "learning-starts", "AGENTD_LEARNING_STARTS", OPT_I64, 0, 1e12, "1000", "N",
+    {NULL, "learning-starts", "AGENTD_LEARNING_STARTS", OPTS_I64, 0, 1e12, "1000", "N",
      "transitions collected before the first gradient step", F(learning_starts)},
-    {NULL, "train-freq", "AGENTD_TRAIN_FREQ", OPT_I64, 1, 1e12, "256", "N",
+    {NULL, "train-freq", "AGENTD_TRAIN_FREQ", OPTS_I64, 1, 1e12, "256", "N",
      "train every N env steps (over all sessions) ...", F(train_freq)},
-    {NULL, "gradient-steps", "AGENTD_GRADIENT_STEPS", OPT_I64, 0, 1e9, "128", "N",
+    {NULL, "gradient-steps", "AGENTD_GRADIENT_STEPS", OPTS_I64, 0, 1e9, "128", "N",
      "... with this many gradient steps", F(gradient_steps)},
-    {NULL, "target-update", "AGENTD_TARGET_UPDATE", OPT_I64, 1, 1e12, "128", "N",
+    {NULL, "target-update", "AGENTD_TARGET_UPDATE", OPTS_I64, 1, 1e12, "128", "N",
      "update the target network every N gradient steps", F(dqn.target_update)},
-    {NULL, "tau", "AGENTD_TAU", OPT_F64, 1e-9, 1, "1", "TAU",
+    {NULL, "tau", "AGENTD_TAU", OPTS_F64, 1e-9, 1, "1", "TAU",
      "target update: target = tau*online + (1-tau)*target; 1 is a hard copy, "
      "below 1 Polyak averaging",
      F(dqn.tau)},
-    {NULL, "double-dqn", "AGENTD_DOUBLE_DQN", OPT_BOOL, 0, 0, "true", "BOOL",
+    {NULL, "double-dqn", "AGENTD_DOUBLE_DQN", OPTS_BOOL, 0, 0, "true", "BOOL",
      "Double DQN targets (--double-dqn=false for the vanilla max)", F(dqn.double_dqn)},
-    {NULL, "max-grad-norm", "AGENTD_MAX_GRAD_NORM", OPT_F64, 0, 1e9, "10", "NORM",
+    {NULL, "max-grad-norm", "AGENTD_MAX_GRAD_NORM", OPTS_F64, 0, 1e9, "10", "NORM",
      "clip the global gradient norm to this (0: no clipping)", F(dqn.max_grad_norm)},
-    {NULL, "huber-delta", "AGENTD_HUBER_DELTA", OPT_F64, 1e-9, 1e9, "1", "D",
+    {NULL, "huber-delta", "AGENTD_HUBER_DELTA", OPTS_F64, 1e-9, 1e9, "1", "D",
      "Huber loss threshold (1 is smooth L1)", F(dqn.huber_delta)},
-    {NULL, "adam-eps", "AGENTD_ADAM_EPS", OPT_F64, 0, 1, "1e-8", "EPS", "Adam epsilon",
+    {NULL, "adam-eps", "AGENTD_ADAM_EPS", OPTS_F64, 0, 1, "1e-8", "EPS", "Adam epsilon",
      F(dqn.adam_eps)},
-    {NULL, "eps-start", "AGENTD_EPS_START", OPT_F64, 0, 1, "1", "E",
+    {NULL, "eps-start", "AGENTD_EPS_START", OPTS_F64, 0, 1, "1", "E",
      "exploration epsilon at step 0", F(eps_start)},
-    {NULL, "eps-end", "AGENTD_EPS_END", OPT_F64, 0, 1, "0.05", "E",
+    {NULL, "eps-end", "AGENTD_EPS_END", OPTS_F64, 0, 1, "0.05", "E",
      "exploration epsilon after the decay", F(eps_end)},
-    {NULL, "eps-decay-steps", "AGENTD_EPS_DECAY_STEPS", OPT_I64, 0, 1e12, "5000", "N",
+    {NULL, "eps-decay-steps", "AGENTD_EPS_DECAY_STEPS", OPTS_I64, 0, 1e12, "5000", "N",
      "env steps of the linear decay from eps-start to eps-end", F(eps_decay_steps)},
 
-    {"Run", "total-steps", "AGENTD_TOTAL_STEPS", OPT_I64, 1, 1e13, "500000", "N",
+    {"Run", "total-steps", "AGENTD_TOTAL_STEPS", OPTS_I64, 1, 1e13, "500000", "N",
      "env step budget; spent without reaching the target: status 3", F(total_steps)},
-    {NULL, "target-return", "AGENTD_TARGET_RETURN", OPT_F64, -1e12, 1e12, "475", "R",
+    {NULL, "target-return", "AGENTD_TARGET_RETURN", OPTS_F64, -1e12, 1e12, "475", "R",
      "stop (status 0) when an evaluation mean reaches R", F(target_return)},
-    {NULL, "eval-every", "AGENTD_EVAL_EVERY", OPT_I64, 0, 1e13, "2500", "N",
+    {NULL, "eval-every", "AGENTD_EVAL_EVERY", OPTS_I64, 0, 1e13, "2500", "N",
      "evaluate every N env steps (0: only at the end)", F(eval_every)},
-    {NULL, "eval-from", "AGENTD_EVAL_FROM", OPT_I64, 0, 1e13, "0", "N",
+    {NULL, "eval-from", "AGENTD_EVAL_FROM", OPTS_I64, 0, 1e13, "0", "N",
      "no periodic evaluation before N env steps (then every --eval-every)", F(eval_from)},
-    {NULL, "eval-episodes", "AGENTD_EVAL_EPISODES", OPT_I64, 1, 8192, "100", "E",
+    {NULL, "eval-episodes", "AGENTD_EVAL_EPISODES", OPTS_I64, 1, 8192, "100", "E",
      "episodes per evaluation, played at once on separate sessions", F(eval_episodes)},
-    {NULL, "eval-seed", "AGENTD_EVAL_SEED", OPT_U64, 0, 0, "1000000", "S",
+    {NULL, "eval-seed", "AGENTD_EVAL_SEED", OPTS_U64, 0, 0, "1000000", "S",
      "evaluation episode i is reset with seed S+i", F(eval_seed)},
-    {NULL, "seed", "AGENTD_SEED", OPT_U64, 0, 0, "1", "S",
+    {NULL, "seed", "AGENTD_SEED", OPTS_U64, 0, 0, "1", "S",
      "seeds the network, exploration, replay sampling and session resets", F(seed)},
-    {NULL, "save", "AGENTD_SAVE", OPT_STR, 0, 0, NULL, "PATH",
+    {NULL, "save", "AGENTD_SAVE", OPTS_STR, 0, 0, NULL, "PATH",
      "checkpoint file, written every --save-every env steps and at exit", F(save_path)},
-    {NULL, "save-every", "AGENTD_SAVE_EVERY", OPT_I64, 0, 1e13, "0", "N",
+    {NULL, "save-every", "AGENTD_SAVE_EVERY", OPTS_I64, 0, 1e13, "0", "N",
      "save every N env steps (0: only at exit)", F(save_every)},
-    {NULL, "save-replay", "AGENTD_SAVE_REPLAY", OPT_BOOL, 0, 0, "false", "BOOL",
+    {NULL, "save-replay", "AGENTD_SAVE_REPLAY", OPTS_BOOL, 0, 0, "false", "BOOL",
      "include the replay buffer in checkpoints (larger; makes a resume exact)",
      F(save_replay)},
-    {NULL, "load", "AGENTD_LOAD", OPT_STR, 0, 0, NULL, "PATH",
+    {NULL, "load", "AGENTD_LOAD", OPTS_STR, 0, 0, NULL, "PATH",
      "resume from a checkpoint: nets, optimizer, counters, RNGs, sessions (and replay if "
      "saved)",
      F(load_path)},
-    {NULL, "eval-only", "AGENTD_EVAL_ONLY", OPT_BOOL, 0, 0, "false", "BOOL",
+    {NULL, "eval-only", "AGENTD_EVAL_ONLY", OPTS_BOOL, 0, 0, "false", "BOOL",
      "with --load: evaluate the checkpoint's network (its own shape) and exit",
      F(eval_only)},
-    {NULL, "no-train", "AGENTD_NO_TRAIN", OPT_BOOL, 0, 0, "false", "BOOL",
+    {NULL, "no-train", "AGENTD_NO_TRAIN", OPTS_BOOL, 0, 0, "false", "BOOL",
      "act only, never train or evaluate: measures acting throughput", F(no_train)},
 
-    {"Output", "logdir", "AGENTD_LOGDIR", OPT_STR, 0, 0, NULL, "DIR",
+    {"Output", "logdir", "AGENTD_LOGDIR", OPTS_STR, 0, 0, NULL, "DIR",
      "write progress.csv, TensorBoard events and summary.json here", F(logdir)},
-    {NULL, "log-every", "AGENTD_LOG_EVERY", OPT_I64, 1, 1e13, "1000", "N",
+    {NULL, "log-every", "AGENTD_LOG_EVERY", OPTS_I64, 1, 1e13, "1000", "N",
      "a progress.csv row every N env steps (and one per evaluation)", F(log_every)},
-    {NULL, "progress", "AGENTD_PROGRESS", OPT_F64, 0, 1e6, "1", "SECONDS",
+    {NULL, "progress", "AGENTD_PROGRESS", OPTS_F64, 0, 1e6, "1", "SECONDS",
      "progress line period on stderr (0: none)", F(progress_s)},
-    {NULL, "log-level", "AGENTD_LOG_LEVEL", OPT_LEVEL, 0, 0, "info", "LEVEL",
+    {NULL, "log-level", "AGENTD_LOG_LEVEL", OPTS_LEVEL, 0, 0, "info", "LEVEL",
      "error, warn, info or debug", NOF},
 };
 
 enum { O_COUNT = sizeof options / sizeof options[0] };
 
-static void usage(FILE *f)
+static void usage(const opts_t *o, FILE *f)
 {
     fprintf(f,
             "usage: agentd [OPTION]...\n"
             "DQN learner for envd (protocol v1): trains on many sessions over many servers\n"
             "until the greedy evaluation mean reaches --target-return.\n");
-    for (int i = 0; i < O_COUNT; i++) {
-        const option_row_t *o = &options[i];
-        if (o->group)
-            fprintf(f, "\n%s:\n", o->group);
-        char flag[64];
-        snprintf(flag, sizeof flag, o->kind == OPT_BOOL ? "--%s[=%s]" : "--%s %s", o->name,
-                 o->arg);
-        fprintf(f, "  %-28s %s\n  %-28s [env %s; default %s]\n", flag, o->help, "", o->env,
-                o->def ? o->def : "none");
-    }
+    opts_usage(o, f);
     fprintf(f,
             "\n  %-28s %s\n  %-28s %s\n"
             "\nBooleans take 1/0, true/false, yes/no or on/off.\n"
@@ -205,166 +170,62 @@ static void usage(FILE *f)
 typedef struct settings {
     train_config_t cfg;
     int log_level;
-    char *env_storage;   /* AGENTD_ENV, split in place */
     char *json;          /* options as JSON, for summary.json */
 } settings_t;
 
-static int parse_bool(const char *v, bool *out)
+/* --hidden W[,W...]: the widths of the hidden layers, each within the row's bounds. */
+static int set_hidden(train_config_t *c, const opts_row_t *o, const char *val, const char *origin)
 {
-    static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0)
-            return *out = true, 0;
-        if (strcasecmp(v, no[i]) == 0)
-            return *out = false, 0;
+    int n = 0;
+    for (const char *p = val; *p;) {
+        char *end;
+        errno = 0;
+        long w = strtol(p, &end, 10);
+        if (errno || end == p || w < o->min || w > o->max || n == QNET_MAX_HIDDEN ||
+            (*end && *end != ',')) {
+            fprintf(stderr,
+                    "agentd: %s: '%s' is not 1 to %d widths between %g and %g, "
+                    "comma-separated\n",
+                    origin, val, QNET_MAX_HIDDEN, o->min, o->max);
+            return -1;
+        }
+        c->hidden[n++] = (int)w;
+        p = *end ? end + 1 : end;
     }
-    return -1;
-}
-
-static int apply(settings_t *st, int which, const char *val, const char *origin)
-{
-    const option_row_t *o = &options[which];
-    char *cfg = (char *)&st->cfg;
-    char *end;
-    errno = 0;
-    switch (o->kind) {
-    case OPT_I64:
-    case OPT_I32:
-    case OPT_F64: {
-        double num = strtod(val, &end);
-        bool whole = o->kind != OPT_F64;
-        if (errno || end == val || *end || !(num >= o->min && num <= o->max) ||
-            (whole && num != floor(num))) {
-            fprintf(stderr, "agentd: %s: '%s' is not %s between %g and %g\n", origin, val,
-                    whole ? "a whole number" : "a number", o->min, o->max);
-            return -1;
-        }
-        if (o->kind == OPT_I64)
-            *(int64_t *)(cfg + o->off) = (int64_t)num;
-        else if (o->kind == OPT_I32)
-            *(int *)(cfg + o->off) = (int)num;
-        else
-            *(double *)(cfg + o->off) = num;
-        return 0;
+    if (n == 0) {
+        fprintf(stderr, "agentd: %s: no widths\n", origin);
+        return -1;
     }
-    case OPT_U64: {
-        unsigned long long u = strtoull(val, &end, 0);
-        if (errno || end == val || *end || *val == '-') {
-            fprintf(stderr, "agentd: %s: '%s' is not an unsigned 64-bit integer\n", origin, val);
-            return -1;
-        }
-        *(uint64_t *)(cfg + o->off) = (uint64_t)u;
-        return 0;
-    }
-    case OPT_BOOL:
-        if (parse_bool(val, (bool *)(cfg + o->off)) < 0) {
-            fprintf(stderr, "agentd: %s: '%s' is not a boolean (true/false)\n", origin, val);
-            return -1;
-        }
-        return 0;
-    case OPT_STR:
-        *(const char **)(cfg + o->off) = *val ? val : NULL;
-        return 0;
-    case OPT_LIST:
-        if (st->cfg.nendpoints >= TRAIN_MAX_ENDPOINTS) {
-            fprintf(stderr, "agentd: at most %d --env endpoints\n", TRAIN_MAX_ENDPOINTS);
-            return -1;
-        }
-        st->cfg.endpoints[st->cfg.nendpoints++] = val;
-        return 0;
-    case OPT_HIDDEN: {
-        int n = 0;
-        const char *p = val;
-        while (*p) {
-            errno = 0;
-            long w = strtol(p, &end, 10);
-            if (errno || end == p || w < o->min || w > o->max || n == QNET_MAX_HIDDEN ||
-                (*end && *end != ',')) {
-                fprintf(stderr,
-                        "agentd: %s: '%s' is not 1 to %d widths between %g and %g, "
-                        "comma-separated\n",
-                        origin, val, QNET_MAX_HIDDEN, o->min, o->max);
-                return -1;
-            }
-            st->cfg.hidden[n++] = (int)w;
-            p = *end ? end + 1 : end;
-        }
-        if (n == 0) {
-            fprintf(stderr, "agentd: %s: no widths\n", origin);
-            return -1;
-        }
-        st->cfg.nhidden = n;
-        return 0;
-    }
-    case OPT_LEVEL:
-        if ((st->log_level = log_level_parse(val)) < 0) {
-            fprintf(stderr, "agentd: %s: '%s' is not error, warn, info or debug\n", origin, val);
-            return -1;
-        }
-        return 0;
-    }
-    return -1;
-}
-
-static int parse_env(settings_t *st)
-{
-    for (int i = 0; i < O_COUNT; i++) {
-        const char *v = getenv(options[i].env);
-        if (!v || !*v)
-            continue;
-        if (options[i].kind == OPT_LIST) {
-            st->env_storage = strdup(v);
-            char *save = NULL;
-            for (char *tok = strtok_r(st->env_storage, ", ", &save); tok;
-                 tok = strtok_r(NULL, ", ", &save))
-                if (apply(st, i, tok, options[i].env) < 0)
-                    return -1;
-        } else if (apply(st, i, v, options[i].env) < 0) {
-            return -1;
-        }
-    }
+    c->nhidden = n;
     return 0;
 }
 
-/* Returns 0 to run, 1 when done (help/version), -1 on a usage error. */
-static int parse_args(settings_t *st, int argc, char **argv)
+/* opts_set_fn: stores a checked value in its field of train_config_t. */
+static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
 {
-    struct option longopts[O_COUNT + 3];
-    for (int i = 0; i < O_COUNT; i++)
-        longopts[i] = (struct option){options[i].name,
-                                      options[i].kind == OPT_BOOL ? optional_argument
-                                                                  : required_argument,
-                                      NULL, i};
-    longopts[O_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[O_COUNT + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    longopts[O_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
-    bool flag_endpoints = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 1;
-        }
-        if (c == 'V') {
-            printf("agentd %s (protocol %d.%d)\n", AGENTD_VERSION, WIRE_MAJOR, WIRE_MINOR);
-            return 1;
-        }
-        if (c < 0 || c >= O_COUNT) {
-            fprintf(stderr, "Try 'agentd --help'.\n");
-            return -1;
-        }
-        if (options[c].kind == OPT_LIST && !flag_endpoints) {
+    settings_t *st = ctx;
+    const opts_row_t *o = &options[which];
+    char *cfg = (char *)&st->cfg;
+    switch (o->kind) {
+    case OPTS_INT: *(int *)(cfg + o->off) = (int)v->num; break;
+    case OPTS_I64: *(int64_t *)(cfg + o->off) = (int64_t)v->num; break;
+    case OPTS_F64: *(double *)(cfg + o->off) = v->num; break;
+    case OPTS_U64: *(uint64_t *)(cfg + o->off) = v->u64; break;
+    case OPTS_BOOL:
+    case OPTS_FLAG: *(bool *)(cfg + o->off) = v->on; break;
+    case OPTS_STR: *(const char **)(cfg + o->off) = v->str; break;
+    case OPTS_LIST:
+        if (!v) {
             st->cfg.nendpoints = 0; /* flags replace the environment's list */
-            flag_endpoints = true;
-        }
-        char origin[64];
-        snprintf(origin, sizeof origin, "--%s", options[c].name);
-        if (apply(st, c, optarg ? optarg : "true", origin) < 0)
+        } else if (st->cfg.nendpoints >= TRAIN_MAX_ENDPOINTS) {
+            fprintf(stderr, "agentd: at most %d --env endpoints\n", TRAIN_MAX_ENDPOINTS);
             return -1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "agentd: unexpected argument '%s'\nTry 'agentd --help'.\n", argv[optind]);
-        return -1;
+        } else {
+            st->cfg.endpoints[st->cfg.nendpoints++] = v->str;
+        }
+        break;
+    case OPTS_TEXT: return set_hidden(&st->cfg, o, v->str, origin); /* --hidden, the only one */
+    case OPTS_LEVEL: st->log_level = v->level; break;
     }
     return 0;
 }
@@ -404,15 +265,16 @@ static char *options_json(const settings_t *st)
     const char *cfg = (const char *)&st->cfg;
 #define OUT(...) (len += (size_t)snprintf(s + len, len < cap ? cap - len : 0, __VA_ARGS__))
     for (int i = 0; i < O_COUNT; i++) {
-        const option_row_t *o = &options[i];
+        const opts_row_t *o = &options[i];
         OUT("%s\"%s\": ", i ? ", " : "", o->name);
         switch (o->kind) {
-        case OPT_I64: OUT("%" PRId64, *(const int64_t *)(cfg + o->off)); break;
-        case OPT_I32: OUT("%d", *(const int *)(cfg + o->off)); break;
-        case OPT_U64: OUT("%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
-        case OPT_F64: OUT("%.10g", *(const double *)(cfg + o->off)); break;
-        case OPT_BOOL: OUT("%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
-        case OPT_STR: {
+        case OPTS_I64: OUT("%" PRId64, *(const int64_t *)(cfg + o->off)); break;
+        case OPTS_INT: OUT("%d", *(const int *)(cfg + o->off)); break;
+        case OPTS_U64: OUT("%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
+        case OPTS_F64: OUT("%.10g", *(const double *)(cfg + o->off)); break;
+        case OPTS_BOOL:
+        case OPTS_FLAG: OUT("%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
+        case OPTS_STR: {
             const char *v = *(const char *const *)(cfg + o->off);
             if (!v) {
                 OUT("null");
@@ -424,19 +286,19 @@ static char *options_json(const settings_t *st)
             OUT("\"");
             break;
         }
-        case OPT_LIST:
+        case OPTS_LIST:
             OUT("[");
             for (size_t k = 0; k < st->cfg.nendpoints; k++)
                 OUT("%s\"%s\"", k ? ", " : "", st->cfg.endpoints[k]);
             OUT("]");
             break;
-        case OPT_HIDDEN:
+        case OPTS_TEXT:
             OUT("[");
             for (int k = 0; k < st->cfg.nhidden; k++)
                 OUT("%s%d", k ? ", " : "", st->cfg.hidden[k]);
             OUT("]");
             break;
-        case OPT_LEVEL: OUT("\"%s\"", (const char *[]){"error", "warn", "info", "debug"}[st->log_level]); break;
+        case OPTS_LEVEL: OUT("\"%s\"", (const char *[]){"error", "warn", "info", "debug"}[st->log_level]); break;
         }
     }
 #undef OUT
@@ -517,19 +379,18 @@ int main(int argc, char **argv)
 {
     settings_t st;
     memset(&st, 0, sizeof st);
-    for (int i = 0; i < O_COUNT; i++)
-        if (options[i].def && options[i].kind != OPT_LIST &&
-            apply(&st, i, options[i].def, "default") < 0)
-            return TRAIN_EXIT_USAGE;
-    int rc = parse_env(&st);
-    if (rc == 0)
-        rc = parse_args(&st, argc, argv);
+    char version[64];
+    snprintf(version, sizeof version, "agentd %s (protocol %d.%d)", AGENTD_VERSION, WIRE_MAJOR,
+             WIRE_MINOR);
+    opts_t o = {.prog = "agentd", .version = version, .rows = options, .nrows = O_COUNT,
+                .set = set, .ctx = &st, .usage = usage, .width = 28, .unset = "none"};
+    int rc = opts_parse(&o, argc, argv);
     if (rc == 0 && st.cfg.nendpoints == 0 && !st.cfg.env_dns)
         st.cfg.endpoints[st.cfg.nendpoints++] = options[0].def;
     if (rc == 0)
         rc = check(&st.cfg);
     if (rc != 0) {
-        free(st.env_storage);
+        opts_deinit(&o);
         return rc > 0 ? 0 : TRAIN_EXIT_USAGE;
     }
     log_init("agentd", st.log_level);
@@ -542,7 +403,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (st.cfg.env_dns && (rc = resolve_env_dns(&st.cfg)) != 0) {
-        free(st.env_storage);
+        opts_deinit(&o);
         return rc;
     }
     static curve_client_keys_t curve;
@@ -550,7 +411,7 @@ int main(int argc, char **argv)
         errbuf_t e;
         if (curve_client_load(st.cfg.curve_server_key, st.cfg.curve_key, &curve, &e) < 0) {
             fprintf(stderr, "agentd: CURVE keys: %s\n", e.msg);
-            free(st.env_storage);
+            opts_deinit(&o);
             return TRAIN_EXIT_USAGE;
         }
         st.cfg.curve = &curve;
@@ -561,6 +422,6 @@ int main(int argc, char **argv)
 
     int status = train_run(&st.cfg, &stop_signal);
     free(st.json);
-    free(st.env_storage);
+    opts_deinit(&o);
     return status;
 }
