@@ -75,6 +75,9 @@ static int apply(opts_t *o, int which, const char *text, const char *origin)
             return refuse(o, origin, text, "error, warn, info or debug");
         break;
     case OPTS_LIST:
+        if (!*text)
+            return refuse(o, origin, text, "an endpoint");
+        break;
     case OPTS_TEXT: break;
     }
     return o->set(o->ctx, which, &v, origin);

@@ -1,0 +1,113 @@
+"""envd's command line: environment twins, flags over them, usage errors.
+
+Every option of envd has an ENVD_* twin (for containers); the twins are
+read first and flags override them, and a --bind flag replaces the
+ENVD_BIND list instead of adding to it. What envd took is read back from
+a live envd: its hello reply (limits) and its log (endpoints). A value
+that does not parse is a usage error: exit 2 and a line naming the flag
+or variable and the value, before anything is bound.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import envd_client
+from conftest import AGENTD, ENVD, free_port
+
+
+def start_envd(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    """envd with extra environment variables; waits for its ready line."""
+    log = tmp_path / f"envd-{time.monotonic_ns()}.log"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENVD_")}
+    full_env.update(env or {})
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(ENVD), *args], stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    deadline = time.monotonic() + 20
+    while " ready: " not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert " ready: " in log.read_text(), log.read_text()
+    return proc, log
+
+
+def stop_envd(proc: subprocess.Popen, log: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, log.read_text()
+
+
+def test_twins_are_read_and_flags_override_them(tmp_path):
+    port = free_port()
+    proc, log = start_envd(tmp_path, "--max-batch", "9",
+                           env={"ENVD_BIND": f"tcp://127.0.0.1:{port}", "ENVD_MAX_SESSIONS": "7",
+                                "ENVD_MAX_BATCH": "5", "ENVD_SESSION_TTL": "2.5"})
+    try:
+        with envd_client.Client(f"tcp://127.0.0.1:{port}", timeout=10.0) as c:
+            h = c.hello().limits
+            assert (h.max_sessions, h.max_batch, h.session_ttl_ms) == (7, 9, 2500)
+            with pytest.raises(envd_client.errors.ResourceExhausted):
+                c.make("CartPole-v1", 8)
+    finally:
+        stop_envd(proc, log)
+
+
+def test_bind_flags_replace_the_twins_list(tmp_path):
+    p1, p2, p3 = free_port(), free_port(), free_port()
+    env = {"ENVD_BIND": f"tcp://127.0.0.1:{p1}, tcp://127.0.0.1:{p2}"}
+    proc, log = start_envd(tmp_path, env=env)
+    text = log.read_text()
+    stop_envd(proc, log)
+    assert f"listening on tcp://127.0.0.1:{p1}" in text and f"listening on tcp://127.0.0.1:{p2}" in text
+
+    proc, log = start_envd(tmp_path, "--bind", f"tcp://127.0.0.1:{p3}", env=env)
+    try:
+        with envd_client.Client(f"tcp://127.0.0.1:{p3}", timeout=10.0) as c:
+            assert c.ping(b"x") == b"x"
+        text = log.read_text()
+        assert f":{p1}" not in text and f":{p2}" not in text, text
+    finally:
+        stop_envd(proc, log)
+
+
+@pytest.mark.parametrize("args, env, needle", [
+    (["--max-sessions", "0"], {}, "--max-sessions: '0' is not a whole number between 1 and"),
+    (["--max-batch", "2.5"], {}, "--max-batch: '2.5' is not a whole number"),
+    (["--session-ttl", "nan"], {}, "--session-ttl: 'nan' is not a number"),
+    ([], {"ENVD_MAX_BATCH": "abc"}, "ENVD_MAX_BATCH: 'abc' is not a whole number"),
+    ([], {"ENVD_INSECURE": "maybe"}, "ENVD_INSECURE: 'maybe' is not a boolean"),
+    (["--log-level", "loud"], {}, "--log-level: 'loud' is not error, warn, info or debug"),
+    (["--bind", ""], {}, "--bind: '' is not an endpoint"),
+    (["--no-such-flag"], {}, "Try 'envd --help'."),
+    (["stray"], {}, "envd: unexpected argument 'stray'"),
+])
+def test_usage_errors_exit_2_and_say_what_was_wrong(args, env, needle):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENVD_")}
+    full_env.update(env)
+    r = subprocess.run([str(ENVD), "--bind", f"tcp://127.0.0.1:{free_port()}", *args],
+                       capture_output=True, text=True, timeout=30, env=full_env)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr, r.stderr
+    assert "listening on" not in r.stderr
+
+
+def test_help_lists_every_flag_with_its_twin_and_version_prints():
+    r = subprocess.run([str(ENVD), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0
+    for flag in ("bind", "metrics", "max-sessions", "session-ttl", "max-batch", "max-message-size",
+                 "hwm", "log-level", "curve-secret", "curve-clients", "insecure"):
+        twin = "ENVD_" + flag.upper().replace("-", "_")
+        at = r.stdout.index(f"--{flag}")
+        assert f"[env {twin}" in r.stdout[at:at + 400], flag
+    v = subprocess.run([str(ENVD), "--version"], capture_output=True, text=True, timeout=30)
+    assert v.returncode == 0 and v.stdout.startswith("envd ")
+
+
+def test_agentd_refuses_an_empty_endpoint():
+    r = subprocess.run([str(AGENTD), "--env", ""], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "--env: '' is not an endpoint" in r.stderr
