@@ -264,6 +264,14 @@ static char *options_json(const settings_t *st)
         return NULL;
     const char *cfg = (const char *)&st->cfg;
 #define OUT(...) (len += (size_t)snprintf(s + len, len < cap ? cap - len : 0, __VA_ARGS__))
+    /* A JSON string: quotes and backslashes escaped, control characters as '?'. */
+#define OUT_STR(v)                                                                           \
+    do {                                                                                     \
+        OUT("\"");                                                                           \
+        for (const char *c_ = (v); *c_; c_++)                                                \
+            OUT(*c_ == '"' || *c_ == '\\' ? "\\%c" : "%c", (unsigned char)*c_ < 0x20 ? '?' : *c_); \
+        OUT("\"");                                                                           \
+    } while (0)
     for (int i = 0; i < O_COUNT; i++) {
         const opts_row_t *o = &options[i];
         OUT("%s\"%s\": ", i ? ", " : "", o->name);
@@ -276,20 +284,18 @@ static char *options_json(const settings_t *st)
         case OPTS_FLAG: OUT("%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
         case OPTS_STR: {
             const char *v = *(const char *const *)(cfg + o->off);
-            if (!v) {
+            if (v)
+                OUT_STR(v);
+            else
                 OUT("null");
-                break;
-            }
-            OUT("\"");
-            for (; *v; v++) /* JSON string: escape quotes and backslashes, no controls */
-                OUT(*v == '"' || *v == '\\' ? "\\%c" : "%c", (unsigned char)*v < 0x20 ? '?' : *v);
-            OUT("\"");
             break;
         }
         case OPTS_LIST:
             OUT("[");
-            for (size_t k = 0; k < st->cfg.nendpoints; k++)
-                OUT("%s\"%s\"", k ? ", " : "", st->cfg.endpoints[k]);
+            for (size_t k = 0; k < st->cfg.nendpoints; k++) {
+                OUT("%s", k ? ", " : "");
+                OUT_STR(st->cfg.endpoints[k]);
+            }
             OUT("]");
             break;
         case OPTS_TEXT:
@@ -301,6 +307,7 @@ static char *options_json(const settings_t *st)
         case OPTS_LEVEL: OUT("\"%s\"", (const char *[]){"error", "warn", "info", "debug"}[st->log_level]); break;
         }
     }
+#undef OUT_STR
 #undef OUT
     if (len >= cap) {
         free(s);
