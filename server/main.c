@@ -21,7 +21,7 @@
 
 enum {
     O_BIND, O_METRICS, O_MAX_SESSIONS, O_SESSION_TTL, O_MAX_BATCH, O_MAX_MESSAGE, O_HWM,
-    O_LOG_LEVEL, O_CURVE_SECRET, O_CURVE_CLIENTS, O_INSECURE, O_KEYGEN, O_COUNT
+    O_RETRY_CLIENTS, O_RETRY_BYTES, O_RETRY_TTL, O_LOG_LEVEL, O_CURVE_SECRET, O_CURVE_CLIENTS, O_INSECURE, O_KEYGEN, O_COUNT
 };
 
 static const opts_row_t options[O_COUNT] = {
@@ -39,6 +39,13 @@ static const opts_row_t options[O_COUNT] = {
                        1 << 30, "16777216", "BYTES", "largest request accepted"},
     [O_HWM] = {NULL, "hwm", "ENVD_HWM", OPTS_INT, 1, 1000000, "1000", "N",
                "ZeroMQ send/receive high-water mark, in messages"},
+    [O_RETRY_CLIENTS] = {NULL, "retry-clients", "ENVD_RETRY_CLIENTS", OPTS_I64, 1, 1000000,
+                         "4096", "N",
+                         "clients whose last reply is kept for resent requests (LRU beyond)"},
+    [O_RETRY_BYTES] = {NULL, "retry-bytes", "ENVD_RETRY_BYTES", OPTS_I64, 65536, 1LL << 40,
+                       "33554432", "BYTES", "memory for those kept replies, in all (LRU beyond)"},
+    [O_RETRY_TTL] = {NULL, "retry-ttl", "ENVD_RETRY_TTL", OPTS_F64, 0.01, 86400, "60", "SECONDS",
+                     "how long a kept reply answers a resend"},
     [O_LOG_LEVEL] = {NULL, "log-level", "ENVD_LOG_LEVEL", OPTS_LEVEL, 0, 0, "info", "LEVEL",
                      "error, warn, info or debug"},
     [O_CURVE_SECRET] = {NULL, "curve-secret", "ENVD_CURVE_SECRET", OPTS_STR, 0, 0, NULL, "FILE",
@@ -108,6 +115,9 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
     case O_MAX_BATCH: c->service.max_batch = (uint32_t)v->num; break;
     case O_MAX_MESSAGE: c->service.max_message_size = (uint64_t)v->num; break;
     case O_HWM: c->sndhwm = c->rcvhwm = (int)v->num; break;
+    case O_RETRY_CLIENTS: c->service.retry_clients = (size_t)v->num; break;
+    case O_RETRY_BYTES: c->service.retry_bytes = (size_t)v->num; break;
+    case O_RETRY_TTL: c->service.retry_ttl_ms = (uint64_t)(v->num * 1000.0); break;
     case O_LOG_LEVEL: st->log_level = v->level; break;
     case O_CURVE_SECRET: st->curve_secret_path = v->str; break;
     case O_CURVE_CLIENTS: c->curve_clients = v->str; break;

@@ -99,7 +99,7 @@ def test_help_lists_every_flag_with_its_twin_and_version_prints():
     r = subprocess.run([str(ENVD), "--help"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
     for flag in ("bind", "metrics", "max-sessions", "session-ttl", "max-batch", "max-message-size",
-                 "hwm", "log-level", "curve-secret", "curve-clients", "insecure"):
+                 "hwm", "retry-clients", "retry-bytes", "retry-ttl", "log-level", "curve-secret", "curve-clients", "insecure"):
         twin = "ENVD_" + flag.upper().replace("-", "_")
         at = r.stdout.index(f"--{flag}")
         assert f"[env {twin}" in r.stdout[at:at + 400], flag
@@ -111,3 +111,51 @@ def test_agentd_refuses_an_empty_endpoint():
     r = subprocess.run([str(AGENTD), "--env", ""], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "--env: '' is not an endpoint" in r.stderr
+
+
+def test_retry_flags_bound_the_reply_cache(tmp_path):
+    """--retry-ttl: a resend within it is answered from the cache, byte for
+    byte; after it, envd says the request already ran. --retry-clients 1:
+    a second client's reply evicts the first one's."""
+    import zmq
+    from envd_client._proto import pb
+
+    port = free_port()
+    proc, log = start_envd(tmp_path, "--bind", f"tcp://127.0.0.1:{port}", "--retry-ttl", "0.5",
+                           "--retry-clients", "1")
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 10000)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+
+    def exchange(data: bytes) -> bytes:
+        sock.send(data)
+        return sock.recv()
+
+    def request(client_id: int, rid: int, **op) -> bytes:
+        req = pb.Request(major=1, minor=1, id=rid, client_id=client_id)
+        for name, fields in op.items():
+            getattr(req, name).CopyFrom(fields)
+        return req.SerializeToString()
+
+    try:
+        made = pb.Response.FromString(exchange(request(7, 1, make=pb.MakeRequest(env_id="CartPole-v1"))))
+        sid = made.make.sessions[0]
+        exchange(request(7, 2, reset=pb.ResetRequest(session=sid)))
+        step = request(7, 3, step=pb.StepRequest(session=sid, action=1))
+        first = exchange(step)
+        assert exchange(step) == first                      # within the TTL: the cached reply
+        time.sleep(0.8)
+        late = pb.Response.FromString(exchange(step))       # past the TTL: refused, not stepped
+        assert late.status.code == pb.FAILED_PRECONDITION, late
+        assert "already executed" in late.status.message
+
+        step4 = request(7, 4, step=pb.StepRequest(session=sid, action=0))
+        exchange(step4)
+        other = pb.Response.FromString(exchange(request(8, 1, make=pb.MakeRequest(env_id="CartPole-v1"))))
+        assert other.status.code == pb.OK                   # client 8's reply evicts client 7's
+        evicted = pb.Response.FromString(exchange(step4))
+        assert evicted.status.code == pb.FAILED_PRECONDITION, evicted
+    finally:
+        sock.close(0)
+        stop_envd(proc, log)
