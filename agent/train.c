@@ -687,11 +687,12 @@ static void summary(run_t *r, int status)
     else
         tprintf(&t, "null");
     /* The endpoints at the end: --env ones and the --env-dns replicas that
-     * hold a place now (vacant places skipped). */
+     * hold a place now (vacant places skipped). Summaries follow a setup
+     * that made the fleet. */
     tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"endpoints\": [", r->start_steps);
-    size_t nplaces = r->fleet ? fleet_nendpoints(r->fleet) : c->nendpoints, listed = 0;
-    for (size_t i = 0; i < nplaces; i++) {
-        const char *ep = r->fleet ? fleet_endpoint(r->fleet, i) : c->endpoints[i];
+    size_t listed = 0;
+    for (size_t i = 0; i < fleet_nendpoints(r->fleet); i++) {
+        const char *ep = fleet_endpoint(r->fleet, i);
         if (!ep)
             continue;
         tprintf(&t, listed++ ? ", " : "");
