@@ -304,7 +304,7 @@ static char *options_json(const settings_t *st)
                 OUT("%s%d", k ? ", " : "", st->cfg.hidden[k]);
             OUT("]");
             break;
-        case OPTS_LEVEL: OUT("\"%s\"", (const char *[]){"error", "warn", "info", "debug"}[st->log_level]); break;
+        case OPTS_LEVEL: OUT("\"%s\"", log_level_name(st->log_level)); break;
         }
     }
 #undef OUT_STR

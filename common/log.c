@@ -13,7 +13,9 @@
 static const char *log_prog = "";
 static int log_threshold = LOG_INFO;
 static void (*log_hook)(void);
+/* As shown on log lines; log_level_name gives them in lower case. */
 static const char *const log_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *const log_flag_names[] = {"error", "warn", "info", "debug"};
 
 void log_init(const char *prog, int level)
 {
@@ -28,12 +30,17 @@ void log_set_hook(void (*fn)(void))
 
 int log_level_parse(const char *s)
 {
-    for (int i = 0; i < 4; i++)
-        if (strcasecmp(s, log_names[i]) == 0)
+    for (int i = LOG_ERROR; i <= LOG_DEBUG; i++)
+        if (strcasecmp(s, log_flag_names[i]) == 0)
             return i;
     if (strcasecmp(s, "warning") == 0)
         return LOG_WARN;
     return -1;
+}
+
+const char *log_level_name(int level)
+{
+    return level >= LOG_ERROR && level <= LOG_DEBUG ? log_flag_names[level] : "?";
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -12,8 +12,13 @@ enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 /* Sets the program name shown on each line and the level threshold. */
 void log_init(const char *prog, int level);
 
-/* Parses "error", "warn", "info" or "debug"; returns the level or -1. */
+/* Parses "error", "warn", "info" or "debug" (any case; "warning" too);
+ * returns the level or -1. */
 int log_level_parse(const char *s);
+
+/* The level's name as log_level_parse reads it ("error" ... "debug"), or
+ * "?" for a level out of range. */
+const char *log_level_name(int level);
 
 /* fn (NULL: none) runs before each line is written: a program that keeps a
  * status line refreshing in place on a terminal clears it there, so log

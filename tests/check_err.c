@@ -1,5 +1,6 @@
 /*
- * check_err.c — error codes, their names, and the errbuf_t message.
+ * check_err.c — error codes, their names, and the errbuf_t message; log
+ * level names (how errors reach the log).
  *
  * The codes cross the wire as -code, so their values are pinned here
  * against envd.v1.Code; the message travels in a proto3 string, so a
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 
 START_TEST(test_wire_codes_match_the_proto)
 {
@@ -76,6 +78,24 @@ START_TEST(test_cut_message_ends_on_a_whole_utf8_character)
 }
 END_TEST
 
+/* Every level's name parses back to it, in any case; agentd's summary
+ * writes the names that --log-level reads. */
+START_TEST(test_log_level_names_parse_back)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int level = LOG_ERROR; level <= LOG_DEBUG; level++) {
+        ck_assert_str_eq(log_level_name(level), names[level]);
+        ck_assert_int_eq(log_level_parse(log_level_name(level)), level);
+    }
+    ck_assert_int_eq(log_level_parse("DEBUG"), LOG_DEBUG);
+    ck_assert_int_eq(log_level_parse("Warning"), LOG_WARN);
+    ck_assert_int_eq(log_level_parse("verbose"), -1);
+    ck_assert_int_eq(log_level_parse(""), -1);
+    ck_assert_str_eq(log_level_name(4), "?");
+    ck_assert_str_eq(log_level_name(-1), "?");
+}
+END_TEST
+
 Suite *err_suite(void)
 {
     Suite *s = suite_create("err");
@@ -83,6 +103,7 @@ Suite *err_suite(void)
     tcase_add_test(tc, test_wire_codes_match_the_proto);
     tcase_add_test(tc, test_err_set_records_and_returns_the_code);
     tcase_add_test(tc, test_cut_message_ends_on_a_whole_utf8_character);
+    tcase_add_test(tc, test_log_level_names_parse_back);
     suite_add_tcase(s, tc);
     return s;
 }
