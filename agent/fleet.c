@@ -140,6 +140,8 @@ static int open_client(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
 {
     endpoint_t *ep = &f->eps[k];
     int rc = client_new(f->zctx, endpoint, f->cfg.timeout_ms, &ep->c, e);
+    if (rc == 0 && f->cfg.attempts > 0)
+        client_set_attempts(ep->c, f->cfg.attempts);
     if (rc == 0 && f->curve.on)
         rc = client_set_curve(ep->c, f->curve.server_public, f->curve.public_key,
                               f->curve.secret_key, e);

@@ -56,6 +56,7 @@ typedef struct fleet_config {
     int sessions;                 /* sessions per endpoint */
     const char *env_id;           /* e.g. "CartPole-v1" */
     int timeout_ms;               /* a request not answered in this is a failure */
+    int attempts;                 /* sends per request within timeout_ms; 0: CLIENT_ATTEMPTS */
     int backoff_min_ms;           /* first retry after a drop */
     int backoff_max_ms;           /* longest wait between probes */
     uint64_t seed;                /* session seeds derive from it */

@@ -53,6 +53,10 @@ static const opts_row_t options[] = {
      "environment to learn", F(env_id)},
     {NULL, "timeout-ms", "AGENTD_TIMEOUT_MS", OPTS_I64, 1, 600000, "1000", "MS",
      "a server that does not answer within this is dropped from the rotation", F(timeout_ms)},
+    {NULL, "attempts", "AGENTD_ATTEMPTS", OPTS_I64, 1, 100, "3", "N",
+     "sends per request within --timeout-ms: the first, then a resend after each of N-1 "
+     "equal slices of it without a reply (envd answers a resend from its reply cache)",
+     F(attempts)},
     {NULL, "retry-min-ms", "AGENTD_RETRY_MIN_MS", OPTS_I64, 1, 3600000, "100", "MS",
      "first probe of a dropped server after this; the wait doubles per failed probe",
      F(retry_min_ms)},

@@ -736,7 +736,8 @@ static int setup(run_t *r, errbuf_t *e)
     }
     fleet_config_t fc = {.endpoints = r->places, .nendpoints = nplaces,
                          .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
-                         .timeout_ms = (int)c->timeout_ms, .backoff_min_ms = (int)c->retry_min_ms,
+                         .timeout_ms = (int)c->timeout_ms, .attempts = (int)c->attempts,
+                         .backoff_min_ms = (int)c->retry_min_ms,
                          .backoff_max_ms = (int)c->retry_max_ms, .seed = c->seed,
                          .salt = (uint64_t)resume_steps, .curve = c->curve};
     r->zctx = zmq_ctx_new();

@@ -59,6 +59,7 @@ typedef struct train_config {
     int64_t sessions;          /* per endpoint */
     const char *env_id;
     int64_t timeout_ms;
+    int64_t attempts;          /* sends per request within timeout_ms */
     int64_t retry_min_ms, retry_max_ms;
     double give_up_s;          /* no live server for this long: stop with an error */
 

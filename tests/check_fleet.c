@@ -5,7 +5,8 @@
  * is dropped and rejoins when it is back, a fleet rebuilt from saved
  * slot states continues exactly where the first one was, and step_batch
  * replies lost on the way back are recovered by resending (the fleet's
- * transitions are those of a fleet that lost nothing). Places: a vacant
+ * transitions are those of a fleet that lost nothing), and with one attempt
+ * per request the same loss drops the server instead. Places: a vacant
  * place filled with a server joins and steps, an emptied one leaves the
  * rotation (closing its sessions) while the others go on.
  */
@@ -334,6 +335,44 @@ START_TEST(test_lost_step_batch_replies_are_resent_not_stepped_twice)
 }
 END_TEST
 
+/* The same lost reply with one attempt per request: nothing is resent, and
+ * once the timeout has passed the endpoint is dropped. */
+START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
+{
+    static const int drop[] = {5, 0}; /* the second step_batch's reply */
+    env2_t t;
+    env2_start(&t, 1);
+    proxy_t p;
+    proxy_start(&p, t.zctx, t.ep[0], drop);
+    const char *eps[1] = {p.endpoint};
+    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 3,
+                          .env_id = "CartPole-v1", .timeout_ms = 600, .attempts = 1,
+                          .backoff_min_ms = 60000, .backoff_max_ms = 60000, .seed = 77};
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    size_t dropped[2];
+    for (int tick = 0; tick < 2; tick++) {
+        size_t n;
+        fleet_obs(f, &n);
+        int32_t act[3] = {0, 1, 0};
+        fleet_send(f, act);
+        fleet_batch_t b;
+        fleet_collect(f, &b);
+        dropped[tick] = b.dropped;
+    }
+    ck_assert_uint_eq(dropped[0], 0);
+    ck_assert_uint_eq(dropped[1], 1);
+    ck_assert_uint_eq(fleet_live(f), 0);
+    fleet_destroy(&f); /* the dropped endpoint is not asked to close */
+    proxy_stop(&p);
+    ck_assert_int_eq(p.dropped, 1);
+    ck_assert_int_eq(p.requests, 5); /* hello, make, reset_batch, 2 step_batch: no resend */
+    env2_stop(&t);
+}
+END_TEST
+
 /* Ticks with action 0 until `live` endpoints are live (at most 20 s). */
 static void tick_until_live(fleet_t *f, size_t live)
 {
@@ -469,6 +508,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_rebuilt_fleet_continues_exactly);
     tcase_add_test(tc, test_unknown_env_fails_with_a_clear_error);
     tcase_add_test(tc, test_lost_step_batch_replies_are_resent_not_stepped_twice);
+    tcase_add_test(tc, test_one_attempt_drops_the_server_on_a_lost_reply);
     tcase_add_test(tc, test_vacant_place_filled_joins_and_emptied_place_leaves);
     tcase_add_test(tc, test_emptied_place_closes_its_sessions_on_the_server);
     suite_add_tcase(s, tc);

@@ -113,6 +113,18 @@ def test_agentd_refuses_an_empty_endpoint():
     assert "--env: '' is not an endpoint" in r.stderr
 
 
+@pytest.mark.parametrize("args,env,needle", [
+    (["--attempts", "0"], {}, "--attempts: '0' is not a whole number between 1 and 100"),
+    ([], {"AGENTD_ATTEMPTS": "101"},
+     "AGENTD_ATTEMPTS: '101' is not a whole number between 1 and 100"),
+])
+def test_agentd_attempts_out_of_range_is_a_usage_error(args, env, needle):
+    r = subprocess.run([str(AGENTD), *args], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, **env})
+    assert r.returncode == 2
+    assert needle in r.stderr
+
+
 def test_retry_flags_bound_the_reply_cache(tmp_path):
     """--retry-ttl: a resend within it is answered from the cache, byte for
     byte; after it, envd says the request already ran. --retry-clients 1:
