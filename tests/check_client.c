@@ -13,6 +13,8 @@
 
 typedef struct fake_server {
     void *zctx, *router;
+    void *client_zctx; /* the client under test, in a context of its own */
+    client_t *c;
     char endpoint[128];
     zmq_msg_t ident;  /* the identity of the last request received */
     uint64_t last_id; /* its request id */
@@ -21,7 +23,9 @@ typedef struct fake_server {
     size_t last_len;
 } fake_server_t;
 
-static void fake_open(fake_server_t *f)
+/* Opens the fake server and a client of it (ZeroMQ context of its own)
+ * with this timeout and CLIENT_ATTEMPTS attempts. */
+static void fake_open(fake_server_t *f, int timeout_ms)
 {
     memset(f, 0, sizeof *f);
     f->zctx = zmq_ctx_new();
@@ -32,10 +36,15 @@ static void fake_open(fake_server_t *f)
     size_t len = sizeof f->endpoint;
     zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
     zmq_msg_init(&f->ident);
+    f->client_zctx = zmq_ctx_new();
+    errbuf_t e;
+    ck_assert_int_eq(client_new(f->client_zctx, f->endpoint, timeout_ms, &f->c, &e), 0);
 }
 
 static void fake_close(fake_server_t *f)
 {
+    client_destroy(&f->c);
+    zmq_ctx_term(f->client_zctx);
     zmq_msg_close(&f->ident);
     zmq_close(f->router);
     zmq_ctx_term(f->zctx);
@@ -88,31 +97,33 @@ static void send_ping(client_t *c)
     ck_assert_int_eq(client_send(c, &req, &e), 0);
 }
 
+/* client_try_recv once a millisecond until it returns non-zero (5 s at most). */
+static int try_recv_polling(client_t *c, wire_reply_t *rep, errbuf_t *e)
+{
+    int rc = 0;
+    for (int i = 0; i < 5000 && rc == 0; i++) {
+        rc = client_try_recv(c, rep, e);
+        if (rc == 0)
+            usleep(1000);
+    }
+    return rc;
+}
+
 START_TEST(test_try_recv_is_zero_until_the_reply_arrives_then_one)
 {
     fake_server_t f;
-    fake_open(&f);
-    void *z = zmq_ctx_new();
-    client_t *c = NULL;
+    fake_open(&f, 60000);
+    client_t *c = f.c;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, f.endpoint, 60000, &c, &e), 0);
     send_ping(c);
     fake_take(&f);
     wire_reply_t rep;
     ck_assert_int_eq(client_try_recv(c, &rep, &e), 0); /* not answered yet */
     fake_answer(&f, "hi");
-    int rc = 0;
-    for (int i = 0; i < 5000 && rc == 0; i++) {
-        rc = client_try_recv(c, &rep, &e);
-        if (rc == 0)
-            usleep(1000);
-    }
-    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(try_recv_polling(c, &rep, &e), 1);
     ck_assert_int_eq(rep.op, WIRE_OP_PING);
     ck_assert_uint_eq(rep.ping.len, 2);
     ck_assert_int_eq(memcmp(rep.ping.payload, "hi", 2), 0);
-    client_destroy(&c);
-    zmq_ctx_term(z);
     fake_close(&f);
 }
 END_TEST
@@ -120,22 +131,14 @@ END_TEST
 START_TEST(test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_next)
 {
     fake_server_t f;
-    fake_open(&f);
-    void *z = zmq_ctx_new();
-    client_t *c = NULL;
+    fake_open(&f, 30);
+    client_t *c = f.c;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, f.endpoint, 30, &c, &e), 0);
     client_set_attempts(c, 1); /* the rule under test here; resends are tested below */
     send_ping(c);
     fake_take(&f);
     wire_reply_t rep;
-    int rc = 0;
-    for (int i = 0; i < 5000 && rc == 0; i++) {
-        rc = client_try_recv(c, &rep, &e);
-        if (rc == 0)
-            usleep(1000);
-    }
-    ck_assert_int_eq(rc, ERR_TIMEOUT);
+    ck_assert_int_eq(try_recv_polling(c, &rep, &e), ERR_TIMEOUT);
     ck_assert_ptr_nonnull(strstr(e.msg, "did not answer"));
     /* The server answers the abandoned request late; it must not be read
      * as the answer to the next one. */
@@ -146,8 +149,6 @@ START_TEST(test_try_recv_times_out_and_the_late_reply_is_never_taken_for_the_nex
     ck_assert_int_eq(client_recv(c, &rep, &e), 0);
     ck_assert_uint_eq(rep.ping.len, 3);
     ck_assert_int_eq(memcmp(rep.ping.payload, "new", 3), 0);
-    client_destroy(&c);
-    zmq_ctx_term(z);
     fake_close(&f);
 }
 END_TEST
@@ -155,11 +156,9 @@ END_TEST
 START_TEST(test_reset_abandons_the_request_in_flight)
 {
     fake_server_t f;
-    fake_open(&f);
-    void *z = zmq_ctx_new();
-    client_t *c = NULL;
+    fake_open(&f, 60000);
+    client_t *c = f.c;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, f.endpoint, 60000, &c, &e), 0);
     send_ping(c);
     fake_take(&f);
     client_reset(c);
@@ -170,8 +169,6 @@ START_TEST(test_reset_abandons_the_request_in_flight)
     wire_reply_t rep;
     ck_assert_int_eq(client_recv(c, &rep, &e), 0);
     ck_assert_int_eq(memcmp(rep.ping.payload, "new", 3), 0);
-    client_destroy(&c);
-    zmq_ctx_term(z);
     fake_close(&f);
 }
 END_TEST
@@ -183,11 +180,9 @@ END_TEST
 START_TEST(test_recv_resends_the_same_request_from_a_fresh_socket)
 {
     fake_server_t f;
-    fake_open(&f);
-    void *z = zmq_ctx_new();
-    client_t *c = NULL;
+    fake_open(&f, 8000);
+    client_t *c = f.c;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, f.endpoint, 8000, &c, &e), 0);
     client_set_attempts(c, 8);
     send_ping(c);
     fake_take(&f); /* never answered */
@@ -222,8 +217,6 @@ START_TEST(test_recv_resends_the_same_request_from_a_fresh_socket)
     ck_assert_uint_eq(rep.ping.len, 5);
     ck_assert_int_eq(memcmp(rep.ping.payload, "again", 5), 0);
     zmq_msg_close(&first_ident);
-    client_destroy(&c);
-    zmq_ctx_term(z);
     fake_close(&f);
 }
 END_TEST
@@ -233,11 +226,9 @@ END_TEST
 START_TEST(test_recv_times_out_after_all_attempts)
 {
     fake_server_t f;
-    fake_open(&f);
-    void *z = zmq_ctx_new();
-    client_t *c = NULL;
+    fake_open(&f, 1500);
+    client_t *c = f.c;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, f.endpoint, 1500, &c, &e), 0);
     send_ping(c);
     wire_reply_t rep;
     ck_assert_int_eq(client_recv(c, &rep, &e), ERR_TIMEOUT);
@@ -251,8 +242,6 @@ START_TEST(test_recv_times_out_after_all_attempts)
     }
     ck_assert_int_le(got, CLIENT_ATTEMPTS);
     ck_assert_int_ge(got, 1);
-    client_destroy(&c);
-    zmq_ctx_term(z);
     fake_close(&f);
 }
 END_TEST
