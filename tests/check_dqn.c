@@ -139,64 +139,73 @@ START_TEST(test_full_exploration_draws_every_action_evenly)
 }
 END_TEST
 
-static void fill_replay(replay_t *r)
+/* A learner of cfg with weights drawn from seed, and a replay buffer
+ * holding one terminal transition (its target is exactly its reward, 1). */
+typedef struct learner {
+    dqn_t *d;
+    replay_t *r;
+    rng_t rng;
+} learner_t;
+
+static void learner_open(learner_t *l, const dqn_config_t *cfg, uint64_t seed)
 {
+    qnet_shape_t shape = test_shape();
+    errbuf_t e;
+    l->d = NULL;
+    ck_assert_msg(dqn_new(cfg, &shape, &l->d, &e) == 0, "%s", e.msg);
+    rng_seed(&l->rng, seed);
+    dqn_init(l->d, &l->rng);
+    l->r = replay_new(16, 4);
     float s[4] = {0.01f, -0.02f, 0.03f, 0.04f}, s2[4] = {0.02f, 0.1f, 0.02f, -0.1f};
-    replay_add(r, s, 1, 1.0f, s2, 1, 0); /* terminal: target is exactly 1 */
+    replay_add(l->r, s, 1, 1.0f, s2, 1, 0);
+}
+
+static void learner_close(learner_t *l)
+{
+    replay_destroy(&l->r);
+    dqn_destroy(&l->d);
 }
 
 START_TEST(test_training_on_one_terminal_transition_drives_its_q_to_the_reward)
 {
     dqn_config_t cfg = test_config();
-    qnet_shape_t shape = test_shape();
-    dqn_t *d = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(dqn_new(&cfg, &shape, &d, &e), 0);
-    rng_t rng;
-    rng_seed(&rng, 3);
-    dqn_init(d, &rng);
-    replay_t *r = replay_new(16, 4);
-    fill_replay(r);
-    double first = dqn_train_step(d, r, &rng), last = first;
+    learner_t l;
+    learner_open(&l, &cfg, 3);
+    dqn_t *d = l.d;
+    replay_t *r = l.r;
+    double first = dqn_train_step(d, r, &l.rng), last = first;
     for (int i = 0; i < 500; i++)
-        last = dqn_train_step(d, r, &rng);
+        last = dqn_train_step(d, r, &l.rng);
     ck_assert_double_gt(first, 1e-3);
     ck_assert_double_lt(last, first * 1e-2);
     float s[4] = {0.01f, -0.02f, 0.03f, 0.04f}, qv[2];
     qnet_predict(dqn_online(d), s, 1, qv);
     ck_assert_float_eq_tol(qv[1], 1.0f, 0.05f);
     ck_assert_int_eq(dqn_updates(d), 501);
-    replay_destroy(&r);
-    dqn_destroy(&d);
+    learner_close(&l);
 }
 END_TEST
 
 START_TEST(test_target_moves_only_every_target_update_steps)
 {
     dqn_config_t cfg = test_config();
-    qnet_shape_t shape = test_shape();
-    dqn_t *d = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(dqn_new(&cfg, &shape, &d, &e), 0);
-    rng_t rng;
-    rng_seed(&rng, 4);
-    dqn_init(d, &rng);
-    replay_t *r = replay_new(16, 4);
-    fill_replay(r);
+    learner_t l;
+    learner_open(&l, &cfg, 4);
+    dqn_t *d = l.d;
+    replay_t *r = l.r;
     size_t n = qnet_nparams(dqn_online(d));
     size_t bytes = n * sizeof(float);
     float *before = malloc(bytes);
     memcpy(before, qnet_params(dqn_target(d)), bytes);
     for (int i = 1; i <= 3; i++) {
-        dqn_train_step(d, r, &rng);
+        dqn_train_step(d, r, &l.rng);
         ck_assert_int_eq(memcmp(before, qnet_params(dqn_target(d)), bytes), 0);
         ck_assert_int_ne(memcmp(qnet_params(dqn_online(d)), qnet_params(dqn_target(d)), bytes), 0);
     }
-    dqn_train_step(d, r, &rng); /* the 4th */
+    dqn_train_step(d, r, &l.rng); /* the 4th */
     ck_assert_int_eq(memcmp(qnet_params(dqn_online(d)), qnet_params(dqn_target(d)), bytes), 0);
     free(before);
-    replay_destroy(&r);
-    dqn_destroy(&d);
+    learner_close(&l);
 }
 END_TEST
 
@@ -205,25 +214,19 @@ START_TEST(test_polyak_target_update_mixes_by_tau)
     dqn_config_t cfg = test_config();
     cfg.target_update = 1;
     cfg.tau = 0.25;
-    qnet_shape_t shape = test_shape();
-    dqn_t *d = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(dqn_new(&cfg, &shape, &d, &e), 0);
-    rng_t rng;
-    rng_seed(&rng, 5);
-    dqn_init(d, &rng);
-    replay_t *r = replay_new(16, 4);
-    fill_replay(r);
+    learner_t l;
+    learner_open(&l, &cfg, 5);
+    dqn_t *d = l.d;
+    replay_t *r = l.r;
     size_t n = qnet_nparams(dqn_online(d));
     float *old_target = malloc(n * sizeof(float));
     memcpy(old_target, qnet_params(dqn_target(d)), n * sizeof(float));
-    dqn_train_step(d, r, &rng);
+    dqn_train_step(d, r, &l.rng);
     const float *on = qnet_params(dqn_online(d)), *tg = qnet_params(dqn_target(d));
     for (size_t i = 0; i < n; i++)
         ck_assert_float_eq_tol(tg[i], 0.75f * old_target[i] + 0.25f * on[i], 1e-6);
     free(old_target);
-    replay_destroy(&r);
-    dqn_destroy(&d);
+    learner_close(&l);
 }
 END_TEST
 
