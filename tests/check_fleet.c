@@ -48,19 +48,32 @@ static void env2_stop(env2_t *t)
     spawn_rmdir(&t->dir);
 }
 
-/* timeout_ms: long wherever the test needs every reply (a loaded machine
+/* CartPole-v1 on eps[0..n), `sessions` each, probes after 20-200 ms.
+ * timeout_ms: long wherever the test needs every reply (a loaded machine
  * must not make a server look dead), short where a server is killed. */
+static fleet_config_t test_config(const char *const *eps, size_t n, int sessions, int timeout_ms,
+                                  uint64_t seed)
+{
+    return (fleet_config_t){.endpoints = eps, .nendpoints = n, .sessions = sessions,
+                            .env_id = "CartPole-v1", .timeout_ms = timeout_ms,
+                            .backoff_min_ms = 20, .backoff_max_ms = 200, .seed = seed};
+}
+
+/* fleet_new and fleet_start; either failing fails the test with its message. */
+static fleet_t *open_fleet(void *zctx, const fleet_config_t *cfg)
+{
+    fleet_t *f = NULL;
+    errbuf_t e;
+    ck_assert_msg(fleet_new(zctx, cfg, &f, &e) == 0, "%s", e.msg);
+    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    return f;
+}
+
 static fleet_t *make_fleet(env2_t *t, int nep, int sessions, uint64_t seed, int timeout_ms)
 {
     const char *eps[2] = {t->ep[0], t->ep[1]};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = (size_t)nep, .sessions = sessions,
-                          .env_id = "CartPole-v1", .timeout_ms = timeout_ms, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = seed};
-    fleet_t *f = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(fleet_new(t->zctx, &cfg, &f, &e), 0);
-    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
-    return f;
+    fleet_config_t cfg = test_config(eps, (size_t)nep, sessions, timeout_ms, seed);
+    return open_fleet(t->zctx, &cfg);
 }
 
 /* A policy that balances for a while: push towards where the pole falls. */
@@ -215,9 +228,8 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
 
     fleet_t *g = NULL;
     const char *eps[1] = {t.ep[0]};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = S,
-                          .env_id = "CartPole-v1", .timeout_ms = 30000, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = 99, .salt = 1};
+    fleet_config_t cfg = test_config(eps, 1, S, 30000, 99);
+    cfg.salt = 1;
     errbuf_t e;
     ck_assert_int_eq(fleet_new(t.zctx, &cfg, &g, &e), 0);
     ck_assert_int_eq(fleet_set_restore(g, fleet_slot_states(f), fleet_slot_actions(f),
@@ -256,9 +268,8 @@ START_TEST(test_unknown_env_fails_with_a_clear_error)
     env2_t t;
     env2_start(&t, 1);
     const char *eps[1] = {t.ep[0]};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 2,
-                          .env_id = "MountainCar-v0", .timeout_ms = 2000, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = 1};
+    fleet_config_t cfg = test_config(eps, 1, 2, 2000, 1);
+    cfg.env_id = "MountainCar-v0";
     fleet_t *f = NULL;
     errbuf_t e;
     ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
@@ -275,13 +286,8 @@ static void run_one_endpoint(void *zctx, const char *ep, int ticks, float *next,
                              uint8_t *done, size_t *dropped)
 {
     const char *eps[1] = {ep};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 3,
-                          .env_id = "CartPole-v1", .timeout_ms = 3000, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = 77};
-    fleet_t *f = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(fleet_new(zctx, &cfg, &f, &e), 0);
-    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    fleet_config_t cfg = test_config(eps, 1, 3, 3000, 77);
+    fleet_t *f = open_fleet(zctx, &cfg);
     *dropped = 0;
     for (int tick = 0; tick < ticks; tick++) {
         size_t n;
@@ -345,13 +351,10 @@ START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
     proxy_t p;
     proxy_start(&p, t.zctx, t.ep[0], drop);
     const char *eps[1] = {p.endpoint};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 1, .sessions = 3,
-                          .env_id = "CartPole-v1", .timeout_ms = 600, .attempts = 1,
-                          .backoff_min_ms = 60000, .backoff_max_ms = 60000, .seed = 77};
-    fleet_t *f = NULL;
-    errbuf_t e;
-    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
-    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
+    fleet_config_t cfg = test_config(eps, 1, 3, 600, 77);
+    cfg.attempts = 1;
+    cfg.backoff_min_ms = cfg.backoff_max_ms = 60000; /* no probe within the test */
+    fleet_t *f = open_fleet(t.zctx, &cfg);
     size_t dropped[2];
     for (int tick = 0; tick < 2; tick++) {
         size_t n;
@@ -372,6 +375,24 @@ START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
     env2_stop(&t);
 }
 END_TEST
+
+/* Ticks `ticks` times with action 0, each stepping `slots` slots and
+ * dropping no endpoint. */
+static void tick_steadily(fleet_t *f, int ticks, size_t slots)
+{
+    int32_t act[64] = {0};
+    for (int i = 0; i < ticks; i++) {
+        size_t n;
+        fleet_batch_t b;
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        ck_assert_uint_eq(n, slots);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        ck_assert_uint_eq(b.n, slots);
+        ck_assert_uint_eq(b.dropped, 0);
+    }
+}
 
 /* Ticks with action 0 until `live` endpoints are live (at most 20 s). */
 static void tick_until_live(fleet_t *f, size_t live)
@@ -396,13 +417,9 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     env2_start(&t, 2);
     /* Three places of 2 sessions: server 0, then two vacant ones. */
     const char *eps[3] = {t.ep[0], NULL, NULL};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 3, .sessions = 2,
-                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = 3};
-    fleet_t *f = NULL;
+    fleet_config_t cfg = test_config(eps, 3, 2, 300, 3);
+    fleet_t *f = open_fleet(t.zctx, &cfg);
     errbuf_t e;
-    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
-    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(fleet_nslots(f), 6);
     ck_assert_uint_eq(fleet_live(f), 1);
     ck_assert_uint_eq(fleet_occupied(f), 1);
@@ -412,15 +429,7 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     int32_t act[6] = {0};
     size_t n;
     fleet_batch_t b;
-    for (int i = 0; i < 10; i++) { /* vacant places are never probed nor stepped */
-        fleet_poll(f);
-        fleet_obs(f, &n);
-        ck_assert_uint_eq(n, 2);
-        fleet_send(f, act);
-        fleet_collect(f, &b);
-        ck_assert_uint_eq(b.n, 2);
-        ck_assert_uint_eq(b.dropped, 0);
-    }
+    tick_steadily(f, 10, 2); /* vacant places are never probed nor stepped */
 
     /* Fill place 1 with server 1: it joins and its sessions step. */
     ck_assert_int_eq(fleet_set_endpoint(f, 1, t.ep[1], &e), 0);
@@ -446,15 +455,7 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     ck_assert_uint_eq(fleet_occupied(f), 1);
     ck_assert_uint_eq(fleet_slot_states(f)[0].resets, FLEET_NO_STATE);
     ck_assert_uint_eq(fleet_slot_states(f)[1].resets, FLEET_NO_STATE);
-    for (int i = 0; i < 10; i++) {
-        fleet_poll(f);
-        fleet_obs(f, &n);
-        ck_assert_uint_eq(n, 2);
-        fleet_send(f, act);
-        fleet_collect(f, &b);
-        ck_assert_uint_eq(b.n, 2);
-        ck_assert_uint_eq(b.dropped, 0);
-    }
+    tick_steadily(f, 10, 2);
     ck_assert(fleet_is_live(f, 1));
     ck_assert_int_eq(fleet_set_endpoint(f, 0, NULL, &e), 0); /* already vacant: no-op */
 
@@ -475,13 +476,9 @@ START_TEST(test_emptied_place_closes_its_sessions_on_the_server)
     env2_t t;
     env2_start(&t, 1);
     const char *eps[2] = {t.ep[0], NULL};
-    fleet_config_t cfg = {.endpoints = eps, .nendpoints = 2, .sessions = 3,
-                          .env_id = "CartPole-v1", .timeout_ms = 300, .backoff_min_ms = 20,
-                          .backoff_max_ms = 200, .seed = 4};
-    fleet_t *f = NULL;
+    fleet_config_t cfg = test_config(eps, 2, 3, 300, 4);
+    fleet_t *f = open_fleet(t.zctx, &cfg);
     errbuf_t e;
-    ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
-    ck_assert_msg(fleet_start(f, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(fleet_live(f), 1);
     client_t *c = NULL;
     ck_assert_int_eq(client_new(t.zctx, t.ep[0], 2000, &c, &e), 0);
