@@ -55,6 +55,30 @@ def make_spec(reply_spec, kwargs: dict[str, Any]):
     )
 
 
+def open_sessions(client: Client | None, endpoint: str, timeout: float, keys: dict[str, Any],
+                  env_id: str, count: int, make_options: dict[str, Any]):
+    """Makes ``count`` sessions of ``env_id`` for EnvdEnv and EnvdVectorEnv.
+
+    ``client`` None means a new :class:`Client` of ``endpoint``,
+    ``timeout`` and the CURVE ``keys``, closed again if this fails. Returns
+    ``(client, owns_client, make reply, observation space, action space)``.
+    """
+    owns_client = client is None
+    if owns_client:
+        client = Client(endpoint, timeout, **keys)
+    try:
+        rep = client.make(env_id, count, make_options)
+        observation_space = from_proto(rep.observation_space)
+        if observation_space.dtype != np.float32:
+            raise Internal(f"{env_id}: observations of dtype {observation_space.dtype}; "
+                           "protocol v1 carries float32 only")
+    except BaseException:
+        if owns_client:
+            client.close()
+        raise
+    return client, owns_client, rep, observation_space, from_proto(rep.action_space)
+
+
 class EnvdEnv(Env):
     """A Gymnasium environment whose dynamics run in envd.
 
@@ -77,23 +101,12 @@ class EnvdEnv(Env):
         self.render_mode = None
         self.env_id = env_id
         self._make_options = dict(make_options)
-        self._owns_client = client is None
-        if client is None:
-            client = Client(endpoint, timeout, server_public_key=server_public_key,
-                            public_key=public_key, secret_key=secret_key)
-        self.client = client
-        try:
-            rep = self.client.make(env_id, 1, self._make_options)
-        except BaseException:
-            if self._owns_client:
-                self.client.close()
-            raise
+        keys = {"server_public_key": server_public_key, "public_key": public_key,
+                "secret_key": secret_key}
+        (self.client, self._owns_client, rep, self.observation_space,
+         self.action_space) = open_sessions(client, endpoint, timeout, keys, env_id, 1,
+                                            self._make_options)
         self._adopt(rep)
-        self.observation_space = from_proto(rep.observation_space)
-        self.action_space = from_proto(rep.action_space)
-        if self.observation_space.dtype != np.float32:
-            raise Internal(f"{env_id}: observations of dtype {self.observation_space.dtype}; "
-                           "protocol v1 carries float32 only")
         self._obs_shape = self.observation_space.shape
         self._obs_nbytes = 4 * math.prod(self._obs_shape)
         self.metadata = {"render_modes": []}

@@ -42,9 +42,9 @@ from .client import (
     check_seed,
     fill_reset_batch,
 )
-from .env import EnvdSessionLost, make_spec
+from .env import EnvdSessionLost, make_spec, open_sessions
 from .errors import EnvdError, FailedPrecondition, Internal, InvalidArgument, NotFound
-from .spaces import batch_space, from_proto
+from .spaces import batch_space
 
 __all__ = ["EnvdVectorEnv", "AutoresetMode"]
 
@@ -103,23 +103,12 @@ class EnvdVectorEnv(VectorEnv):
         self.copy = bool(copy)
         self.render_mode = None
         self._make_options = dict(make_options)
-        self._owns_client = client is None
-        if client is None:
-            client = Client(endpoint, timeout, server_public_key=server_public_key,
-                            public_key=public_key, secret_key=secret_key)
-        self.client = client
-        try:
-            rep = self.client.make(env_id, self.num_envs, self._make_options)
-        except BaseException:
-            if self._owns_client:
-                self.client.close()
-            raise
+        keys = {"server_public_key": server_public_key, "public_key": public_key,
+                "secret_key": secret_key}
+        (self.client, self._owns_client, rep, self.single_observation_space,
+         self.single_action_space) = open_sessions(client, endpoint, timeout, keys, env_id,
+                                                   self.num_envs, self._make_options)
         self._adopt(rep)
-        self.single_observation_space = from_proto(rep.observation_space)
-        self.single_action_space = from_proto(rep.action_space)
-        if self.single_observation_space.dtype != np.float32:
-            raise Internal(f"{env_id}: observations of dtype {self.single_observation_space.dtype}; "
-                           "protocol v1 carries float32 only")
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._obs_shape = (self.num_envs,) + tuple(self.single_observation_space.shape)
