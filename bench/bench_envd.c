@@ -615,7 +615,8 @@ static void report(const bench_config_t *cfg, const bench_req_t *reqs, const res
     double p50 = res->lat[0][0][0] / res->lat[0][1][0];
     printf("\ngoals (tcp): N=1024 >= 4M steps/s: %.2fM %s; >= 0.8x echo: %.2fx %s; "
            "p50 <= 1.2x echo: %.2fx %s\n",
-           envd / 1e6, envd >= 4e6 ? "met" : "NOT met", ratio, ratio >= 0.8 ? "met" : "NOT met", p50, p50 <= 1.2 ? "met" : "NOT met");
+           envd / 1e6, envd >= 4e6 ? "met" : "NOT met", ratio, ratio >= 0.8 ? "met" : "NOT met",
+           p50, p50 <= 1.2 ? "met" : "NOT met");
 }
 
 static void usage(FILE *f)
