@@ -17,24 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bits.h"
 #include "cartpole.h"
 #include "env.h"
 
 #define GOLDEN_PATH "tests/data/cartpole_v1_public.jsonl"
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
 
 /* calloc, so that whole instances can be compared with memcmp. */
 static env_t *env_make(const char *id, const env_option_t *opts, size_t nopts)

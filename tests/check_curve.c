@@ -28,6 +28,7 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "bits.h"
 #include "client.h"
 #include "curve.h"
 #include "log.h"
@@ -177,13 +178,6 @@ static void ck_refused(client_t *c)
 }
 
 /* ------------------------------------------------------------ golden */
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 static void ck_obs_hex(const cJSON *hex, const float *obs, int t)
 {

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "bits.h"
 #include "cartpole.h"
 #include "env.h"
 #include "rng.h"
@@ -67,20 +68,6 @@ static const rng_vector_t vectors[] = {
 };
 
 #define NVECTORS (int)(sizeof vectors / sizeof vectors[0])
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
 
 static void ck_rng_equals(const rng_t *r, const rng_vector_t *v, const char *how)
 {

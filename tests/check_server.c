@@ -36,6 +36,7 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "bits.h"
 #include "client.h"
 #include "env.h"
 #include "log.h"
@@ -235,20 +236,6 @@ static void close_ids(client_t *c, const uint64_t *ids, size_t n, uint32_t want_
 }
 
 /* ------------------------------------------------- observations and mirrors */
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
 
 /* A FLOAT32 tensor of shape [rows, 4], or [4] when rows is 0. */
 static void ck_obs_shape(const wire_tensor_t *got, uint32_t rows)

@@ -16,17 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bits.h"
 #include "rng.h"
 #include "wire.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
 
 /* ------------------------------------------------ hand-written protobuf */
 
