@@ -167,6 +167,8 @@ static void usage(const opts_t *o, FILE *f)
             "  1    runtime error (no server answered within --give-up, a bad checkpoint, ...)\n"
             "  2    usage error\n"
             "  3    --total-steps spent without reaching --target-return\n"
+            "  4    the run ended (as 0, 3, 130 or 143) but its final --save failed: no\n"
+            "       checkpoint of its end is on disk (stderr and summary.json say why)\n"
             "  130  stopped by SIGINT, 143 by SIGTERM (the checkpoint was saved first)\n",
             "--help", "show this help", "--version", "print the version");
 }

@@ -11,7 +11,7 @@
 # gnuplot is installed, and stops envd whatever happens (EXIT trap).
 # SIGINT/SIGTERM reach agentd, which saves its checkpoint and stops.
 # The exit status is agentd's: 0 solved, 1 error, 2 usage, 3 budget spent,
-# 130/143 interrupted.
+# 4 final checkpoint not saved, 130/143 interrupted.
 set -u
 cd "$(dirname "$0")/.."
 . agent/envd.sh

@@ -84,6 +84,12 @@ typedef struct run {
     bool tty;
     const char *stop_reason;
 
+    /* --save: how this run's saves went, for the exit status and summary */
+    int64_t saved_at_steps;   /* env steps of the last save that worked; -1: none */
+    int64_t failed_saves;     /* periodic and final */
+    bool final_saved;
+    char save_error[256];     /* why the last failed save failed */
+
     /* --env-dns: the fleet's places are endpoints[0..nfixed) from --env,
      * then env_dns_max places for the replicas, vacant when not in use. */
     const char *places[TRAIN_MAX_ENDPOINTS];
@@ -613,6 +619,30 @@ static void tjson_eval(text_t *t, const eval_record_t *ev, int episodes)
     tprintf(t, ", \"episodes\": %d, \"at_env_steps\": %" PRId64 "}", episodes, ev->at_steps);
 }
 
+/* null without --save; else the path, whether the final save worked and
+ * why not, and the env steps of what the path holds from this run (the
+ * final save, or the last periodic one that worked; null: nothing). */
+static void tjson_checkpoint(text_t *t, const run_t *r)
+{
+    if (!r->cfg->save_path) {
+        tprintf(t, "null");
+        return;
+    }
+    tprintf(t, "{\"path\": ");
+    tjson_str(t, r->cfg->save_path);
+    tprintf(t, ", \"saved\": %s, \"saved_at_env_steps\": ", r->final_saved ? "true" : "false");
+    if (r->saved_at_steps >= 0)
+        tprintf(t, "%" PRId64, r->saved_at_steps);
+    else
+        tprintf(t, "null");
+    tprintf(t, ", \"failed_saves\": %" PRId64 ", \"error\": ", r->failed_saves);
+    if (r->final_saved)
+        tprintf(t, "null");
+    else
+        tjson_str(t, r->save_error);
+    tprintf(t, "}");
+}
+
 static void summary(run_t *r, int status)
 {
     const train_config_t *c = r->cfg;
@@ -645,8 +675,12 @@ static void summary(run_t *r, int status)
                r->n.episodes, r->dqn ? dqn_updates(r->dqn) : 0, r->evaluations, r->eval_steps,
                r->eval_seconds);
     }
-    if (c->save_path)
-        printf("agentd: checkpoint %s\n", c->save_path);
+    if (c->save_path && !c->eval_only) { /* --eval-only saves nothing */
+        if (r->final_saved)
+            printf("agentd: checkpoint %s\n", c->save_path);
+        else
+            printf("agentd: checkpoint %s NOT saved (%s)\n", c->save_path, r->save_error);
+    }
     if (c->logdir)
         printf("agentd: logs in %s (progress.csv, TensorBoard events, summary.json)\n", c->logdir);
     fflush(stdout);
@@ -689,7 +723,9 @@ static void summary(run_t *r, int status)
     /* The endpoints at the end: --env ones and the --env-dns replicas that
      * hold a place now (vacant places skipped). Summaries follow a setup
      * that made the fleet. */
-    tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"endpoints\": [", r->start_steps);
+    tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"checkpoint\": ", r->start_steps);
+    tjson_checkpoint(&t, r);
+    tprintf(&t, ",\n  \"endpoints\": [");
     size_t listed = 0;
     for (size_t i = 0; i < fleet_nendpoints(r->fleet); i++) {
         const char *ep = fleet_endpoint(r->fleet, i);
@@ -896,16 +932,34 @@ static bool eval_now(run_t *r)
     return res.mean >= r->cfg->target_return;
 }
 
-static void do_save(run_t *r)
+/* A periodic save that fails is a warning: the next one may work (space
+ * freed), and stopping would lose the training too. The final one is the
+ * run's durable product, so its failure decides the exit status (train_run)
+ * and is said plainly, with what the path holds instead. */
+static int do_save(run_t *r, bool final)
 {
     errbuf_t e;
-    if (!r->cfg->save_path)
-        return;
-    if (save_checkpoint(r, &e) < 0)
-        log_error("checkpoint not saved: %s", e.msg);
-    else
-        log_debug("checkpoint saved: %s at %" PRId64 " env steps", r->cfg->save_path,
-                  r->n.env_steps);
+    const char *path = r->cfg->save_path;
+    if (!path)
+        return 0;
+    if (save_checkpoint(r, &e) == 0) {
+        r->saved_at_steps = r->n.env_steps;
+        log_debug("checkpoint saved: %s at %" PRId64 " env steps", path, r->n.env_steps);
+        return 0;
+    }
+    r->failed_saves++;
+    snprintf(r->save_error, sizeof r->save_error, "%s", e.msg);
+    if (!final) {
+        log_warn("checkpoint at %" PRId64 " env steps not saved (training goes on): %s",
+                 r->n.env_steps, e.msg);
+    } else if (r->saved_at_steps >= 0) {
+        log_error("final checkpoint not saved: %s; %s still holds the one saved at %" PRId64
+                  " env steps", e.msg, path, r->saved_at_steps);
+    } else {
+        log_error("final checkpoint not saved: %s; this run wrote no checkpoint to %s", e.msg,
+                  path);
+    }
+    return -1;
 }
 
 static int loop(run_t *r)
@@ -979,7 +1033,7 @@ static int loop(run_t *r)
         if (!evaluated && crossed(before, r->n.env_steps, c->log_every))
             log_row(r, t, NULL);
         if (crossed(before, r->n.env_steps, c->save_every))
-            do_save(r);
+            do_save(r, false);
         if (c->progress_s > 0 && t - r->line_t >= c->progress_s)
             progress_line(r, t);
     }
@@ -1013,6 +1067,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
     r.stop = stop;
     r.t0 = now_s();
     r.solved_at_steps = -1;
+    r.saved_at_steps = -1;
     r.last_loss = NAN;
     r.stop_reason = "error";
     r.tty = isatty(STDERR_FILENO);
@@ -1046,7 +1101,9 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
         status = loop(&r);
         if (cfg->progress_s > 0)
             progress_line(&r, now_s());
-        do_save(&r);
+        r.final_saved = do_save(&r, true) == 0;
+        if (!r.final_saved && status != TRAIN_EXIT_ERROR)
+            status = TRAIN_EXIT_UNSAVED;
         if (status != TRAIN_EXIT_ERROR || r.n.env_steps > 0)
             summary(&r, status);
     }

@@ -39,6 +39,8 @@ enum {
     TRAIN_EXIT_ERROR = 1,      /* runtime error */
     TRAIN_EXIT_USAGE = 2,      /* bad options (main.c) */
     TRAIN_EXIT_BUDGET = 3,     /* --total-steps spent without reaching the target */
+    TRAIN_EXIT_UNSAVED = 4,    /* the run ended (as 0, 3, 130 or 143 would say) but its
+                                  final --save failed: the checkpoint is not on disk */
     TRAIN_EXIT_SIGINT = 130,   /* stopped by SIGINT, checkpoint saved */
     TRAIN_EXIT_SIGTERM = 143,  /* stopped by SIGTERM, checkpoint saved */
 };

@@ -8,6 +8,7 @@
  */
 #include "wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,97 @@ static int check_utf8(const char *s, const char *what, errbuf_t *e)
     return 0;
 }
 
+/* protobuf-c hands a string field over as a C string, its length lost:
+ * "max_episode_steps\0x" would pass as max_episode_steps, and an env id
+ * or option value would be cut short without a word. So the raw bytes of a
+ * message that has already unpacked are walked once more with the
+ * message's descriptor, and every string field at any depth is looked at
+ * with its length. Only tags and lengths are read, apart from the strings
+ * themselves, so the cost is per field. Bytes that do not parse cannot
+ * occur after a successful unpack; the walk then just stops. */
+#define NUL_SCAN_DEPTH 8      /* envd.proto nests 3 deep, and nothing is recursive */
+#define NUL_SCAN_REPEATED 32  /* fields of one message whose elements are counted */
+
+static bool scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* path[0..at) names the message being walked ("" at the top, then
+ * "make.options[1]"); a field's name is appended for its own walk. */
+static int scan_nul(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, char *path,
+                    size_t cap, size_t at, int depth, errbuf_t *e)
+{
+    const uint8_t *end = p + len;
+    unsigned seen[NUL_SCAN_REPEATED] = {0};
+    while (p < end) {
+        uint64_t tag, n;
+        if (!scan_varint(&p, end, &tag))
+            return 0;
+        switch (tag & 7) {
+        case 0:
+            if (!scan_varint(&p, end, &n))
+                return 0;
+            continue;
+        case 1:
+        case 5: {
+            size_t w = (tag & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < w)
+                return 0;
+            p += w;
+            continue;
+        }
+        case 2:
+            break;
+        default: /* groups: protobuf-c refuses them before this runs */
+            return 0;
+        }
+        if (!scan_varint(&p, end, &n) || n > (uint64_t)(end - p))
+            return 0;
+        const uint8_t *v = p;
+        p += n;
+        const ProtobufCFieldDescriptor *f =
+            tag >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+                                   : NULL;
+        if (!f || (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
+            continue;
+        size_t k = (size_t)(f - d->fields);
+        int w = f->label == PROTOBUF_C_LABEL_REPEATED && k < NUL_SCAN_REPEATED
+                    ? snprintf(path + at, cap - at, "%s%s[%u]", at ? "." : "", f->name, seen[k]++)
+                    : snprintf(path + at, cap - at, "%s%s", at ? "." : "", f->name);
+        size_t next = w < 0 ? at : at + (size_t)w < cap ? at + (size_t)w : cap - 1;
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            const uint8_t *nul = memchr(v, 0, (size_t)n);
+            if (nul)
+                return err_set(e, ERR_INVALID_ARGUMENT,
+                               "%s contains a NUL byte (at offset %zu of its %llu bytes)", path,
+                               (size_t)(nul - v), (unsigned long long)n);
+        } else if (depth < NUL_SCAN_DEPTH) {
+            int rc = scan_nul(f->descriptor, v, (size_t)n, path, cap, next, depth + 1, e);
+            if (rc < 0)
+                return rc;
+        }
+        path[at] = '\0';
+    }
+    return 0;
+}
+
+/* Refuses a request with a NUL byte in any string field (see scan_nul). */
+static int check_no_nul(const void *buf, size_t len, errbuf_t *e)
+{
+    char path[128] = "";
+    return scan_nul(&envd__v1__request__descriptor, buf, len, path, sizeof path, 0, 0, e);
+}
+
 static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const char *what,
                           errbuf_t *e)
 {
@@ -283,7 +375,8 @@ static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
                 return ERR_INVALID_ARGUMENT;
             break;
         default:
-            return err_set(e, ERR_INVALID_ARGUMENT, "option '%s' has no value", pb[i]->key);
+            opts[i].type = WIRE_OPT_NONE;
+            break;
         }
     }
     *out = opts;
@@ -417,6 +510,8 @@ static int options_to_pb(const wire_option_t *o, size_t n, options_pb_t *pb,
             pb->opt[i].value_case = ENVD__V1__OPTION__VALUE_STRING_VALUE;
             pb->opt[i].string_value = (char *)o[i].v.s;
             break;
+        case WIRE_OPT_NONE: /* the oneof stays unset */
+            break;
         }
         pb->ptr[i] = &pb->opt[i];
     }
@@ -521,6 +616,8 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
                      "unknown or missing operation: the request sets none this server knows");
         break;
     }
+    if (rc == 0)
+        rc = check_no_nul(buf, len, e);
     /* The arena owns the memory; this releases nothing but keeps the rule
      * that every unpack has its free_unpacked. The views stay valid until
      * wire_arena_reset(). */

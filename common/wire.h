@@ -71,7 +71,17 @@ typedef struct wire_tensor {
     size_t len; /* bytes */
 } wire_tensor_t;
 
-typedef enum { WIRE_OPT_BOOL, WIRE_OPT_INT, WIRE_OPT_DOUBLE, WIRE_OPT_STRING } wire_opt_type_t;
+/* WIRE_OPT_NONE: an Option whose value is unset, a key with no value (what
+ * a Python None maps to). It decodes like any other: whether a key may go
+ * without a value is the environment's to say, as Gymnasium ignores
+ * unknown reset options whatever they hold. */
+typedef enum {
+    WIRE_OPT_BOOL,
+    WIRE_OPT_INT,
+    WIRE_OPT_DOUBLE,
+    WIRE_OPT_STRING,
+    WIRE_OPT_NONE,
+} wire_opt_type_t;
 
 typedef struct wire_option {
     const char *key;

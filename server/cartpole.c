@@ -77,7 +77,8 @@ static int cartpole_reset(void *state, rng_t *rng, const env_option_t *opts, siz
     cartpole_t *cp = state;
     double low = RESET_LOW, high = RESET_HIGH;
 
-    /* Gymnasium ignores reset options it does not know. */
+    /* Gymnasium ignores reset options it does not know, whatever they hold
+     * (no value included); low or high with no value fails its float(). */
     for (size_t i = 0; i < nopts; i++) {
         int rc = 0;
         if (strcmp(opts[i].key, "low") == 0)

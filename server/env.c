@@ -48,6 +48,7 @@ const char *env_opt_type_name(env_opt_type_t t)
     case ENV_OPT_INT: return "int";
     case ENV_OPT_DOUBLE: return "double";
     case ENV_OPT_STRING: return "string";
+    case ENV_OPT_NONE: return "none";
     }
     return "unknown";
 }

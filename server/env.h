@@ -21,8 +21,10 @@
 #include "err.h"
 #include "rng.h"
 
-/* A make or reset option as it arrived from a client. */
-typedef enum { ENV_OPT_BOOL, ENV_OPT_INT, ENV_OPT_DOUBLE, ENV_OPT_STRING } env_opt_type_t;
+/* A make or reset option as it arrived from a client. ENV_OPT_NONE is a
+ * key with no value (Python's None): a class ignores it where it ignores
+ * the key, and refuses it as a wrong type where it reads the key. */
+typedef enum { ENV_OPT_BOOL, ENV_OPT_INT, ENV_OPT_DOUBLE, ENV_OPT_STRING, ENV_OPT_NONE } env_opt_type_t;
 
 typedef struct env_option {
     const char *key;
@@ -38,7 +40,7 @@ typedef struct env_option {
 /* The most make options env_init accepts in one call. */
 #define ENV_MAKE_OPTIONS_MAX 16
 
-/* "bool", "int", "double" or "string", for error messages. */
+/* "bool", "int", "double", "string" or "none", for error messages. */
 const char *env_opt_type_name(env_opt_type_t t);
 
 typedef struct env_class {

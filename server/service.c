@@ -155,6 +155,7 @@ static int options_convert(const wire_option_t *in, size_t n, env_option_t *out,
         case WIRE_OPT_INT: out[i].type = ENV_OPT_INT; out[i].v.i = in[i].v.i; break;
         case WIRE_OPT_DOUBLE: out[i].type = ENV_OPT_DOUBLE; out[i].v.d = in[i].v.d; break;
         case WIRE_OPT_STRING: out[i].type = ENV_OPT_STRING; out[i].v.s = in[i].v.s; break;
+        case WIRE_OPT_NONE: out[i].type = ENV_OPT_NONE; break;
         }
     }
     return 0;

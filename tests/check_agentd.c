@@ -8,8 +8,10 @@
  * cannot flake); the same seed gives the same checkpoint bytes; N steps +
  * save + load + N steps equals 2N steps, byte for byte; damaged,
  * truncated and mismatched checkpoints are refused with a clear message;
- * a signal saves a loadable checkpoint; and training carries on when one
- * of two servers is killed with SIGKILL mid-run.
+ * a signal saves a loadable checkpoint; a final save that fails (disk
+ * full, a path that cannot be created) is exit status 4, said on stderr
+ * and in summary.json; and training carries on when one of two servers is
+ * killed with SIGKILL mid-run.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -329,7 +331,109 @@ START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
     int status = spawn_wait(pid, 30.0);
     ck_assert(status != -1 && WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 143);
+    char *sum = spawn_slurp(path(&h, "run/summary.json"), NULL);
+    ck_assert_msg(sum && strstr(sum, "\"exit_status\": 143,") &&
+                      strstr(sum, "\"saved\": true, \"saved_at_env_steps\": ") &&
+                      strstr(sum, "\"failed_saves\": 0, \"error\": null}"),
+                  "summary.json: %s", sum ? sum : "(none)");
+    free(sum);
     ck_assert_int_eq(agentd(&h, "--load", path(&h, "sig.ckpt"), "--eval-only", NULL), 0);
+    stop(&h);
+}
+END_TEST
+
+/* h->dir/name's contents hold needle */
+static int file_has(const harness_t *h, const char *name, const char *needle)
+{
+    char *text = spawn_slurp(path(h, name), NULL);
+    int found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* The run's one durable product is its final checkpoint: when that save
+ * fails, periodic failures having only warned, the run exits 4 instead of
+ * 3 and says why on stderr, on stdout and in summary.json. Root can write
+ * anywhere, so the failures come from a path under a regular file (ENOTDIR
+ * at create) and from RLIMIT_FSIZE below the checkpoint's size (EFBIG at
+ * write, as a full disk fails a write; SIGXFSZ ignored so that write
+ * returns the error instead of killing agentd). */
+START_TEST(test_a_final_save_that_fails_exits_4_and_says_why)
+{
+    harness_t h;
+    start(&h, 1);
+    FILE *f = fopen(path(&h, "file"), "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    int st = agentd(&h, "--seed", "1", "--target-return", "1e9", "--total-steps", "1500",
+                    "--learning-starts", "500", "--save-every", "500", "--logdir", path(&h, "run"),
+                    "--save", path(&h, "file/x.ckpt"), NULL);
+    ck_assert_msg(st == 4, "agentd exit %d, want 4 (see %s)", st, h.log);
+    ck_assert(log_has(&h, "checkpoint at 504 env steps not saved (training goes on)"));
+    ck_assert(log_has(&h, "final checkpoint not saved: create "));
+    ck_assert(log_has(&h, "Not a directory; this run wrote no checkpoint to "));
+    ck_assert(log_has(&h, "/file/x.ckpt NOT saved ("));
+    ck_assert(file_has(&h, "run/summary.json", "\"exit_status\": 4,"));
+    ck_assert(file_has(&h, "run/summary.json", "\"stop_reason\": \"budget\""));
+    ck_assert(file_has(&h, "run/summary.json",
+                       "\"saved\": false, \"saved_at_env_steps\": null, \"failed_saves\": 4, "
+                       "\"error\": \"create "));
+
+    /* A disk that fills: the writes fail, and no temporary file stays. */
+    char *sh[64] = {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"",
+                    spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "1",
+                    "--target-return", "1e9", "--total-steps", "1500", "--learning-starts", "500",
+                    "--logdir", (char *)path(&h, "full"), "--save", (char *)path(&h, "full.ckpt"),
+                    NULL};
+    st = spawn_run(sh, h.log, 90.0);
+    ck_assert_msg(st == 4, "agentd exit %d under a 32 KiB file size limit, want 4", st);
+    ck_assert(log_has(&h, "final checkpoint not saved: write "));
+    ck_assert(log_has(&h, "File too large"));
+    ck_assert(file_has(&h, "full/summary.json", "\"exit_status\": 4,"));
+    ck_assert(file_has(&h, "full/summary.json", "\"saved\": false"));
+    ck_assert_int_ne(access(path(&h, "full.ckpt"), F_OK), 0);
+    char tmp[400];
+    snprintf(tmp, sizeof tmp, "ls %s | grep -q 'full.ckpt.tmp'", h.dir);
+    ck_assert_msg(system(tmp) != 0, "a temporary checkpoint file was left behind");
+    stop(&h);
+}
+END_TEST
+
+/* Stopped by SIGTERM after periodic saves worked, but the final save fails:
+ * 4, not 143 (which promises a saved checkpoint), and the summary says
+ * which steps the last good checkpoint holds; that one still loads. */
+START_TEST(test_sigterm_whose_final_save_fails_exits_4)
+{
+    harness_t h;
+    start(&h, 1);
+    ck_assert_int_eq(mkdir(path(&h, "ck"), 0755), 0);
+    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "4",
+                    "--target-return", "1e9", "--total-steps", "100000000", "--save-every", "500",
+                    "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "ck/x.ckpt"),
+                    NULL};
+    pid_t pid = spawn_exec(argv, h.log);
+    ck_assert_int_gt(pid, 0);
+    double until = spawn_now() + 30.0;
+    while (access(path(&h, "ck/x.ckpt"), F_OK) != 0 && spawn_now() < until)
+        usleep(5000);
+    ck_assert_msg(access(path(&h, "ck/x.ckpt"), F_OK) == 0, "no periodic checkpoint within 30 s");
+    /* From now on the save path's directory is a regular file. */
+    ck_assert_int_eq(rename(path(&h, "ck"), path(&h, "ck.kept")), 0);
+    FILE *f = fopen(path(&h, "ck"), "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    kill(pid, SIGTERM);
+    int status = spawn_wait(pid, 30.0);
+    ck_assert(status != -1 && WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 4, "agentd exit %d, want 4 (see %s)", WEXITSTATUS(status),
+                  h.log);
+    ck_assert(log_has(&h, "final checkpoint not saved: create "));
+    ck_assert(log_has(&h, "/ck/x.ckpt still holds the one saved at "));
+    ck_assert(file_has(&h, "run/summary.json", "\"stop_reason\": \"SIGTERM\""));
+    ck_assert(file_has(&h, "run/summary.json", "\"exit_status\": 4,"));
+    ck_assert(file_has(&h, "run/summary.json", "\"saved\": false, \"saved_at_env_steps\": "));
+    ck_assert(!file_has(&h, "run/summary.json", "\"saved_at_env_steps\": null"));
+    ck_assert_int_eq(agentd(&h, "--load", path(&h, "ck.kept/x.ckpt"), "--eval-only", NULL), 0);
     stop(&h);
 }
 END_TEST
@@ -404,6 +508,8 @@ Suite *agentd_suite(void)
     tcase_add_test(tc, test_damaged_checkpoints_are_refused_with_a_clear_error);
     tcase_add_test(tc, test_shape_mismatch_names_both_shapes);
     tcase_add_test(tc, test_sigterm_saves_a_checkpoint_that_loads);
+    tcase_add_test(tc, test_a_final_save_that_fails_exits_4_and_says_why);
+    tcase_add_test(tc, test_sigterm_whose_final_save_fails_exits_4);
     tcase_add_test(tc, test_usage_errors_exit_2);
     tcase_add_test(tc, test_training_goes_on_when_one_of_two_servers_is_killed);
     suite_add_tcase(s, tc);

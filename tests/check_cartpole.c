@@ -360,6 +360,8 @@ START_TEST(test_make_rejects_wrongly_typed_option)
         {.key = "sutton_barto_reward", .type = ENV_OPT_STRING, .v.s = "true"},
         {.key = "max_episode_steps", .type = ENV_OPT_DOUBLE, .v.d = 10.0},
         {.key = "max_episode_steps", .type = ENV_OPT_BOOL, .v.b = true},
+        {.key = "max_episode_steps", .type = ENV_OPT_NONE},
+        {.key = "sutton_barto_reward", .type = ENV_OPT_NONE},
     };
     errbuf_t e;
 
@@ -559,13 +561,14 @@ START_TEST(test_reset_bounds_scale_the_draws)
         {.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -1.0},
         {.key = "high", .type = ENV_OPT_INT, .v.i = 2},
         {.key = "colour", .type = ENV_OPT_STRING, .v.s = "ignored, as in Gymnasium"},
+        {.key = "render", .type = ENV_OPT_NONE}, /* no value: ignored too */
     };
     const cartpole_t *cp = (const cartpole_t *)env->state;
     float obs[4];
     rng_t r;
     errbuf_t e;
 
-    ck_assert_int_eq(try_reset(env, 42, opts, 3, obs, &e), 0);
+    ck_assert_int_eq(try_reset(env, 42, opts, 4, obs, &e), 0);
     rng_seed(&r, 42);
     const double s[4] = {cp->x, cp->x_dot, cp->theta, cp->theta_dot};
     for (int k = 0; k < 4; k++) {
@@ -588,6 +591,8 @@ START_TEST(test_reset_rejects_bad_bounds_and_changes_nothing)
          {.key = "x", .type = ENV_OPT_BOOL}},
         {{.key = "high", .type = ENV_OPT_BOOL, .v.b = true},
          {.key = "x", .type = ENV_OPT_BOOL}},
+        {{.key = "low", .type = ENV_OPT_NONE}, /* float(None) raises in Gymnasium */
+         {.key = "x", .type = ENV_OPT_NONE}},
         /* numpy's uniform refuses a range that is not finite or is -0.0 */
         {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -INFINITY},
          {.key = "x", .type = ENV_OPT_BOOL}},

@@ -147,6 +147,7 @@ static void ck_options_eq(const wire_option_t *want, size_t nwant, const wire_op
                           i, got[i].v.d, want[i].v.d);
             break;
         case WIRE_OPT_STRING: ck_str_eq_or_empty(want[i].v.s, got[i].v.s, "option string"); break;
+        case WIRE_OPT_NONE: break;
         }
     }
 }
@@ -348,6 +349,7 @@ static const wire_option_t every_option[] = {
     {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0x1.fffffffffffffp+1023},
     {.key = "name", .type = WIRE_OPT_STRING, .v.s = "caf\xc3\xa9"},
     {.key = "", .type = WIRE_OPT_STRING, .v.s = ""},
+    {.key = "unset", .type = WIRE_OPT_NONE}, /* a key with no value (Python's None) */
 };
 
 static const uint64_t ids3[] = {1, UINT64_MAX, 0x8000000000000000ull};
@@ -995,16 +997,126 @@ START_TEST(test_strings_that_are_not_utf8_are_refused)
 }
 END_TEST
 
-START_TEST(test_option_without_value_is_refused)
+/* Decodes req and expects success. */
+static void ck_request_decodes(const pb_t *req, const char *what)
 {
-    pb_t req = {.n = 0}, make = {.n = 0}, opt = {.n = 0};
+    wire_arena_t *a = wire_arena_new(0);
+    wire_request_t got;
+    errbuf_t e;
 
+    err_clear(&e);
+    ck_assert_msg(wire_decode_request(a, req->b, req->n, &got, &e) == 0, "%s: %s", what, e.msg);
+    wire_arena_destroy(&a);
+}
+
+/* Request{major 1, op: {field: body}} */
+static void pb_request(pb_t *req, unsigned op, const pb_t *body)
+{
+    req->n = 0;
+    pb_uint(req, 1, 1);
+    pb_msg(req, op, body);
+}
+
+/* protobuf-c gives a string field as a C string, so a NUL inside one would
+ * silently cut it: "max_episode_steps\0x" must not pass as max_episode_steps.
+ * Each string the requests carry, at each depth, is refused by its path;
+ * NUL bytes in bytes fields and in unknown fields stay fine. */
+START_TEST(test_strings_with_a_nul_are_refused)
+{
+    static const char key[] = "max_episode_steps\0x", env[] = "CartPole-v1\0-v0", sv[] = "a\0b";
+    pb_t req, body, opt, opt2;
+
+    /* make: env id, the second option's key, the first option's string value */
+    body.n = opt.n = 0;
+    pb_bytes(&body, 1, env, sizeof env - 1);
+    pb_request(&req, WIRE_OP_MAKE, &body);
+    ck_request_refused(&req, "make.env_id contains a NUL byte", "offset 11");
+
+    body.n = opt.n = opt2.n = 0;
+    pb_bytes(&opt, 1, "sutton_barto_reward", 19);
+    pb_uint(&opt, 2, 1);
+    pb_bytes(&opt2, 1, key, sizeof key - 1);
+    pb_uint(&opt2, 3, 10);
+    pb_bytes(&body, 1, "CartPole-v1", 11);
+    pb_msg(&body, 2, &opt);
+    pb_msg(&body, 2, &opt2);
+    pb_request(&req, WIRE_OP_MAKE, &body);
+    ck_request_refused(&req, "make.options[1].key contains a NUL byte", "offset 17");
+
+    body.n = opt.n = 0;
+    pb_bytes(&opt, 1, "name", 4);
+    pb_bytes(&opt, 5, sv, sizeof sv - 1);
+    pb_bytes(&body, 1, "CartPole-v1", 11);
+    pb_msg(&body, 2, &opt);
+    pb_request(&req, WIRE_OP_MAKE, &body);
+    ck_request_refused(&req, "make.options[0].string_value contains a NUL byte", NULL);
+
+    /* reset and reset_batch options */
+    body.n = opt.n = 0;
+    pb_bytes(&opt, 1, "low\0", 4);
+    pb_uint(&opt, 3, 0);
+    pb_fixed64(&body, 1, 7);
+    pb_msg(&body, 3, &opt);
+    pb_request(&req, WIRE_OP_RESET, &body);
+    ck_request_refused(&req, "reset.options[0].key", "NUL");
+
+    body.n = 0;
+    pb_msg(&body, 4, &opt);
+    pb_request(&req, WIRE_OP_RESET_BATCH, &body);
+    ck_request_refused(&req, "reset_batch.options[0].key", "NUL");
+
+    /* describe by env id, hello's client */
+    body.n = 0;
+    pb_bytes(&body, 2, env, sizeof env - 1);
+    pb_request(&req, WIRE_OP_DESCRIBE, &body);
+    ck_request_refused(&req, "describe.env_id", "NUL");
+
+    body.n = 0;
+    pb_bytes(&body, 1, "agentd\0", 7);
+    pb_request(&req, WIRE_OP_HELLO, &body);
+    ck_request_refused(&req, "hello.client", "NUL");
+
+    /* Not strings: a ping payload, tensor data, an unknown field of an option. */
+    body.n = 0;
+    pb_bytes(&body, 1, "\0\0\0", 3);
+    pb_request(&req, WIRE_OP_PING, &body);
+    ck_request_decodes(&req, "NUL bytes in a ping payload");
+
+    pb_t tensor;
+    pb_tensor(&tensor, WIRE_DTYPE_INT64, (const uint32_t[]){2}, 1, 16);
+    pb_step_batch_request(&req, 1, 2, &tensor);
+    ck_request_decodes(&req, "NUL bytes in step_batch actions");
+
+    body.n = opt.n = 0;
     pb_bytes(&opt, 1, "low", 3);
-    pb_bytes(&make, 1, "CartPole-v1", 11);
-    pb_msg(&make, 2, &opt);
-    pb_uint(&req, 1, 1);
-    pb_msg(&req, WIRE_OP_MAKE, &make);
-    ck_request_refused(&req, "'low'", "no value");
+    pb_uint(&opt, 3, 0);
+    pb_bytes(&opt, 9, "\0", 1);
+    pb_fixed64(&body, 1, 7);
+    pb_msg(&body, 3, &opt);
+    pb_request(&req, WIRE_OP_RESET, &body);
+    ck_request_decodes(&req, "a NUL byte in an unknown field");
+}
+END_TEST
+
+/* An Option with its value oneof unset is a key with no value, not a
+ * malformed request: the environment decides (Gymnasium ignores unknown
+ * reset options whatever they hold). */
+START_TEST(test_option_without_value_decodes_as_none)
+{
+    pb_t req = {.n = 0}, reset = {.n = 0}, opt = {.n = 0};
+    wire_arena_t *a = wire_arena_new(0);
+    wire_request_t got;
+    errbuf_t e;
+
+    pb_bytes(&opt, 1, "colour", 6);
+    pb_fixed64(&reset, 1, 7);
+    pb_msg(&reset, 3, &opt);
+    pb_request(&req, WIRE_OP_RESET, &reset);
+    ck_assert_msg(wire_decode_request(a, req.b, req.n, &got, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(got.reset.noptions, 1);
+    ck_assert_str_eq(got.reset.options[0].key, "colour");
+    ck_assert_int_eq(got.reset.options[0].type, WIRE_OPT_NONE);
+    wire_arena_destroy(&a);
 }
 END_TEST
 
@@ -1038,8 +1150,9 @@ Suite *wire_suite(void)
     tcase_add_test(tc, test_request_with_no_op_is_refused_but_keeps_id_and_version);
     tcase_add_test(tc, test_unknown_operation_field_is_refused);
     tcase_add_test(tc, test_describe_without_target_is_refused);
-    tcase_add_test(tc, test_option_without_value_is_refused);
+    tcase_add_test(tc, test_option_without_value_decodes_as_none);
     tcase_add_test(tc, test_strings_that_are_not_utf8_are_refused);
+    tcase_add_test(tc, test_strings_with_a_nul_are_refused);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

@@ -400,9 +400,18 @@ CASES = [
     ("unknown make option",
      lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", options=opts(gravity=3.0)))),
      pb.INVALID_ARGUMENT, "no make option 'gravity'"),
-    ("option with no value",
+    ("unknown make option with no value",
      lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", options=[pb.Option(key="x")]))),
-     pb.INVALID_ARGUMENT, "option 'x' has no value"),
+     pb.INVALID_ARGUMENT, "no make option 'x'"),
+    ("max_episode_steps with no value",
+     lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", options=[pb.Option(key="max_episode_steps")]))),
+     pb.INVALID_ARGUMENT, "max_episode_steps must be an int, not none"),
+    ("unknown reset option with no value is ignored",
+     with_session(lambda s: ser(req(reset=pb.ResetRequest(session=s, seed=3, options=[pb.Option(key="x")])))),
+     pb.OK, ""),
+    ("reset option low with no value",
+     with_session(lambda s: ser(req(reset=pb.ResetRequest(session=s, seed=3, options=[pb.Option(key="low")])))),
+     pb.INVALID_ARGUMENT, "reset option low must be a number, not none"),
     ("reset option low as a string",
      with_session(lambda s: ser(req(reset=pb.ResetRequest(session=s, seed=3, options=opts(low="-0.1"))))),
      pb.INVALID_ARGUMENT, "reset option low must be a number"),
@@ -411,6 +420,25 @@ CASES = [
      pb.INVALID_ARGUMENT, "low (0.20000000000000001) > high"),
     ("make env id not valid UTF-8",
      lambda h, g: [HEADER + f_bytes(11, f_bytes(1, b"Cart\xffPole"))], pb.INVALID_ARGUMENT, "not valid UTF-8"),
+    # ---- strings with a NUL byte (protobuf-c would cut them there)
+    ("option key with a NUL byte",
+     lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", options=opts(**{"max_episode_steps\0x": 10})))),
+     pb.INVALID_ARGUMENT, "make.options[0].key contains a NUL byte"),
+    ("env id with a NUL byte",
+     lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1\0"))),
+     pb.INVALID_ARGUMENT, "make.env_id contains a NUL byte"),
+    ("describe env id with a NUL byte",
+     lambda h, g: ser(req(describe=pb.DescribeRequest(env_id="CartPole-v1\0junk"))),
+     pb.INVALID_ARGUMENT, "describe.env_id contains a NUL byte"),
+    ("reset option key with a NUL byte",
+     with_session(lambda s: ser(req(reset=pb.ResetRequest(session=s, seed=3, options=opts(**{"high\0x": 0.1}))))),
+     pb.INVALID_ARGUMENT, "reset.options[0].key contains a NUL byte"),
+    ("reset string option with a NUL byte",
+     with_session(lambda s: ser(req(reset=pb.ResetRequest(session=s, seed=3, options=opts(colour="red\0"))))),
+     pb.INVALID_ARGUMENT, "reset.options[0].string_value contains a NUL byte"),
+    ("reset_batch option key with a NUL byte",
+     with_session(lambda s: ser(req(reset_batch=pb.ResetBatchRequest(sessions=[s], options=opts(**{"low\0": -0.1}))))),
+     pb.INVALID_ARGUMENT, "reset_batch.options[0].key contains a NUL byte"),
     ("unknown env id", lambda h, g: ser(req(make=pb.MakeRequest(env_id="Pendulum-v1"))),
      pb.NOT_FOUND, "unknown env id 'Pendulum-v1'"),
     ("make count over max_batch", lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", count=MAX_BATCH + 1))),
@@ -454,6 +482,29 @@ def test_bad_request(server, helper, golden, name, build, code, fragment):
             assert rep.WhichOneof("op") is None
     golden.step()
     assert server.proc.poll() is None, f"envd died:\n{server.log()}"
+
+
+def test_unknown_reset_options_are_ignored(server, helper):
+    """As in Gymnasium, reset options other than low and high change nothing,
+    whatever their value (none, a string, a bool, a number): the observation
+    is the one of the same seed without options, bit for bit, from reset
+    and from reset_batch."""
+    (sid,) = helper.make(reset=False)
+    try:
+        plain = helper.call(reset=pb.ResetRequest(session=sid, seed=11))
+        assert plain.status.code == pb.OK, plain.status.message
+        unknown = [pb.Option(key="x"), *opts(colour="red", render=True, gravity=3.0)]
+        for o in unknown + [unknown]:
+            options = o if isinstance(o, list) else [o]
+            rep = helper.call(reset=pb.ResetRequest(session=sid, seed=11, options=options))
+            assert rep.status.code == pb.OK, f"{options}: {rep.status.message}"
+            assert rep.reset.observation.data == plain.reset.observation.data, options
+            rep = helper.call(reset_batch=pb.ResetBatchRequest(sessions=[sid], seeds=[11], options=options))
+            assert rep.status.code == pb.OK, f"{options}: {rep.status.message}"
+            assert rep.reset_batch.observations.data == plain.reset.observation.data, options
+    finally:
+        helper.close(helper.made)
+        helper.made = []
 
 
 def test_decodable_bad_requests_echo_their_id(server):

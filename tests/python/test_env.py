@@ -212,6 +212,21 @@ def test_reset_options_low_high_move_the_initial_state(env):
     np.testing.assert_array_equal(obs, np.zeros(4, np.float32))
 
 
+def test_unknown_reset_options_are_ignored_whatever_their_value(env):
+    """Gymnasium's CartPole reads only low and high; None travels as a key
+    with no value, which envd ignores like any other unknown option."""
+    want = numpy_reset(9)
+    for options in ({"x": None}, {"colour": "red", "render": True}, {"high": 0.05, "y": None}):
+        obs, _ = env.reset(seed=9, options=options)
+        np.testing.assert_array_equal(obs, want)
+
+
+def test_reset_option_low_of_none_is_invalid_as_in_gymnasium(env):
+    # Gymnasium: float(None) in maybe_parse_reset_bounds raises ValueError.
+    with pytest.raises(envd_client.InvalidArgument, match="low must be a number, not none"):
+        env.reset(seed=9, options={"low": None})
+
+
 def test_reset_options_low_above_high_are_invalid(env):
     with pytest.raises(envd_client.InvalidArgument):
         env.reset(seed=5, options={"low": 0.1, "high": -0.1})

@@ -64,7 +64,7 @@ def test_bad_make_options_raise_invalid_argument(endpoint, options):
 
 
 def test_unencodable_option_values_are_refused_client_side(endpoint):
-    with pytest.raises(envd_client.InvalidArgument, match="bool, int, float or str"):
+    with pytest.raises(envd_client.InvalidArgument, match="bool, int, float, str or None"):
         envd_client.EnvdEnv(endpoint=endpoint, max_episode_steps=[5])
 
 

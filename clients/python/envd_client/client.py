@@ -60,8 +60,9 @@ def encode_options(field, options: Mapping[str, Any] | None) -> None:
     """Appends ``options`` to a repeated ``envd.v1.Option`` field.
 
     bool, int, float and str values (and their numpy scalar forms) map to
-    the Option oneof; anything else is an InvalidArgument, raised before
-    anything is sent.
+    the Option oneof, and None to a key with no value (which envd ignores
+    where Gymnasium ignores the key, and refuses where the env reads it);
+    anything else is an InvalidArgument, raised before anything is sent.
     """
     if not options:
         return
@@ -71,7 +72,9 @@ def encode_options(field, options: Mapping[str, Any] | None) -> None:
         opt = field.add()
         opt.key = key
         # bool first: it is an int subclass, and np.bool_ is no Integral.
-        if isinstance(value, (bool, np.bool_)):
+        if value is None:
+            pass
+        elif isinstance(value, (bool, np.bool_)):
             opt.bool_value = bool(value)
         elif isinstance(value, numbers.Integral):
             if not INT64_MIN <= int(value) <= INT64_MAX:
@@ -83,7 +86,7 @@ def encode_options(field, options: Mapping[str, Any] | None) -> None:
             opt.string_value = value
         else:
             raise InvalidArgument(
-                f"option {key}={value!r}: envd options are bool, int, float or str, "
+                f"option {key}={value!r}: envd options are bool, int, float, str or None, "
                 f"not {type(value).__name__}"
             )
 
