@@ -24,7 +24,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libzmq libprotobuf-c libuv
+PKGS     := libprotobuf-c libuv
 PYTHON   ?= /usr/bin/python3
 
 OPT      ?= -O2
@@ -33,14 +33,18 @@ CFLAGS   ?= $(OPT) -g
 SANITIZE ?=
 CFLAGS   += $(SANITIZE) -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off -fno-fast-math -MMD -MP
 CPPFLAGS += -Icommon -Iserver -Iagent -I$(BUILD)/gen -D_GNU_SOURCE
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# libzmq is Debian's 4.3.4 source with envd's patches, built static into
+# build-libzmq/ (third_party/libzmq/README.md says why).
+ZMQ_DIR  := build-libzmq
+ZMQ_LIB  := $(ZMQ_DIR)/prefix/lib/libzmq.a
+PKG_CFLAGS = -I$(ZMQ_DIR)/prefix/include $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(ZMQ_LIB) $(shell pkg-config --libs $(PKGS) libsodium) -lstdc++ -lpthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check libcjson)
 CHECK_LIBS   = $(shell pkg-config --libs check libcjson)
 LDLIBS   += -lm
 
 # Debian 12 packages: build, test and run. `make deps` installs the missing ones.
-DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+DEB_PKGS := build-essential pkg-config cmake xz-utils patch libsodium-dev libprotobuf-c-dev protobuf-c-compiler \
             protobuf-compiler libuv1-dev check libcjson-dev libopenblas-dev gnuplot-nox \
             python3 python3-zmq python3-protobuf python3-numpy python3-pytest \
             python3-pip python3-venv python3-setuptools python3-wheel \
@@ -91,6 +95,14 @@ deps:
 	  $$SUDO apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "deps: all Debian packages present"; fi
+
+# ---------------------------------------------------------------- libzmq
+$(ZMQ_LIB): third_party/libzmq/build.sh third_party/libzmq/envd.patch
+	third_party/libzmq/build.sh $(ZMQ_DIR)
+
+# Sources include zmq.h from it, and everything links it.
+$(GEN_H): | $(ZMQ_LIB)
+$(BINS) $(BUILD)/check_all: $(ZMQ_LIB)
 
 # ------------------------------------------------------------- generated
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -327,6 +339,6 @@ fuzz-corpus: $(BUILD)/gen_corpus
 
 # ------------------------------------------------------------------- misc
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz $(PY_GEN)
+	rm -rf $(BUILD) build-asan build-fuzz $(ZMQ_DIR) $(PY_GEN)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -16,9 +16,15 @@ FROM debian:bookworm AS build
 LABEL org.envd.project=envd org.envd.stage=build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
+      build-essential pkg-config cmake xz-utils patch curl ca-certificates libsodium-dev \
+      libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# libzmq with envd's fixes (third_party/libzmq/README.md), built static. The
+# steps so far are the same in both images, so the layer is built once; the
+# Debian source tarballs come from the build context when `make` fetched them.
+COPY third_party third_party
+RUN third_party/libzmq/build.sh build-libzmq
 COPY Makefile ./
 COPY proto proto
 COPY common common
@@ -30,7 +36,7 @@ FROM debian:bookworm-slim
 LABEL org.envd.project=envd org.envd.stage=runtime
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      libzmq5 libprotobuf-c1 libuv1 \
+      libsodium23 libprotobuf-c1 libuv1 \
  && rm -rf /var/lib/apt/lists/*
 # (The layer above is the same in both images, so it is built and stored once.)
 RUN useradd --system --uid 10002 --user-group --home-dir /var/lib/agentd \

@@ -24,8 +24,9 @@ sys.path.insert(0, str(REPO / "clients" / "python"))
 
 from envd_client._proto import pb  # noqa: E402
 
-ENVD = REPO / "build" / "envd"
-AGENTD = REPO / "build" / "agentd"
+# TEST_BUILD: the build folder whose programs run (make asan sets build-asan).
+ENVD = REPO / os.environ.get("TEST_BUILD", "build") / "envd"
+AGENTD = REPO / os.environ.get("TEST_BUILD", "build") / "agentd"
 GOLDEN = REPO / "tests" / "data" / "cartpole_v1_public.jsonl"
 
 
@@ -43,8 +44,10 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def dealer(endpoint: str, timeout_ms: int = 5000) -> zmq.Socket:
+def dealer(endpoint: str, timeout_ms: int = 5000, routing_id: bytes | None = None) -> zmq.Socket:
     sock = zmq.Context.instance().socket(zmq.DEALER)
+    if routing_id is not None:
+        sock.setsockopt(zmq.ROUTING_ID, routing_id)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
     sock.setsockopt(zmq.SNDTIMEO, timeout_ms)
