@@ -11,8 +11,11 @@
  * (--curve-secret, --curve-clients) or an explicit --insecure, which is
  * logged as a warning (docs/security.md).
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "curve.h"
 #include "log.h"
@@ -20,7 +23,8 @@
 #include "server.h"
 
 enum {
-    O_BIND, O_METRICS, O_MAX_SESSIONS, O_SESSION_TTL, O_MAX_BATCH, O_MAX_MESSAGE, O_HWM,
+    O_BIND, O_METRICS, O_METRICS_MAX_CONNS, O_METRICS_HEADER_TIMEOUT, O_METRICS_IDLE_TIMEOUT,
+    O_MAX_SESSIONS, O_SESSION_TTL, O_MAX_BATCH, O_MAX_MESSAGE, O_HWM,
     O_RETRY_CLIENTS, O_RETRY_BYTES, O_RETRY_TTL, O_LOG_LEVEL, O_CURVE_SECRET, O_CURVE_CLIENTS, O_INSECURE, O_KEYGEN, O_COUNT
 };
 
@@ -29,6 +33,17 @@ static const opts_row_t options[O_COUNT] = {
                 "ZeroMQ endpoint to listen on; repeatable (env: comma-separated)"},
     [O_METRICS] = {NULL, "metrics", "ENVD_METRICS", OPTS_STR, 0, 0, NULL, "ADDR:PORT",
                    "serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:9100"},
+    [O_METRICS_MAX_CONNS] = {NULL, "metrics-max-connections", "ENVD_METRICS_MAX_CONNECTIONS",
+                             OPTS_INT, 1, 100000, "64", "N",
+                             "HTTP connections open at once (at most a quarter of the free "
+                             "descriptors); more are closed at once"},
+    [O_METRICS_HEADER_TIMEOUT] = {NULL, "metrics-header-timeout", "ENVD_METRICS_HEADER_TIMEOUT",
+                                  OPTS_F64, 0.001, 3600, "5", "SECONDS",
+                                  "an HTTP request must be complete this long after connecting"},
+    [O_METRICS_IDLE_TIMEOUT] = {NULL, "metrics-idle-timeout", "ENVD_METRICS_IDLE_TIMEOUT",
+                                OPTS_F64, 0.001, 3600, "2", "SECONDS",
+                                "an HTTP connection silent this long is closed (and a reply "
+                                "not taken this long)"},
     [O_MAX_SESSIONS] = {NULL, "max-sessions", "ENVD_MAX_SESSIONS", OPTS_I64, 1, 100000000,
                         "100000", "N", "sessions open at once, over all clients"},
     [O_SESSION_TTL] = {NULL, "session-ttl", "ENVD_SESSION_TTL", OPTS_F64, 0.01, 86400 * 30,
@@ -67,7 +82,7 @@ static void usage(const opts_t *o, FILE *f)
                "CartPole environment server: Gymnasium-exact sessions over ZeroMQ (protocol v%d.%d).\n\n",
             WIRE_MAJOR, WIRE_MINOR);
     opts_usage(o, f);
-    fprintf(f, "  %-30s %s\n  %-30s %s\n", "--help", "show this help", "--version",
+    fprintf(f, "  %-32s %s\n  %-32s %s\n", "--help", "show this help", "--version",
             "print the version");
     fprintf(f, "\nPlaintext is allowed only on ipc:// and loopback tcp:// endpoints unless\n"
                "--insecure is given; see docs/security.md.\n");
@@ -110,6 +125,13 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
         }
         break;
     case O_METRICS: c->metrics_addr = v->str; break;
+    case O_METRICS_MAX_CONNS: c->metrics_limits.max_conns = (int)v->num; break;
+    case O_METRICS_HEADER_TIMEOUT:
+        c->metrics_limits.header_timeout_ms = (uint64_t)ceil(v->num * 1000.0);
+        break;
+    case O_METRICS_IDLE_TIMEOUT:
+        c->metrics_limits.idle_timeout_ms = (uint64_t)ceil(v->num * 1000.0);
+        break;
     case O_MAX_SESSIONS: c->service.max_sessions = (size_t)v->num; break;
     case O_SESSION_TTL: c->service.session_ttl_ms = (uint64_t)(v->num * 1000.0); break;
     case O_MAX_BATCH: c->service.max_batch = (uint32_t)v->num; break;
@@ -166,6 +188,30 @@ static int check_security(settings_t *st)
     return 0;
 }
 
+/* ZeroMQ needs a descriptor per client connection and HTTP takes a share
+ * of what is free (http.c), so envd starts with all the descriptors it may
+ * have: the soft limit raised to the hard one, before anything is bound. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        log_warn("RLIMIT_NOFILE: %s", strerror(errno));
+        return;
+    }
+    rlim_t soft = rl.rlim_cur;
+    if (soft == rl.rlim_max) {
+        log_debug("descriptors: RLIMIT_NOFILE %llu (soft = hard)", (unsigned long long)soft);
+        return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("descriptors: cannot raise RLIMIT_NOFILE from %llu to %llu: %s",
+                 (unsigned long long)soft, (unsigned long long)rl.rlim_max, strerror(errno));
+    else
+        log_info("descriptors: RLIMIT_NOFILE raised from %llu to the hard limit %llu",
+                 (unsigned long long)soft, (unsigned long long)rl.rlim_max);
+}
+
 /* Says loudly what is exposed; after log_init. */
 static void warn_exposure(const settings_t *st)
 {
@@ -190,7 +236,7 @@ int main(int argc, char **argv)
     snprintf(version, sizeof version, "envd %s (protocol %d.%d)", ENVD_VERSION, WIRE_MAJOR,
              WIRE_MINOR);
     opts_t o = {.prog = "envd", .version = version, .rows = options, .nrows = O_COUNT,
-                .set = set, .ctx = &st, .usage = usage, .width = 30, .unset = "off"};
+                .set = set, .ctx = &st, .usage = usage, .width = 32, .unset = "off"};
     int rc = opts_parse(&o, argc, argv);
     if (rc == 0 && st.server.nbinds == 0)
         st.server.binds[st.server.nbinds++] = options[O_BIND].def;
@@ -202,6 +248,7 @@ int main(int argc, char **argv)
     }
     log_init("envd", st.log_level);
     warn_exposure(&st);
+    raise_nofile();
 
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -394,6 +394,7 @@ static int on_http(void *data, const char *path, http_text_t *b, const char **ct
     http_text_printf(b, "envd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
     http_text_printf(b, "envd_request_duration_seconds_sum %.9f\n", s->latency_sum);
     http_text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", s->latency_count);
+    http_server_write_metrics(s->http, b);
     return 200;
 }
 
@@ -694,14 +695,16 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         }
     }
     if (cfg->metrics_addr) {
-        rc = http_server_start(loop, cfg->metrics_addr, on_http, s, &s->http, e);
+        rc = http_server_start(loop, cfg->metrics_addr, &cfg->metrics_limits, on_http, s,
+                               &s->http, e);
         if (rc < 0) {
             server_stop(s);
             *out = s; /* the caller runs the loop to let the handles close, then destroys */
             return rc;
         }
-        log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_addr,
-                 http_server_port(s->http));
+        log_info("metrics on http://%s/metrics (port %d, at most %d connections)",
+                 cfg->metrics_addr, http_server_port(s->http),
+                 http_server_stats(s->http)->max_conns);
     }
     /* Messages may have queued before the poll started: the edge is gone. */
     if (s->zap)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "http.h"
 #include "service.h"
 
 #define SERVER_MAX_BINDS 16
@@ -22,6 +23,7 @@ typedef struct server_config {
     const char *binds[SERVER_MAX_BINDS];
     size_t nbinds;
     const char *metrics_addr; /* NULL: no HTTP listener */
+    http_limits_t metrics_limits; /* fields left 0: http.h's defaults */
     service_config_t service;
     int sndhwm, rcvhwm;       /* ZeroMQ high-water marks, in messages */
     bool handle_signals;      /* install SIGINT/SIGTERM (and, with CURVE, SIGHUP) handlers */

@@ -66,17 +66,20 @@ def call(sock: zmq.Socket, req: pb.Request) -> pb.Response:
 class Envd:
     """One build/envd process on tcp://127.0.0.1:<ephemeral port>."""
 
-    def __init__(self, log_dir: Path, *args: str, start_timeout: float = 10.0):
+    def __init__(self, log_dir: Path, *args: str, start_timeout: float = 10.0,
+                 prefix: tuple[str, ...] = ()):
+        """prefix: a command envd runs under, e.g. ("prlimit", "--nofile=64:64", "--")."""
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.log_path = Path(log_dir) / f"envd-{self.endpoint.rsplit(':', 1)[1]}.log"
         self.args = list(args)
         self.start_timeout = start_timeout
+        self.prefix = list(prefix)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Envd":
         assert ENVD.exists(), f"{ENVD} is missing: run `make` first"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(ENVD), "--bind", self.endpoint, *self.args],
+        self.proc = subprocess.Popen([*self.prefix, str(ENVD), "--bind", self.endpoint, *self.args],
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

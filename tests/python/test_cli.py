@@ -81,6 +81,10 @@ def test_bind_flags_replace_the_twins_list(tmp_path):
     ([], {"ENVD_MAX_BATCH": "abc"}, "ENVD_MAX_BATCH: 'abc' is not a whole number"),
     ([], {"ENVD_INSECURE": "maybe"}, "ENVD_INSECURE: 'maybe' is not a boolean"),
     (["--log-level", "loud"], {}, "--log-level: 'loud' is not error, warn, info or debug"),
+    (["--metrics-max-connections", "0"], {},
+     "--metrics-max-connections: '0' is not a whole number between 1 and 100000"),
+    ([], {"ENVD_METRICS_IDLE_TIMEOUT": "0"},
+     "ENVD_METRICS_IDLE_TIMEOUT: '0' is not a number between 0.001 and 3600"),
     (["--bind", ""], {}, "--bind: '' is not an endpoint"),
     (["--no-such-flag"], {}, "Try 'envd --help'."),
     (["stray"], {}, "envd: unexpected argument 'stray'"),
@@ -98,7 +102,8 @@ def test_usage_errors_exit_2_and_say_what_was_wrong(args, env, needle):
 def test_help_lists_every_flag_with_its_twin_and_version_prints():
     r = subprocess.run([str(ENVD), "--help"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
-    for flag in ("bind", "metrics", "max-sessions", "session-ttl", "max-batch", "max-message-size",
+    for flag in ("bind", "metrics", "metrics-max-connections", "metrics-header-timeout",
+                 "metrics-idle-timeout", "max-sessions", "session-ttl", "max-batch", "max-message-size",
                  "hwm", "retry-clients", "retry-bytes", "retry-ttl", "log-level", "curve-secret", "curve-clients", "insecure"):
         twin = "ENVD_" + flag.upper().replace("-", "_")
         at = r.stdout.index(f"--{flag}")
