@@ -12,15 +12,40 @@
 #   make test-faults        envd/agentd killed, checkpoints killed mid-write, clients that never read
 #   make soak               64 clients x 64 sessions for SOAK_SECONDS (60), loopback
 #   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
+#   make test-hostile-flags envd built with CFLAGS="-O3 -march=native -ffp-contract=fast -ffast-math"
+#                           in build-hostile/, then the golden set replayed through it
+#   make test-skips         the skip rule below, checked on the real suites
 #   make test-docker        build the images, train with podman-compose (docker/README.md)
 #   make deps-docker        podman, podman-compose, runc, ... and the Debian base images
 #   make asan       every test suite built with ASan + UBSan (+ LeakSanitizer) in build-asan/
 #   make fuzz       each libFuzzer target (clang) for FUZZ_SECONDS, built in build-fuzz/
 #   make fuzz-corpus        regenerate the seed corpora tests/fuzz/corpus/ (gen_corpus.c)
 #
-# Flags come from pkg-config. The environment physics must be bit-exact with
-# Gymnasium, so everything is built with -ffp-contract=off and never with
-# -ffast-math (see ../shared/docs/cartpole-v1-semantics.md, section 7).
+# Skips. A test that cannot run here for want of a capability (root, a mount
+# or network namespace, libzmq with CURVE) fails the run; ALLOW_SKIP=1 in the
+# environment (or `make test ALLOW_SKIP=1`) lets it pass, printing a SKIP
+# line. Only a test that needs a third-party package this project cannot
+# install (gymnasium) always skips, as a visible pytest skip, never a pass.
+# (tests/skip.h, tests/skip_policy.py, tests/distributed/run.sh)
+#
+# Flags. Library flags come from pkg-config. CFLAGS, CPPFLAGS, LDFLAGS and
+# LDLIBS are the user's (empty by default; `make CFLAGS="-O3 -march=native"`
+# is fine): they are added to the build's own flags, never replace them.
+# OPT (-O2) and DEBUG (-g) are the defaults a user's CFLAGS can override.
+# Everything correctness needs is in REQUIRED_CFLAGS, REQUIRED_CPPFLAGS and
+# REQUIRED_LDLIBS, placed after the user's flags, so it always wins:
+#   FINAL_CFLAGS = $(WARN) $(OPT) $(DEBUG) $(CFLAGS) $(SANITIZE) $(REQUIRED_CFLAGS)
+# The environment physics must be bit-exact with Gymnasium (see
+# ../shared/docs/cartpole-v1-semantics.md, section 7): no fused
+# multiply-add (-ffp-contract=off even under -march=native), no fast-math
+# (-fno-fast-math -fno-unsafe-math-optimizations undo -ffast-math,
+# -funsafe-math-optimizations, -fassociative-math, -freciprocal-math,
+# -fno-signed-zeros, -ffinite-math-only; the driver then also leaves out
+# crtfastmath.o, which would flush denormals to zero), double constants and
+# SSE arithmetic where the compiler takes -fno-single-precision-constant,
+# -fexcess-precision=standard, -mfpmath=sse. -Ofast cannot be undone that way
+# (it still links crtfastmath.o), so it is built as -O3, with a warning.
+# `make test-hostile-flags` (in `make test`) proves it.
 
 BUILD    ?= build
 CC       ?= cc
@@ -28,11 +53,48 @@ PKGS     := libprotobuf-c libuv
 PYTHON   ?= /usr/bin/python3
 
 OPT      ?= -O2
-CFLAGS   ?= $(OPT) -g
+DEBUG    ?= -g
+CFLAGS   ?=
+CPPFLAGS ?=
+LDFLAGS  ?=
+LDLIBS   ?=
 # Sanitizer builds set SANITIZE (and BUILD); it reaches compile and link.
 SANITIZE ?=
-CFLAGS   += $(SANITIZE) -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off -fno-fast-math -MMD -MP
-CPPFLAGS += -Icommon -Iserver -Iagent -I$(BUILD)/gen -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter
+
+# $(call cc_takes,FLAG): FLAG if $(CC) accepts it without a warning, else
+# nothing (GCC on x86-64 takes the three below; Clang, which `make fuzz`
+# uses, only -mfpmath=sse).
+cc_takes = $(shell $(CC) -Werror $(1) -x c -c /dev/null -o /dev/null 2>/dev/null && echo $(1))
+REQUIRED_CFLAGS := -std=gnu11 -fno-fast-math -fno-unsafe-math-optimizations -ffp-contract=off \
+                   $(call cc_takes,-fno-single-precision-constant) \
+                   $(call cc_takes,-fexcess-precision=standard) $(call cc_takes,-mfpmath=sse) -MMD -MP
+# The project's include paths go before the user's (its headers win),
+# _GNU_SOURCE after them (no -U can take it away).
+INCLUDES           = -Icommon -Iserver -Iagent -I$(BUILD)/gen
+REQUIRED_CPPFLAGS := -D_GNU_SOURCE
+REQUIRED_LDLIBS := -lm
+
+# -Ofast is -O3 -ffast-math, and with it in any flags the driver links
+# crtfastmath.o whatever follows: built as -O3 instead.
+ifneq ($(filter -Ofast,$(OPT) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS)),)
+$(warning -Ofast is built as -O3: envd must be bit-exact, and -Ofast implies -ffast-math and flushes denormals to zero)
+endif
+no_ofast = $(patsubst -Ofast,-O3,$(1))
+
+# FILE_OPT / FILE_CFLAGS / FILE_CPPFLAGS: a file's own flags (target-specific,
+# below). FILE_OPT goes before the user's CFLAGS, FILE_CFLAGS after the
+# required ones, so it may only hold flags that cannot change a result.
+FINAL_CFLAGS   = $(WARN) $(call no_ofast,$(OPT)) $(FILE_OPT) $(DEBUG) $(call no_ofast,$(CFLAGS)) \
+                 $(SANITIZE) $(REQUIRED_CFLAGS) $(FILE_CFLAGS)
+FINAL_CPPFLAGS = $(INCLUDES) $(call no_ofast,$(CPPFLAGS)) $(REQUIRED_CPPFLAGS) $(FILE_CPPFLAGS)
+FINAL_LDFLAGS  = $(call no_ofast,$(LDFLAGS))
+FINAL_LDLIBS   = $(LDLIBS) $(REQUIRED_LDLIBS)
+# Compile and link commands; a link line ends with $(FINAL_LDLIBS). The
+# user's LDFLAGS come first, so the required CFLAGS follow them too.
+COMPILE = $(CC) $(FINAL_CPPFLAGS) $(PKG_CFLAGS) $(FINAL_CFLAGS)
+LINK    = $(CC) $(FINAL_LDFLAGS) $(FINAL_CFLAGS)
+
 # libzmq is Debian's 4.3.4 source with envd's patches, built static into
 # build-libzmq/ (third_party/libzmq/README.md says why).
 ZMQ_DIR  := build-libzmq
@@ -41,7 +103,6 @@ PKG_CFLAGS = -I$(ZMQ_DIR)/prefix/include $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(ZMQ_LIB) $(shell pkg-config --libs $(PKGS) libsodium) -lstdc++ -lpthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check libcjson)
 CHECK_LIBS   = $(shell pkg-config --libs check libcjson)
-LDLIBS   += -lm
 
 # Debian 12 packages: build, test and run. `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config cmake xz-utils patch libsodium-dev libprotobuf-c-dev protobuf-c-compiler \
@@ -116,22 +177,23 @@ $(PY_GEN): proto/envd.proto
 # ------------------------------------------------------------------ objects
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(COMPILE) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -Itests -c $< -o $@
+	$(COMPILE) $(CHECK_CFLAGS) -Itests -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(COMPILE) -c $< -o $@
 
 # The Q-network's elementwise loops (ReLU, its mask, Adam) vectorize only
 # under -O3's cost model: at -O2 the ReLU is a mispredicted branch per
 # element and predict runs ~2x slower (bench/bench_qnet.c). Adam's sqrtf
 # vectorizes only without errno. Neither flag reassociates or contracts
 # anything, so results do not change.
-$(call obj,agent/qnet.c): CFLAGS += -O3 -fno-math-errno
+$(call obj,agent/qnet.c): FILE_OPT := -O3
+$(call obj,agent/qnet.c): FILE_CFLAGS := -fno-math-errno
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
@@ -142,10 +204,10 @@ $(BUILD)/libagent.a: $(AGENT_OBJ)
 
 # ---------------------------------------------------------------- programs
 $(BUILD)/envd: $(call obj,server/main.c) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 $(BUILD)/agentd: $(call obj,agent/main.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 # ------------------------------------------------------------------- tests
 # The Check runner collects every `Suite *<name>_suite(void)` in tests/check_*.c.
@@ -155,17 +217,18 @@ $(BUILD)/gen/suites.inc: $(TEST_SRC)
 
 $(call obj,tests/check_main.c): $(BUILD)/gen/suites.inc
 
-$(call obj,tests/fuzz/fuzz_envd.c): CPPFLAGS += -DFUZZ_ENTRY=fuzz_envd_one
-$(call obj,tests/fuzz/fuzz_ckpt.c): CPPFLAGS += -DFUZZ_ENTRY=fuzz_ckpt_one
+$(call obj,tests/fuzz/fuzz_envd.c): FILE_CPPFLAGS := -DFUZZ_ENTRY=fuzz_envd_one
+$(call obj,tests/fuzz/fuzz_ckpt.c): FILE_CPPFLAGS := -DFUZZ_ENTRY=fuzz_ckpt_one
 $(BUILD)/check_all: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) $(FINAL_LDLIBS)
 
 # `make check`: the Check suites only (no deps step). CK_RUN_SUITE=name runs one.
 check: all $(BUILD)/check_all
 	$(BUILD)/check_all
 
 test: deps
-	$(MAKE) --no-print-directory check test-python test-conformance test-faults test-distributed
+	$(MAKE) --no-print-directory check test-python test-conformance test-faults test-hostile-flags \
+	  test-skips test-distributed
 
 # `make test-python`: the Python client's pytest suite against live build/envd processes.
 test-python: $(BUILD)/envd $(PY_GEN)
@@ -176,6 +239,20 @@ test-python: $(BUILD)/envd $(PY_GEN)
 .PHONY: test-conformance test-faults
 test-conformance: $(BUILD)/envd $(PY_GEN)
 	timeout -k 10 300 $(PYTHON) -m pytest -q -rs tests/conformance
+
+# `make test-hostile-flags`: envd and check_all built in build-hostile/ with
+# CFLAGS that break bit-exactness if they win (HOSTILE_CFLAGS), then the
+# golden set replayed through both (tests/hostile_flags.sh; ~10-60 s).
+HOSTILE_CFLAGS ?= -O3 -march=native -ffp-contract=fast -ffast-math
+.PHONY: test-hostile-flags
+test-hostile-flags: $(PY_GEN)
+	MAKE="$(MAKE)" PYTHON="$(PYTHON)" HOSTILE_CFLAGS="$(HOSTILE_CFLAGS)" tests/hostile_flags.sh
+
+# `make test-skips`: the skip rule itself (tests/skips/): suites that cannot
+# run here fail without ALLOW_SKIP=1 and pass, printing SKIP, with it.
+.PHONY: test-skips
+test-skips: all $(BUILD)/check_all
+	$(PYTHON) -m pytest -q -rs tests/skips
 
 # `make test-faults`: processes killed (envd, agentd, agentd mid-checkpoint)
 # and a client that never reads; bounded, ~1-2 minutes.
@@ -189,7 +266,7 @@ bench-python: $(BUILD)/envd $(PY_GEN)
 
 .PHONY: test-distributed test-docker deps-docker
 
-# Network namespaces as hosts; skips (exit 0, "SKIP: ...") where they cannot be made.
+# Network namespaces as hosts; fails where they cannot be made (ALLOW_SKIP=1: "SKIP: ...", exit 0).
 test-distributed: all
 	timeout -k 10 240 tests/distributed/run.sh
 
@@ -206,10 +283,10 @@ test-docker:
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS   = $(shell pkg-config --libs openblas)
 
-$(call obj,bench/bench_qnet.c): CPPFLAGS += $(BLAS_CFLAGS)
+$(call obj,bench/bench_qnet.c): FILE_CPPFLAGS = $(BLAS_CFLAGS)
 
 $(BUILD)/bench_qnet: $(call obj,bench/bench_qnet.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(BLAS_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(BLAS_LIBS) $(FINAL_LDLIBS)
 
 bench: bench-qnet bench-act bench-train
 
@@ -251,13 +328,13 @@ plot:
 BENCH_ENVD_OBJ := $(call obj,bench/envproc.c)
 
 $(BUILD)/bench_envd: $(call obj,bench/bench_envd.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS) -lpthread
 
 $(BUILD)/bench_rss: $(call obj,bench/bench_rss.c) $(BENCH_ENVD_OBJ) $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 $(BUILD)/bench_service: $(call obj,bench/bench_service.c) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 .PHONY: bench-envd
 bench: bench-envd
@@ -273,7 +350,7 @@ bench-envd: $(BUILD)/envd $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_
 SOAK_SECONDS ?= 60
 .PHONY: soak
 $(BUILD)/soak: $(call obj,bench/soak.c) $(BENCH_ENVD_OBJ) $(BUILD)/libenvd.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS) -lpthread
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS) -lpthread
 
 soak: $(BUILD)/envd $(BUILD)/soak
 	$(BUILD)/soak --seconds $(SOAK_SECONDS)
@@ -315,7 +392,7 @@ FUZZ_SANITIZE := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recov
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(FINAL_LDFLAGS) $(FINAL_CPPFLAGS) $(PKG_CFLAGS) $(FINAL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 fuzz-build:
 	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 SANITIZE="$(FUZZ_SANITIZE)" \
@@ -330,7 +407,7 @@ fuzz: fuzz-build
 	done
 
 $(BUILD)/gen_corpus: $(call obj,tests/fuzz/gen_corpus.c) $(BUILD)/libagent.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(PKG_LIBS) $(FINAL_LDLIBS)
 
 # Overwrites the generated seeds; regression entries (crash-*) stay.
 fuzz-corpus: $(BUILD)/gen_corpus
@@ -339,6 +416,6 @@ fuzz-corpus: $(BUILD)/gen_corpus
 
 # ------------------------------------------------------------------- misc
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz $(ZMQ_DIR) $(PY_GEN)
+	rm -rf $(BUILD) build-asan build-fuzz build-hostile $(ZMQ_DIR) $(PY_GEN)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -22,8 +22,15 @@ import zmq
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "clients" / "python"))
+sys.path.insert(0, str(REPO / "tests"))
 
+import skip_policy  # noqa: E402
 from envd_client._proto import pb  # noqa: E402
+
+
+def pytest_configure(config):
+    # A skip fails the run unless ALLOW_SKIP=1 (tests/skip_policy.py).
+    skip_policy.register(config)
 
 # TEST_BUILD: the build folder whose envd runs (make asan sets build-asan).
 ENVD = REPO / os.environ.get("TEST_BUILD", "build") / "envd"

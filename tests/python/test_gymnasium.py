@@ -3,8 +3,9 @@ registered envd/ ids, bit-exact agreement with Gymnasium's own CartPole, and
 EnvdVectorEnv against gymnasium.vector.SyncVectorEnv.
 
 Where gymnasium (>= 1.0) is not installed this module is skipped as a whole,
-with the reason reported (`pytest -rs`). Everything the client does without
-gymnasium is covered by the other modules.
+with the reason reported (`pytest -rs`): a third-party skip, the one kind
+the suite allows without ALLOW_SKIP=1 (tests/skip_policy.py). Everything
+the client does without gymnasium is covered by the other modules.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import numpy as np
 import pytest
 
 import envd_client
+import skip_policy
 
 if not envd_client.HAVE_GYMNASIUM:
-    pytest.skip("gymnasium >= 1.0 is not installed; these tests compare against gymnasium itself",
-                allow_module_level=True)
+    pytest.skip(skip_policy.THIRD_PARTY + "gymnasium >= 1.0 is not installed; these tests "
+                "compare against gymnasium itself", allow_module_level=True)
 
 import gymnasium  # noqa: E402
 
