@@ -54,7 +54,7 @@ static int call(service_t *svc, wire_request_t *req, wire_buf_t *in, wire_buf_t 
     req->id++;
     if (wire_encode_request(req, in) < 0)
         return err_set(e, ERR_NOMEM, "encode");
-    service_handle(svc, in->data, in->len, 0, out, NULL);
+    service_handle(svc, in->data, in->len, NULL, 0, out, NULL);
     wire_arena_reset(a);
     int rc = wire_decode_reply(a, out->data, out->len, rep, e);
     if (rc == 0 && rep->code != ERR_OK)
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
                 rc = err_set(&e, ERR_NOMEM, "encode");
         /* Checked once; the timed loop does nothing but service_handle. */
         if (rc == 0) {
-            service_handle(svc, reqs[0].data, reqs[0].len, 0, &out, NULL);
+            service_handle(svc, reqs[0].data, reqs[0].len, NULL, 0, &out, NULL);
             wire_arena_reset(a);
             if ((rc = wire_decode_reply(a, out.data, out.len, &rep, &e)) == 0 &&
                 rep.code != ERR_OK)
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
             /* envd passes its loop's millisecond clock: do the same. */
             uint64_t now_ms = (uint64_t)((t - t0) * 1000.0);
             for (int i = 0; i < 16; i++) {
-                service_handle(svc, reqs[j].data, reqs[j].len, now_ms, &out, NULL);
+                service_handle(svc, reqs[j].data, reqs[j].len, NULL, now_ms, &out, NULL);
                 j = j + 1 < nreq ? j + 1 : 0;
             }
             n += 16;

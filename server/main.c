@@ -56,9 +56,11 @@ static const opts_row_t options[O_COUNT] = {
                "ZeroMQ send/receive high-water mark, in messages"},
     [O_RETRY_CLIENTS] = {NULL, "retry-clients", "ENVD_RETRY_CLIENTS", OPTS_I64, 1, 1000000,
                          "4096", "N",
-                         "clients whose last reply is kept for resent requests (LRU beyond)"},
+                         "clients whose last reply is kept for resent requests (a connection, or a "
+                         "CURVE key, holds 1/64 of them)"},
     [O_RETRY_BYTES] = {NULL, "retry-bytes", "ENVD_RETRY_BYTES", OPTS_I64, 65536, 1LL << 40,
-                       "33554432", "BYTES", "memory for those kept replies, in all (LRU beyond)"},
+                       "33554432", "BYTES",
+                       "memory for those kept replies, in all (a connection or key: 1/64 beyond its newest)"},
     [O_RETRY_TTL] = {NULL, "retry-ttl", "ENVD_RETRY_TTL", OPTS_F64, 0.01, 86400, "60", "SECONDS",
                      "how long a kept reply answers a resend"},
     [O_LOG_LEVEL] = {NULL, "log-level", "ENVD_LOG_LEVEL", OPTS_LEVEL, 0, 0, "info", "LEVEL",

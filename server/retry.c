@@ -1,11 +1,15 @@
 /*
- * retry.c — per-client reply cache: open-addressed index, LRU list, TTL.
+ * retry.c — per-client reply cache: two open-addressed indexes (clients,
+ * origins), two age-ordered lists (all entries, each origin's), TTL.
  *
- * The index has a fixed power-of-two capacity of at least twice the client
- * bound, so it never grows; deletion shifts entries back (no tombstones).
- * The LRU list runs from the oldest put (head) to the newest (tail); since
- * every put moves its entry to the tail, the list is also ordered by age
- * and expiry only looks at the head.
+ * Each index has a fixed power-of-two capacity of at least twice its bound
+ * (an origin exists only while it holds an entry, so origins never
+ * outnumber entries by more than the one a put is adding to), so neither
+ * ever grows; deletion shifts entries back (no tombstones). Both index the
+ * structs through their first member, the 64-bit key. Every put moves its
+ * entry to the tail of both lists, so the lists run from the oldest put
+ * (head) to the newest: expiry looks only at the global head, and making
+ * room for an origin only at that origin's head.
  */
 #include "retry.h"
 
@@ -15,38 +19,95 @@
 
 #include "err.h"
 
+typedef struct origin origin_t;
+
 typedef struct entry {
-    uint64_t client_id, id;
+    uint64_t client; /* first: the index reads its key here */
+    uint64_t id;
     uint64_t stored_ms;
     int code;
     uint8_t *data;
     size_t len, cap;
-    struct entry *prev, *next; /* LRU: prev is older */
+    origin_t *origin;
+    struct entry *prev, *next;   /* all entries: prev is older */
+    struct entry *oprev, *onext; /* the origin's entries: oprev is older */
 } entry_t;
 
+struct origin {
+    uint64_t key; /* first: the index reads its key here */
+    size_t count, bytes;
+    entry_t *head, *tail;
+};
+
+typedef struct index {
+    void **slots; /* (mask + 1) entry_t * or origin_t * */
+    size_t mask, count;
+} index_t;
+
 struct retry_cache {
-    entry_t **slots; /* (mask + 1) */
-    size_t mask, count, max_clients, bytes, max_bytes;
+    index_t clients, origins;
+    size_t count, max_clients, bytes, max_bytes;
+    size_t share_clients, share_bytes; /* one origin's, see RETRY_SHARES */
     uint64_t ttl_ms;
     entry_t *head, *tail;
 };
+
+/* ----------------------------------------------------------------- index */
+
+static int index_init(index_t *ix, size_t bound)
+{
+    size_t cap = 16;
+    while (cap < 2 * bound)
+        cap *= 2;
+    ix->slots = calloc(cap, sizeof *ix->slots);
+    ix->mask = cap - 1;
+    ix->count = 0;
+    return ix->slots ? 0 : ERR_NOMEM;
+}
+
+static uint64_t key_of(const void *item) { return *(const uint64_t *)item; }
+
+/* The item's slot, or the empty slot where it would go. */
+static size_t index_slot(const index_t *ix, uint64_t key)
+{
+    size_t i = key & ix->mask;
+    while (ix->slots[i] && key_of(ix->slots[i]) != key)
+        i = (i + 1) & ix->mask;
+    return i;
+}
+
+static void index_remove(index_t *ix, uint64_t key)
+{
+    size_t i = index_slot(ix, key);
+    ix->slots[i] = NULL;
+    ix->count--;
+    /* Backward-shift deletion: pull later members of the probe run into
+     * the hole when their home slot is at or before it. */
+    for (size_t j = (i + 1) & ix->mask; ix->slots[j]; j = (j + 1) & ix->mask) {
+        size_t home = key_of(ix->slots[j]) & ix->mask;
+        if (((j - home) & ix->mask) >= ((j - i) & ix->mask)) {
+            ix->slots[i] = ix->slots[j];
+            ix->slots[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
 
 retry_cache_t *retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms)
 {
     retry_cache_t *rc = calloc(1, sizeof *rc);
     if (!rc)
         return NULL;
-    size_t cap = 16;
-    while (cap < 2 * max_clients)
-        cap *= 2;
-    rc->slots = calloc(cap, sizeof *rc->slots);
-    if (!rc->slots) {
-        free(rc);
+    if (index_init(&rc->clients, max_clients) < 0 || index_init(&rc->origins, max_clients + 1) < 0) {
+        retry_cache_destroy(&rc);
         return NULL;
     }
-    rc->mask = cap - 1;
     rc->max_clients = max_clients;
     rc->max_bytes = max_bytes;
+    rc->share_clients = max_clients / RETRY_SHARES ? max_clients / RETRY_SHARES : 1;
+    rc->share_bytes = max_bytes / RETRY_SHARES;
     rc->ttl_ms = ttl_ms;
     return rc;
 }
@@ -61,21 +122,20 @@ void retry_cache_destroy(retry_cache_t **self_p)
         free(en->data);
         free(en);
     }
-    free(rc->slots);
+    if (rc->origins.slots)
+        for (size_t i = 0; i <= rc->origins.mask; i++)
+            free(rc->origins.slots[i]);
+    free(rc->clients.slots);
+    free(rc->origins.slots);
     free(rc);
     *self_p = NULL;
 }
 
 size_t retry_cache_count(const retry_cache_t *rc) { return rc->count; }
 size_t retry_cache_bytes(const retry_cache_t *rc) { return rc->bytes; }
+size_t retry_cache_origins(const retry_cache_t *rc) { return rc->origins.count; }
 
-static size_t slot_of(const retry_cache_t *rc, uint64_t client_id)
-{
-    size_t i = client_id & rc->mask;
-    while (rc->slots[i] && rc->slots[i]->client_id != client_id)
-        i = (i + 1) & rc->mask;
-    return i; /* the entry's slot, or the empty slot where it would go */
-}
+/* ----------------------------------------------------------------- lists */
 
 static void lru_unlink(retry_cache_t *rc, entry_t *en)
 {
@@ -101,25 +161,81 @@ static void lru_append(retry_cache_t *rc, entry_t *en)
     rc->tail = en;
 }
 
-static void evict(retry_cache_t *rc, entry_t *en)
+/* Takes en off its origin's list and out of its origin's counts. */
+static void own_unlink(entry_t *en)
 {
-    size_t i = slot_of(rc, en->client_id);
-    rc->slots[i] = NULL;
-    /* Backward-shift deletion: pull later members of the probe run into
-     * the hole when their home slot is at or before it. */
-    for (size_t j = (i + 1) & rc->mask; rc->slots[j]; j = (j + 1) & rc->mask) {
-        size_t home = rc->slots[j]->client_id & rc->mask;
-        if (((j - home) & rc->mask) >= ((j - i) & rc->mask)) {
-            rc->slots[i] = rc->slots[j];
-            rc->slots[j] = NULL;
-            i = j;
-        }
-    }
+    origin_t *o = en->origin;
+    if (en->oprev)
+        en->oprev->onext = en->onext;
+    else
+        o->head = en->onext;
+    if (en->onext)
+        en->onext->oprev = en->oprev;
+    else
+        o->tail = en->oprev;
+    en->oprev = en->onext = NULL;
+    o->count--;
+    o->bytes -= en->cap;
+    en->origin = NULL;
+}
+
+static void own_append(origin_t *o, entry_t *en)
+{
+    en->origin = o;
+    en->oprev = o->tail;
+    en->onext = NULL;
+    if (o->tail)
+        o->tail->onext = en;
+    else
+        o->head = en;
+    o->tail = en;
+    o->count++;
+    o->bytes += en->cap;
+}
+
+/* --------------------------------------------------------------- origins */
+
+static origin_t *origin_get(retry_cache_t *rc, uint64_t key)
+{
+    size_t i = index_slot(&rc->origins, key);
+    if (rc->origins.slots[i])
+        return rc->origins.slots[i];
+    origin_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->key = key;
+    rc->origins.slots[i] = o;
+    rc->origins.count++;
+    return o;
+}
+
+static void origin_drop_if_empty(retry_cache_t *rc, origin_t *o)
+{
+    if (o->count)
+        return;
+    index_remove(&rc->origins, o->key);
+    free(o);
+}
+
+/* --------------------------------------------------------------- entries */
+
+/* Frees en; its origin stays, even when empty (see evict). */
+static void evict_entry(retry_cache_t *rc, entry_t *en)
+{
+    index_remove(&rc->clients, en->client);
     lru_unlink(rc, en);
+    own_unlink(en);
     rc->count--;
     rc->bytes -= en->cap;
     free(en->data);
     free(en);
+}
+
+static void evict(retry_cache_t *rc, entry_t *en)
+{
+    origin_t *o = en->origin;
+    evict_entry(rc, en);
+    origin_drop_if_empty(rc, o);
 }
 
 static bool expired(const retry_cache_t *rc, const entry_t *en, uint64_t now_ms)
@@ -127,10 +243,10 @@ static bool expired(const retry_cache_t *rc, const entry_t *en, uint64_t now_ms)
     return now_ms >= en->stored_ms && now_ms - en->stored_ms > rc->ttl_ms;
 }
 
-const void *retry_cache_find(retry_cache_t *rc, uint64_t client_id, uint64_t id, uint64_t now_ms,
+const void *retry_cache_find(retry_cache_t *rc, uint64_t client, uint64_t id, uint64_t now_ms,
                              size_t *len, int *code)
 {
-    entry_t *en = rc->slots[slot_of(rc, client_id)];
+    entry_t *en = rc->clients.slots[index_slot(&rc->clients, client)];
     if (!en)
         return NULL;
     if (expired(rc, en, now_ms)) {
@@ -144,24 +260,44 @@ const void *retry_cache_find(retry_cache_t *rc, uint64_t client_id, uint64_t id,
     return en->data;
 }
 
-int retry_cache_put(retry_cache_t *rc, uint64_t client_id, uint64_t id, int code, const void *reply,
-                    size_t len, uint64_t now_ms)
+int retry_cache_put(retry_cache_t *rc, uint64_t client, uint64_t origin, uint64_t id, int code,
+                    const void *reply, size_t len, uint64_t now_ms)
 {
-    size_t i = slot_of(rc, client_id);
-    entry_t *en = rc->slots[i];
+    retry_cache_expire(rc, now_ms); /* expired entries give their room back first */
+    entry_t *en = rc->clients.slots[index_slot(&rc->clients, client)];
+    if (en && id < en->id)
+        return 0; /* a stale request's reply must not displace the latest */
+    origin_t *o = origin_get(rc, origin);
+    if (!o) {
+        if (en)
+            evict(rc, en);
+        return ERR_NOMEM;
+    }
+    if (en) {
+        /* The client may come back on another connection: the entry moves
+         * to the origin it is stored from now. */
+        origin_t *was = en->origin;
+        own_unlink(en);
+        lru_unlink(rc, en);
+        if (was != o)
+            origin_drop_if_empty(rc, was);
+    }
+    /* At its share of clients, an origin gives up its own oldest entry. */
+    while (o->count >= rc->share_clients)
+        evict_entry(rc, o->head);
     if (!en) {
         en = calloc(1, sizeof *en);
-        if (!en)
+        if (!en) {
+            origin_drop_if_empty(rc, o);
             return ERR_NOMEM;
-        en->client_id = client_id;
-        rc->slots[i] = en;
+        }
+        en->client = client;
+        rc->clients.slots[index_slot(&rc->clients, client)] = en; /* evictions moved slots */
+        rc->clients.count++;
         rc->count++;
-    } else if (id < en->id) {
-        return 0; /* a stale request's reply must not displace the latest */
-    } else {
-        lru_unlink(rc, en);
     }
     lru_append(rc, en);
+    own_append(o, en);
     if (len > en->cap) {
         uint8_t *data = realloc(en->data, len);
         if (!data) {
@@ -169,6 +305,7 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client_id, uint64_t id, int code
             return ERR_NOMEM;
         }
         rc->bytes += len - en->cap;
+        o->bytes += len - en->cap;
         en->data = data;
         en->cap = len;
     }
@@ -178,8 +315,19 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client_id, uint64_t id, int code
     en->id = id;
     en->code = code;
     en->stored_ms = now_ms;
-    while (rc->head && (rc->count > rc->max_clients || rc->bytes > rc->max_bytes))
-        evict(rc, rc->head);
+    /* Beyond its newest reply, an origin holds at most its share of bytes. */
+    while (o->bytes > rc->share_bytes && o->count > 1)
+        evict_entry(rc, o->head);
+    /* A full cache makes room among this origin's entries only, this one
+     * last: other origins' entries leave by their TTL alone. */
+    while (rc->count > rc->max_clients || rc->bytes > rc->max_bytes) {
+        bool last = o->head == en;
+        evict_entry(rc, o->head);
+        if (last) {
+            origin_drop_if_empty(rc, o);
+            return ERR_RESOURCE_EXHAUSTED;
+        }
+    }
     return 0;
 }
 

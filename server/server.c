@@ -268,8 +268,18 @@ static bool handle_one(server_t *s)
         service_reply_error(s->svc, ERR_RESOURCE_EXHAUSTED, msg, out);
     } else {
         service_result_t res;
+        /* The peer for the reply cache: the connection, and under CURVE the
+         * client key, which the ZAP handler returned as the User-Id and
+         * ZeroMQ attaches to every message of that connection. */
+        service_peer_t peer = {.conn = zmq_msg_data(&frames[0]),
+                               .conn_len = zmq_msg_size(&frames[0])};
+        const char *user = s->zap ? zmq_msg_gets(&frames[nenv], "User-Id") : NULL;
+        if (user && *user) {
+            peer.key = user;
+            peer.key_len = strlen(user);
+        }
         s->bytes_in += zmq_msg_size(&frames[nenv]);
-        service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]),
+        service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]), &peer,
                        uv_now(s->loop), out, &res);
         if (res.code != ERR_OK)
             log_debug("%s request failed: %s", wire_op_name(res.op), err_name(res.code));
@@ -363,6 +373,10 @@ static int on_http(void *data, const char *path, http_text_t *b, const char **ct
                         "# TYPE envd_retries_refused_total counter\n"
                         "envd_retries_refused_total %" PRIu64 "\n",
                      st->retries_refused);
+    http_text_printf(b, "# HELP envd_retries_not_kept_total Replies the retry cache had no room for: their client's connection (key) had nothing to give up.\n"
+                        "# TYPE envd_retries_not_kept_total counter\n"
+                        "envd_retries_not_kept_total %" PRIu64 "\n",
+                     st->retries_not_kept);
     http_text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
                         "# TYPE envd_requests_total counter\n");
     http_text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);

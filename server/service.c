@@ -13,11 +13,17 @@
  * and its encoded reply in the per-client reply cache (retry.c). A resend
  * of it is answered from the cache, byte for byte; one whose reply is gone
  * is recognized by the session marks and refused, so no request ever acts
- * twice (docs/protocol.md, "Retries").
+ * twice (docs/protocol.md, "Retries"). Both key on the client's retry
+ * identity rather than the client_id it sent: the client_id bound to the
+ * CURVE key it authenticated with, hashed under a secret drawn at start,
+ * so that another key reusing the client_id is another client, and no
+ * peer can aim its ids at one slot of the cache's index.
  */
 #include "service.h"
 
 #include "retry.h"
+#include "rng.h"
+#include "siphash.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@ struct service {
     service_config_t cfg;
     session_table_t *sessions;
     retry_cache_t *retry; /* last reply per retrying client */
+    uint8_t secret[SIPHASH_KEY_LEN]; /* mixes peer-chosen ids: retry_origin, retry_client */
     wire_arena_t *arena;
     service_stats_t stats;
     uint64_t started_ms;
@@ -96,8 +103,9 @@ service_t *service_new(const service_config_t *cfg)
     s->autoreset = calloc(rows, 1);
     s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (!s->sessions || !s->retry || !s->arena || !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards ||
-        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
+    if (rng_os_bytes(s->secret, sizeof s->secret) < 0 || !s->sessions || !s->retry || !s->arena ||
+        !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
+        !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
         service_destroy(&s);
         return NULL;
     }
@@ -591,6 +599,40 @@ static bool op_changes_state(int op)
     }
 }
 
+/* Where the cache accounts a reply: the CURVE key when there is one (a
+ * flooder cannot mint those), else the connection; 0 for an unknown peer.
+ * The tag byte keeps a key and a routing id with the same bytes apart. */
+static uint64_t retry_origin(const service_t *svc, const service_peer_t *peer)
+{
+    if (!peer)
+        return 0;
+    uint8_t buf[1 + 255]; /* ZMTP routing ids are at most 255 bytes, Z85 keys 40 */
+    const void *id = peer->key ? peer->key : peer->conn;
+    size_t n = peer->key ? peer->key_len : peer->conn_len;
+    if (n > sizeof buf - 1)
+        n = sizeof buf - 1;
+    buf[0] = peer->key ? 'K' : 'C';
+    if (n)
+        memcpy(buf + 1, id, n);
+    return siphash24(svc->secret, buf, 1 + n);
+}
+
+/* The retry identity of a request's client_id: bound to the CURVE key
+ * (through origin, its hash) when there is one, never to a connection,
+ * since resends come on fresh ones. 0 stays "no protection". */
+static uint64_t retry_client(const service_t *svc, uint64_t client_id, const service_peer_t *peer,
+                             uint64_t origin)
+{
+    if (!client_id)
+        return 0;
+    uint64_t in[2] = {client_id, peer && peer->key ? origin : 0};
+    uint8_t buf[16];
+    for (int i = 0; i < 16; i++) /* little-endian on every host */
+        buf[i] = (uint8_t)(in[i / 8] >> (8 * (i % 8)));
+    uint64_t h = siphash24(svc->secret, buf, sizeof buf);
+    return h ? h : 1;
+}
+
 /* Answers a resend of the client's last state-changing request from the
  * cache; false when it is not one. */
 static bool replay_cached(service_t *svc, const wire_request_t *req, uint64_t now_ms,
@@ -631,8 +673,8 @@ static void encode_or_internal(service_t *svc, wire_reply_t *rep, wire_buf_t *ou
     }
 }
 
-void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms,
-                    wire_buf_t *out, service_result_t *res)
+void service_handle(service_t *svc, const void *msg, size_t len, const service_peer_t *peer,
+                    uint64_t now_ms, wire_buf_t *out, service_result_t *res)
 {
     wire_request_t req;
     wire_reply_t rep;
@@ -643,6 +685,13 @@ void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms
 
     int rc = wire_decode_request(svc->arena, msg, len, &req, &e);
     bool retryable = rc == 0 && req.client_id != 0 && op_changes_state(req.op);
+    uint64_t origin = 0;
+    if (retryable) {
+        /* From here on client_id is the retry identity: the cache and the
+         * session marks only ever compare it. */
+        origin = retry_origin(svc, peer);
+        req.client_id = retry_client(svc, req.client_id, peer, origin);
+    }
     if (retryable && req.major == WIRE_MAJOR && replay_cached(svc, &req, now_ms, out, res))
         return;
     if ((rc == 0 || req.major != 0) && req.major != WIRE_MAJOR)
@@ -676,8 +725,10 @@ void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms
     /* Error replies too: a resend then gets the same bytes, whatever
      * happened in between. If the put fails, the session marks still
      * refuse a resend rather than execute it again. */
-    if (retryable && dispatched && out->len)
-        retry_cache_put(svc->retry, req.client_id, req.id, rc, out->data, out->len, now_ms);
+    if (retryable && dispatched && out->len &&
+        retry_cache_put(svc->retry, req.client_id, origin, req.id, rc, out->data, out->len,
+                        now_ms) < 0)
+        svc->stats.retries_not_kept++;
     if (res) {
         res->op = op;
         res->code = rc;

@@ -46,6 +46,7 @@ typedef struct service_stats {
     uint64_t sessions_created, sessions_reclaimed, sessions_closed;
     uint64_t retries_replayed; /* duplicates answered from the reply cache */
     uint64_t retries_refused;  /* duplicates refused: reply no longer cached, or stale */
+    uint64_t retries_not_kept; /* replies the cache had no room for (see retry.h) */
 } service_stats_t;
 
 typedef struct service service_t;
@@ -59,9 +60,23 @@ typedef struct service_result {
     int code; /* ERR_OK or the error code replied */
 } service_result_t;
 
-/* Handles one request and encodes the reply into out (overwritten). */
-void service_handle(service_t *svc, const void *msg, size_t len, uint64_t now_ms,
-                    wire_buf_t *out, service_result_t *res);
+/* Who sent a request, as the transport knows it; the bytes are borrowed
+ * for the call. The reply cache keys retries on the client_id bound to
+ * key, and shares its room out by origin: key when there is one, else the
+ * connection (docs/protocol.md, "Retries"). */
+typedef struct service_peer {
+    const void *conn; /* the connection: its ZeroMQ routing id */
+    size_t conn_len;
+    const void *key;  /* the authenticated client: its CURVE public key (Z85) as
+                       * the ZAP handler named it; NULL without CURVE */
+    size_t key_len;
+} service_peer_t;
+
+/* Handles one request from peer and encodes the reply into out
+ * (overwritten). peer NULL: unknown (tests, fuzzing, benchmarks), and all
+ * such requests count as one connection. */
+void service_handle(service_t *svc, const void *msg, size_t len, const service_peer_t *peer,
+                    uint64_t now_ms, wire_buf_t *out, service_result_t *res);
 
 /* Encodes an error reply with no request to echo (e.g. a multi-part or
  * oversized message the transport refused before decoding). */

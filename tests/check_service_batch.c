@@ -45,7 +45,7 @@ static void call(fixture_t *f, wire_request_t *req, wire_reply_t *rep)
     req->minor = WIRE_MINOR;
     req->id++;
     ck_assert_int_eq(wire_encode_request(req, &f->in), 0);
-    service_handle(f->svc, f->in.data, f->in.len, 1000, &f->out, NULL);
+    service_handle(f->svc, f->in.data, f->in.len, NULL, 1000, &f->out, NULL);
     wire_arena_reset(f->arena);
     errbuf_t e;
     ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,

@@ -127,7 +127,7 @@ static int patch_request(const uint8_t *msg, size_t len)
 static void one_request(const uint8_t *msg, size_t len)
 {
     service_result_t res;
-    service_handle(svc, msg, len, now_ms, &out, &res);
+    service_handle(svc, msg, len, NULL, now_ms, &out, &res);
 
     wire_request_t req;
     wire_reply_t rep;
