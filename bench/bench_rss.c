@@ -82,7 +82,7 @@ int main(int argc, char **argv)
     snprintf(max_sessions, sizeof max_sessions, "%zu", total);
     snprintf(max_batch, sizeof max_batch, "%zu", chunk);
     const char *args[] = {"--bind", bind, "--max-sessions", max_sessions, "--max-batch",
-                          max_batch, "--session-ttl", "3600", NULL};
+                          max_batch, "--max-message-size", "16777216", "--session-ttl", "3600", NULL};
 
     errbuf_t e;
     err_clear(&e);

@@ -51,9 +51,9 @@ static const opts_row_t options[O_COUNT] = {
     [O_MAX_BATCH] = {NULL, "max-batch", "ENVD_MAX_BATCH", OPTS_INT, 1, 1 << 20, "8192", "N",
                      "sessions per batch request (and per make)"},
     [O_MAX_MESSAGE] = {NULL, "max-message-size", "ENVD_MAX_MESSAGE_SIZE", OPTS_I64, 1024,
-                       1 << 30, "16777216", "BYTES", "largest request accepted"},
-    [O_HWM] = {NULL, "hwm", "ENVD_HWM", OPTS_INT, 1, 1000000, "1000", "N",
-               "ZeroMQ send/receive high-water mark, in messages"},
+                       1 << 30, "1048576", "BYTES", "largest request accepted"},
+    [O_HWM] = {NULL, "hwm", "ENVD_HWM", OPTS_INT, 1, 1000000, "64", "N",
+               "replies queued per client before envd drops them"},
     [O_RETRY_CLIENTS] = {NULL, "retry-clients", "ENVD_RETRY_CLIENTS", OPTS_I64, 1, 1000000,
                          "4096", "N",
                          "clients whose last reply is kept for resent requests (a connection, or a "
@@ -138,7 +138,7 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
     case O_SESSION_TTL: c->service.session_ttl_ms = (uint64_t)(v->num * 1000.0); break;
     case O_MAX_BATCH: c->service.max_batch = (uint32_t)v->num; break;
     case O_MAX_MESSAGE: c->service.max_message_size = (uint64_t)v->num; break;
-    case O_HWM: c->sndhwm = c->rcvhwm = (int)v->num; break;
+    case O_HWM: c->sndhwm = (int)v->num; break;
     case O_RETRY_CLIENTS: c->service.retry_clients = (size_t)v->num; break;
     case O_RETRY_BYTES: c->service.retry_bytes = (size_t)v->num; break;
     case O_RETRY_TTL: c->service.retry_ttl_ms = (uint64_t)(v->num * 1000.0); break;

@@ -649,11 +649,12 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
      * the limit still gets a RESOURCE_EXHAUSTED reply; far bigger ones make
      * ZeroMQ drop the connection before buffering them. */
     int64_t hard_max = (int64_t)cfg->service.max_message_size * 2 + 4096;
+    int rcvhwm = SERVER_RCVHWM;
     if (zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
         zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &hard_max, sizeof hard_max) < 0 ||
         zmq_setsockopt(s->sock, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) < 0 ||
-        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) < 0) {
+        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) < 0) {
         rc = zmq_fail(e, "configuring the ROUTER socket");
         goto err;
     }

@@ -18,6 +18,10 @@
 #include "service.h"
 
 #define SERVER_MAX_BINDS 16
+/* Requests queued per peer before ZeroMQ stops reading its connection:
+ * more would only hold memory (up to the hard message size each), since
+ * the rest wait in TCP and nothing is lost (docs/security.md). */
+#define SERVER_RCVHWM 8
 
 typedef struct server_config {
     const char *binds[SERVER_MAX_BINDS];
@@ -25,7 +29,7 @@ typedef struct server_config {
     const char *metrics_addr; /* NULL: no HTTP listener */
     http_limits_t metrics_limits; /* fields left 0: http.h's defaults */
     service_config_t service;
-    int sndhwm, rcvhwm;       /* ZeroMQ high-water marks, in messages */
+    int sndhwm;               /* replies queued per peer (ZeroMQ high-water mark) */
     bool handle_signals;      /* install SIGINT/SIGTERM (and, with CURVE, SIGHUP) handlers */
     /* CURVE: with a secret key (Z85 text) every endpoint is encrypted and a
      * client is let in only if its public key is one of the *.pub files in

@@ -117,7 +117,7 @@ static harness_t *harness_start(const keys_t *k)
     cfg.nbinds = 1;
     cfg.service = (service_config_t){.max_sessions = 64, .max_batch = 16,
                                      .session_ttl_ms = 60000, .max_message_size = 64 * 1024};
-    cfg.sndhwm = cfg.rcvhwm = 1000;
+    cfg.sndhwm = 1000;
     cfg.curve_secret = k->server_sec;
     cfg.curve_clients = k->clients_dir;
     log_init("check_curve", LOG_ERROR);

@@ -71,7 +71,7 @@ static void default_config(server_config_t *cfg)
     cfg->nbinds = 1;
     cfg->service = (service_config_t){.max_sessions = 64, .max_batch = 16,
                                       .session_ttl_ms = 60000, .max_message_size = 64 * 1024};
-    cfg->sndhwm = cfg->rcvhwm = 1000;
+    cfg->sndhwm = 1000;
 }
 
 static void on_stop(uv_async_t *a)
