@@ -52,7 +52,7 @@ static const opts_row_t options[O_COUNT] = {
                      "sessions per batch request (and per make)"},
     [O_MAX_MESSAGE] = {NULL, "max-message-size", "ENVD_MAX_MESSAGE_SIZE", OPTS_I64, 1024,
                        1 << 30, "1048576", "BYTES", "largest request accepted"},
-    [O_HWM] = {NULL, "hwm", "ENVD_HWM", OPTS_INT, 1, 1000000, "64", "N",
+    [O_HWM] = {NULL, "hwm", "ENVD_HWM", OPTS_INT, 1, 1000000, "1000", "N",
                "replies queued per client before envd drops them"},
     [O_RETRY_CLIENTS] = {NULL, "retry-clients", "ENVD_RETRY_CLIENTS", OPTS_I64, 1, 1000000,
                          "4096", "N",
