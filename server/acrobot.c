@@ -91,19 +91,16 @@ int acrobot_reset(acrobot_t *s, rng_t *rng, const env_option_t *opts, size_t nop
         return rc;
     double range = high - low;
     /* uniform(low, high, size=(4,)).astype(np.float32) (3.3). */
-    float st[4];
     for (int i = 0; i < 4; i++)
-        st[i] = (float)(low + range * rng_next_double(rng));
-    for (int i = 0; i < 4; i++)
-        s->s[i] = st[i];
+        s->s[i] = npymath_round_f32(low + range * rng_next_double(rng));
     /* The state is a float32 array until the first step, so np.cos/np.sin
      * run numpy's float32 kernel here and only here (3.4, 6.1). */
-    obs[0] = npymath_cosf(st[0]);
-    obs[1] = npymath_sinf(st[0]);
-    obs[2] = npymath_cosf(st[1]);
-    obs[3] = npymath_sinf(st[1]);
-    obs[4] = st[2];
-    obs[5] = st[3];
+    obs[0] = npymath_cosf((float)s->s[0]);
+    obs[1] = npymath_sinf((float)s->s[0]);
+    obs[2] = npymath_cosf((float)s->s[1]);
+    obs[3] = npymath_sinf((float)s->s[1]);
+    obs[4] = (float)s->s[2];
+    obs[5] = (float)s->s[3];
     return 0;
 }
 

@@ -37,6 +37,23 @@ float npymath_pow2f(float x);
  * sign, a zero result +0.0 or -0.0 as y. */
 double npymath_mod(double x, double y);
 
+/* (double)(float)x: x rounded to float32 and widened back, as numpy's
+ * float32 state arrays hold a double. Not the cast alone: GCC 12.2 at -O2
+ * (its SLP vectorizer) drops the rounding when two such round trips are
+ * stored side by side, e.g. `float p = x, v = y; s->p = p; s->v = v;`
+ * stores x and y unrounded. The empty asm makes the float32 value one the
+ * compiler cannot see through. */
+static inline double npymath_round_f32(double x)
+{
+    float f = (float)x;
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(f));
+#else
+    __asm__("" : "+m"(f));
+#endif
+    return f;
+}
+
 /* Python's max(x, lo) and min(x, hi) on floats: x unless lo > x (hi < x). */
 static inline double npymath_py_max(double x, double lo)
 {
