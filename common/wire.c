@@ -342,13 +342,16 @@ static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const ch
 }
 
 static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
-                           const wire_option_t **out, size_t *nout, errbuf_t *e)
+                           const option_t **out, size_t *nout, errbuf_t *e)
 {
     *out = NULL;
     *nout = 0;
     if (n == 0)
         return 0;
-    wire_option_t *opts = wire_arena_alloc(a, n * sizeof *opts);
+    if (n > OPTIONS_MAX)
+        return err_set(e, ERR_INVALID_ARGUMENT, "%zu options given; at most %d allowed", n,
+                       OPTIONS_MAX);
+    option_t *opts = wire_arena_alloc(a, n * sizeof *opts);
     if (!opts)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory decoding options");
     for (size_t i = 0; i < n; i++) {
@@ -357,25 +360,25 @@ static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
             return ERR_INVALID_ARGUMENT;
         switch (pb[i]->value_case) {
         case ENVD__V1__OPTION__VALUE_BOOL_VALUE:
-            opts[i].type = WIRE_OPT_BOOL;
+            opts[i].type = OPTION_BOOL;
             opts[i].v.b = pb[i]->bool_value;
             break;
         case ENVD__V1__OPTION__VALUE_INT_VALUE:
-            opts[i].type = WIRE_OPT_INT;
+            opts[i].type = OPTION_INT;
             opts[i].v.i = pb[i]->int_value;
             break;
         case ENVD__V1__OPTION__VALUE_DOUBLE_VALUE:
-            opts[i].type = WIRE_OPT_DOUBLE;
+            opts[i].type = OPTION_DOUBLE;
             opts[i].v.d = pb[i]->double_value;
             break;
         case ENVD__V1__OPTION__VALUE_STRING_VALUE:
-            opts[i].type = WIRE_OPT_STRING;
+            opts[i].type = OPTION_STRING;
             opts[i].v.s = pb[i]->string_value;
             if (check_utf8(opts[i].v.s, "a string option", e) < 0)
                 return ERR_INVALID_ARGUMENT;
             break;
         default:
-            opts[i].type = WIRE_OPT_NONE;
+            opts[i].type = OPTION_NONE;
             break;
         }
     }
@@ -477,40 +480,39 @@ static Envd__V1__Tensor *tensor_to_pb(const wire_tensor_t *t, Envd__V1__Tensor *
     return pb;
 }
 
-#define WIRE_MAX_OPTIONS 64
 
 typedef struct options_pb {
-    Envd__V1__Option opt[WIRE_MAX_OPTIONS];
-    Envd__V1__Option *ptr[WIRE_MAX_OPTIONS];
+    Envd__V1__Option opt[OPTIONS_MAX];
+    Envd__V1__Option *ptr[OPTIONS_MAX];
 } options_pb_t;
 
-static int options_to_pb(const wire_option_t *o, size_t n, options_pb_t *pb,
+static int options_to_pb(const option_t *o, size_t n, options_pb_t *pb,
                          Envd__V1__Option ***out, size_t *nout)
 {
-    if (n > WIRE_MAX_OPTIONS)
+    if (n > OPTIONS_MAX)
         return ERR_INVALID_ARGUMENT;
     for (size_t i = 0; i < n; i++) {
         Envd__V1__Option init = ENVD__V1__OPTION__INIT;
         pb->opt[i] = init;
         pb->opt[i].key = (char *)o[i].key;
         switch (o[i].type) {
-        case WIRE_OPT_BOOL:
+        case OPTION_BOOL:
             pb->opt[i].value_case = ENVD__V1__OPTION__VALUE_BOOL_VALUE;
             pb->opt[i].bool_value = o[i].v.b;
             break;
-        case WIRE_OPT_INT:
+        case OPTION_INT:
             pb->opt[i].value_case = ENVD__V1__OPTION__VALUE_INT_VALUE;
             pb->opt[i].int_value = o[i].v.i;
             break;
-        case WIRE_OPT_DOUBLE:
+        case OPTION_DOUBLE:
             pb->opt[i].value_case = ENVD__V1__OPTION__VALUE_DOUBLE_VALUE;
             pb->opt[i].double_value = o[i].v.d;
             break;
-        case WIRE_OPT_STRING:
+        case OPTION_STRING:
             pb->opt[i].value_case = ENVD__V1__OPTION__VALUE_STRING_VALUE;
             pb->opt[i].string_value = (char *)o[i].v.s;
             break;
-        case WIRE_OPT_NONE: /* the oneof stays unset */
+        case OPTION_NONE: /* the oneof stays unset */
             break;
         }
         pb->ptr[i] = &pb->opt[i];

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "option.h"
 
 #define WIRE_MAJOR 1
 #define WIRE_MINOR 1 /* 1.1: Request.client_id (retry-safe requests) */
@@ -71,28 +72,6 @@ typedef struct wire_tensor {
     size_t len; /* bytes */
 } wire_tensor_t;
 
-/* WIRE_OPT_NONE: an Option whose value is unset, a key with no value (what
- * a Python None maps to). It decodes like any other: whether a key may go
- * without a value is the environment's to say, as Gymnasium ignores
- * unknown reset options whatever they hold. */
-typedef enum {
-    WIRE_OPT_BOOL,
-    WIRE_OPT_INT,
-    WIRE_OPT_DOUBLE,
-    WIRE_OPT_STRING,
-    WIRE_OPT_NONE,
-} wire_opt_type_t;
-
-typedef struct wire_option {
-    const char *key;
-    wire_opt_type_t type;
-    union {
-        bool b;
-        int64_t i;
-        double d;
-        const char *s;
-    } v;
-} wire_option_t;
 
 typedef enum { WIRE_SPACE_NONE = 0, WIRE_SPACE_DISCRETE = 1, WIRE_SPACE_BOX = 2 } wire_space_kind_t;
 
@@ -122,7 +101,7 @@ typedef struct wire_request {
         struct { const char *client; } hello;
         struct {
             const char *env_id;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
             uint32_t count;
         } make;
@@ -135,7 +114,7 @@ typedef struct wire_request {
             uint64_t session;
             bool has_seed;
             uint64_t seed;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
         } reset;
         struct {
@@ -149,7 +128,7 @@ typedef struct wire_request {
             size_t nseeds;
             const uint8_t *seeded; /* (nseeded): NULL or n bytes */
             size_t nseeded;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
         } reset_batch;
         struct {

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_OPTIONS 16
 
 _Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uint8 bytes");
 
@@ -150,24 +149,6 @@ size_t service_reap(service_t *svc, uint64_t now_ms)
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static int options_convert(const wire_option_t *in, size_t n, env_option_t *out, errbuf_t *e)
-{
-    if (n > MAX_OPTIONS)
-        return err_set(e, ERR_INVALID_ARGUMENT, "%zu options given; at most %d allowed", n,
-                       MAX_OPTIONS);
-    for (size_t i = 0; i < n; i++) {
-        out[i].key = in[i].key;
-        switch (in[i].type) {
-        case WIRE_OPT_BOOL: out[i].type = ENV_OPT_BOOL; out[i].v.b = in[i].v.b; break;
-        case WIRE_OPT_INT: out[i].type = ENV_OPT_INT; out[i].v.i = in[i].v.i; break;
-        case WIRE_OPT_DOUBLE: out[i].type = ENV_OPT_DOUBLE; out[i].v.d = in[i].v.d; break;
-        case WIRE_OPT_STRING: out[i].type = ENV_OPT_STRING; out[i].v.s = in[i].v.s; break;
-        case WIRE_OPT_NONE: out[i].type = ENV_OPT_NONE; break;
-        }
-    }
-    return 0;
-}
 
 static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *e)
 {
@@ -323,10 +304,8 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
         return err_set(e, ERR_RESOURCE_EXHAUSTED,
                        "session limit: %zu open, %zu requested, at most %zu",
                        session_count(svc->sessions), count, session_max(svc->sessions));
-    env_option_t opts[MAX_OPTIONS];
-    int rc = options_convert(req->make.options, req->make.noptions, opts, e);
-    if (rc < 0)
-        return rc;
+    const option_t *opts = req->make.options;
+    int rc;
     uint64_t *ids = wire_arena_alloc(svc->arena, count * sizeof *ids);
     if (!ids)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory");
@@ -379,11 +358,10 @@ static int handle_reset(service_t *svc, const wire_request_t *req, uint64_t now_
                         wire_reply_t *rep, errbuf_t *e)
 {
     session_t *s;
-    env_option_t opts[MAX_OPTIONS];
     int rc = find_session(svc, req->reset.session, &s, e);
-    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0 || (rc = options_convert(req->reset.options, req->reset.noptions, opts, e)) < 0)
+    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0)
         return rc;
-    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, opts,
+    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, req->reset.options,
                    req->reset.noptions, svc->obs, e);
     if (rc < 0)
         return rc;
@@ -422,9 +400,9 @@ static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_
         return err_set(e, ERR_INVALID_ARGUMENT,
                        "reset_batch: seeded mask has %zu bytes for %zu seeds",
                        req->reset_batch.nseeded, req->reset_batch.nseeds);
-    env_option_t opts[MAX_OPTIONS];
-    int rc = options_convert(req->reset_batch.options, req->reset_batch.noptions, opts, e);
-    if (rc < 0 || (rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e)) < 0)
+    const option_t *opts = req->reset_batch.options;
+    int rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e);
+    if (rc < 0)
         return rc;
     unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
     for (size_t i = 0; i < n; i++) {

@@ -63,7 +63,7 @@ static void fixture_init(fixture_t *f)
     ck_assert_ptr_nonnull(f->svc);
     ck_assert_ptr_nonnull(f->arena);
 
-    wire_option_t mopt = {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = MAX_STEPS};
+    option_t mopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     wire_request_t req;
     wire_reply_t rep;
     memset(&req, 0, sizeof req);
@@ -79,7 +79,7 @@ static void fixture_init(fixture_t *f)
 
     uint64_t seeds[NS];
     const env_class_t *cls = env_find("CartPole-v1");
-    env_option_t eopt = {.key = "max_episode_steps", .type = ENV_OPT_INT, .v.i = MAX_STEPS};
+    option_t eopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     float obs[4];
     errbuf_t e;
     for (int i = 0; i < NS; i++) {

@@ -131,7 +131,7 @@ static void ck_str_eq_or_empty(const char *want, const char *got, const char *wh
                   want ? want : "");
 }
 
-static void ck_options_eq(const wire_option_t *want, size_t nwant, const wire_option_t *got,
+static void ck_options_eq(const option_t *want, size_t nwant, const option_t *got,
                           size_t ngot)
 {
     ck_assert_uint_eq(ngot, nwant);
@@ -140,14 +140,14 @@ static void ck_options_eq(const wire_option_t *want, size_t nwant, const wire_op
         ck_assert_msg(got[i].type == want[i].type, "option %zu type %d, want %d", i, got[i].type,
                       want[i].type);
         switch (want[i].type) {
-        case WIRE_OPT_BOOL: ck_assert_int_eq(got[i].v.b, want[i].v.b); break;
-        case WIRE_OPT_INT: ck_assert_int_eq(got[i].v.i, want[i].v.i); break;
-        case WIRE_OPT_DOUBLE:
+        case OPTION_BOOL: ck_assert_int_eq(got[i].v.b, want[i].v.b); break;
+        case OPTION_INT: ck_assert_int_eq(got[i].v.i, want[i].v.i); break;
+        case OPTION_DOUBLE:
             ck_assert_msg(f64_bits(got[i].v.d) == f64_bits(want[i].v.d), "option %zu: %a, want %a",
                           i, got[i].v.d, want[i].v.d);
             break;
-        case WIRE_OPT_STRING: ck_str_eq_or_empty(want[i].v.s, got[i].v.s, "option string"); break;
-        case WIRE_OPT_NONE: break;
+        case OPTION_STRING: ck_str_eq_or_empty(want[i].v.s, got[i].v.s, "option string"); break;
+        case OPTION_NONE: break;
         }
     }
 }
@@ -340,16 +340,16 @@ static void ck_reply_eq(const wire_reply_t *w, const wire_reply_t *g)
 
 /* ------------------------------------------------------------ fixtures */
 
-static const wire_option_t every_option[] = {
-    {.key = "sutton_barto_reward", .type = WIRE_OPT_BOOL, .v.b = true},
-    {.key = "off", .type = WIRE_OPT_BOOL, .v.b = false}, /* a default value is still present */
-    {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = INT64_MIN},
-    {.key = "zero", .type = WIRE_OPT_INT, .v.i = 0},
-    {.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = -0.0},
-    {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0x1.fffffffffffffp+1023},
-    {.key = "name", .type = WIRE_OPT_STRING, .v.s = "caf\xc3\xa9"},
-    {.key = "", .type = WIRE_OPT_STRING, .v.s = ""},
-    {.key = "unset", .type = WIRE_OPT_NONE}, /* a key with no value (Python's None) */
+static const option_t every_option[] = {
+    {.key = "sutton_barto_reward", .type = OPTION_BOOL, .v.b = true},
+    {.key = "off", .type = OPTION_BOOL, .v.b = false}, /* a default value is still present */
+    {.key = "max_episode_steps", .type = OPTION_INT, .v.i = INT64_MIN},
+    {.key = "zero", .type = OPTION_INT, .v.i = 0},
+    {.key = "low", .type = OPTION_DOUBLE, .v.d = -0.0},
+    {.key = "high", .type = OPTION_DOUBLE, .v.d = 0x1.fffffffffffffp+1023},
+    {.key = "name", .type = OPTION_STRING, .v.s = "caf\xc3\xa9"},
+    {.key = "", .type = OPTION_STRING, .v.s = ""},
+    {.key = "unset", .type = OPTION_NONE}, /* a key with no value (Python's None) */
 };
 
 static const uint64_t ids3[] = {1, UINT64_MAX, 0x8000000000000000ull};
@@ -1115,7 +1115,7 @@ START_TEST(test_option_without_value_decodes_as_none)
     ck_assert_msg(wire_decode_request(a, req.b, req.n, &got, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(got.reset.noptions, 1);
     ck_assert_str_eq(got.reset.options[0].key, "colour");
-    ck_assert_int_eq(got.reset.options[0].type, WIRE_OPT_NONE);
+    ck_assert_int_eq(got.reset.options[0].type, OPTION_NONE);
     wire_arena_destroy(&a);
 }
 END_TEST
