@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "curve.h"
 #include "discovery.h"
 #include "log.h"
@@ -346,8 +347,7 @@ static int resolve_env_dns(train_config_t *c)
     }
     int room = (int)c->env_dns_max;
     c->nfixed = c->nendpoints;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_s();
     for (int attempt = 0;; attempt++) {
         int n = discovery_resolve(host, port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
         if (n == ERR_INVALID_ARGUMENT) {
@@ -374,8 +374,7 @@ static int resolve_env_dns(train_config_t *c)
             }
             return 0;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        double waited = clock_s() - t0;
         if (waited >= c->give_up_s) {
             log_error("--env-dns %s: %s; gave up after %.0f s", c->env_dns, e.msg, waited);
             return TRAIN_EXIT_ERROR;

@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "discovery.h"
 #include "evaluator.h"
 #include "fsutil.h"
@@ -101,12 +102,6 @@ typedef struct run {
     discovery_endpoint_t dns_held[TRAIN_MAX_ENDPOINTS]; /* (env_dns_max) "" when vacant */
 } run_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void seed_rng(rng_t *r, uint64_t seed, uint32_t purpose)
 {
@@ -646,7 +641,7 @@ static void tjson_checkpoint(text_t *t, const run_t *r)
 static void summary(run_t *r, int status)
 {
     const train_config_t *c = r->cfg;
-    double wall = now_s() - r->t0;
+    double wall = clock_s() - r->t0;
     bool solved = r->solved_at_steps >= 0;
     if (r->tty && c->progress_s > 0)
         fputc('\n', stderr);
@@ -768,7 +763,7 @@ static int setup(run_t *r, errbuf_t *e)
         nplaces = c->nfixed + (size_t)c->env_dns_max; /* the rest start vacant */
         for (size_t k = c->nendpoints; k < nplaces; k++)
             r->places[k] = NULL;
-        r->dns_next = now_s() + c->env_dns_every;
+        r->dns_next = clock_s() + c->env_dns_every;
     }
     fleet_config_t fc = {.endpoints = r->places, .nendpoints = nplaces,
                          .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
@@ -786,11 +781,11 @@ static int setup(run_t *r, errbuf_t *e)
         return rc;
     if ((rc = fleet_start(r->fleet, e)) < 0)
         return rc;
-    double since = now_s();
+    double since = clock_s();
     while (fleet_live(r->fleet) == 0) { /* the spaces come with the first join */
         if (*r->stop)
             return err_set(e, ERR_UNAVAILABLE, "stopped while waiting for a server");
-        if (fleet_usable(r->fleet) == 0 || now_s() - since > c->give_up_s)
+        if (fleet_usable(r->fleet) == 0 || clock_s() - since > c->give_up_s)
             return err_set(e, ERR_UNAVAILABLE, "no envd answered within %.0f s", c->give_up_s);
         fleet_poll(r->fleet);
         usleep(2000);
@@ -870,7 +865,7 @@ static void teardown(run_t *r)
 static void dns_refresh(run_t *r)
 {
     const train_config_t *c = r->cfg;
-    double t = now_s();
+    double t = clock_s();
     if (!c->env_dns || t < r->dns_next)
         return;
     r->dns_next = t + c->env_dns_every;
@@ -921,7 +916,7 @@ static bool eval_now(run_t *r)
     evaluator_result_t res;
     if (evaluate(r, &res) < 0)
         return false;
-    double t = now_s();
+    double t = clock_s();
     r->last_eval = (eval_record_t){true, res.mean, res.std, r->n.env_steps};
     if (!r->best_eval.done || res.mean > r->best_eval.mean)
         r->best_eval = r->last_eval;
@@ -969,7 +964,7 @@ static int loop(run_t *r)
     int64_t min_fill = c->learning_starts > c->dqn.batch ? c->learning_starts : c->dqn.batch;
     double no_server_since = -1.0;
     bool solved = false;
-    r->line_t = r->row_t = now_s();
+    r->line_t = r->row_t = clock_s();
     r->line_steps = r->row_steps = (double)r->n.env_steps;
 
     while (!*r->stop && r->n.env_steps < c->total_steps) {
@@ -978,7 +973,7 @@ static int loop(run_t *r)
         size_t n;
         const float *obs = fleet_obs(r->fleet, &n);
         if (n == 0) {
-            double t = now_s();
+            double t = clock_s();
             if (no_server_since < 0)
                 no_server_since = t;
             if (fleet_usable(r->fleet) == 0 || t - no_server_since > c->give_up_s) {
@@ -1026,10 +1021,10 @@ static int loop(run_t *r)
         if (evaluated && eval_now(r)) {
             solved = true;
             r->solved_at_steps = r->n.env_steps;
-            r->solved_at_s = now_s() - r->t0;
+            r->solved_at_s = clock_s() - r->t0;
             break;
         }
-        double t = now_s();
+        double t = clock_s();
         if (!evaluated && crossed(before, r->n.env_steps, c->log_every))
             log_row(r, t, NULL);
         if (crossed(before, r->n.env_steps, c->save_every))
@@ -1052,7 +1047,7 @@ static int loop(run_t *r)
     /* The step budget is spent: a last evaluation unless one just ran. */
     if (!(r->last_eval.done && r->last_eval.at_steps == r->n.env_steps) && eval_now(r)) {
         r->solved_at_steps = r->n.env_steps;
-        r->solved_at_s = now_s() - r->t0;
+        r->solved_at_s = clock_s() - r->t0;
         r->stop_reason = "solved";
         return TRAIN_EXIT_SOLVED;
     }
@@ -1065,7 +1060,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
     r.stop = stop;
-    r.t0 = now_s();
+    r.t0 = clock_s();
     r.solved_at_steps = -1;
     r.saved_at_steps = -1;
     r.last_loss = NAN;
@@ -1100,7 +1095,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
                      cfg->save_path);
         status = loop(&r);
         if (cfg->progress_s > 0)
-            progress_line(&r, now_s());
+            progress_line(&r, clock_s());
         r.final_saved = do_save(&r, true) == 0;
         if (!r.final_saved && status != TRAIN_EXIT_ERROR)
             status = TRAIN_EXIT_UNSAVED;

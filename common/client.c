@@ -10,6 +10,7 @@
  */
 #include "client.h"
 
+#include "clock.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -109,12 +110,6 @@ uint64_t client_id(const client_t *c) { return c->client_id; }
 
 void client_set_attempts(client_t *c, int attempts) { c->attempts = attempts > 1 ? attempts : 1; }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
@@ -139,7 +134,7 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e)
     int rc = wire_encode_request(req, &c->out);
     if (rc < 0)
         return err_set(e, rc, "encoding %s request failed", wire_op_name(req->op));
-    c->sent_ms = now_ms();
+    c->sent_ms = (int64_t)clock_ms();
     c->attempt = 0;
     rc = send_frame(c, c->out.data, c->out.len, e);
     if (rc == 0) {
@@ -153,7 +148,7 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
     c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
     c->resendable = false;
-    c->sent_ms = now_ms();
+    c->sent_ms = (int64_t)clock_ms();
     c->attempt = 0;
     return send_frame(c, data, len, e);
 }
@@ -261,7 +256,7 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
         int rc = c->sock ? read_reply(c, rep, e) : 0;
         if (rc != 0)
             return rc < 0 ? rc : 0;
-        int64_t now = now_ms(), left = attempt_deadline(c) - now;
+        int64_t now = (int64_t)clock_ms(), left = attempt_deadline(c) - now;
         if (left <= 0 || !c->sock) {
             if ((rc = resend_or_time_out(c, now, e)) < 0)
                 return rc;
@@ -276,7 +271,7 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 {
     int rc = c->sock ? read_reply(c, rep, e) : 0;
-    int64_t now = now_ms();
+    int64_t now = (int64_t)clock_ms();
     if (rc == 0 && (!c->sock || now >= attempt_deadline(c)))
         return resend_or_time_out(c, now, e);
     return rc;

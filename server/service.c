@@ -21,6 +21,7 @@
  */
 #include "service.h"
 
+#include "clock.h"
 #include "retry.h"
 #include "rng.h"
 #include "siphash.h"
@@ -57,12 +58,6 @@ struct service {
     const char **env_ids; /* (env_class_count()) */
 };
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 service_t *service_new(const service_config_t *cfg)
 {
@@ -77,7 +72,7 @@ service_t *service_new(const service_config_t *cfg)
     if (!s->cfg.retry_ttl_ms)
         s->cfg.retry_ttl_ms = SERVICE_RETRY_TTL_MS;
     s->retry = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms);
-    s->started_ms = monotonic_ms();
+    s->started_ms = clock_ms();
     for (size_t i = 0; i < env_class_count(); i++)
         if (env_class_at(i)->obs_dim > s->obs_dim_max)
             s->obs_dim_max = env_class_at(i)->obs_dim;
@@ -536,7 +531,7 @@ static void fill_stats(service_t *svc, wire_reply_t *rep)
     rep->stats.env_steps = svc->stats.env_steps;
     rep->stats.requests = requests;
     rep->stats.errors = errors;
-    rep->stats.uptime_ms = monotonic_ms() - svc->started_ms;
+    rep->stats.uptime_ms = clock_ms() - svc->started_ms;
 }
 
 /* ---------------------------------------------------------------- dispatch */
