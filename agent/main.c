@@ -23,6 +23,7 @@
 #include "discovery.h"
 #include "log.h"
 #include "opts.h"
+#include "text.h"
 #include "train.h"
 #include "wire.h"
 
@@ -265,62 +266,41 @@ static int check(const train_config_t *c)
 /* The options' final values as the members of a JSON object. */
 static char *options_json(const settings_t *st)
 {
-    size_t cap = 8192, len = 0;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
+    text_t t = {0};
     const char *cfg = (const char *)&st->cfg;
-#define OUT(...) (len += (size_t)snprintf(s + len, len < cap ? cap - len : 0, __VA_ARGS__))
-    /* A JSON string: quotes and backslashes escaped, control characters as '?'. */
-#define OUT_STR(v)                                                                           \
-    do {                                                                                     \
-        OUT("\"");                                                                           \
-        for (const char *c_ = (v); *c_; c_++)                                                \
-            OUT(*c_ == '"' || *c_ == '\\' ? "\\%c" : "%c", (unsigned char)*c_ < 0x20 ? '?' : *c_); \
-        OUT("\"");                                                                           \
-    } while (0)
     for (int i = 0; i < O_COUNT; i++) {
         const opts_row_t *o = &options[i];
-        OUT("%s\"%s\": ", i ? ", " : "", o->name);
+        text_printf(&t, "%s\"%s\": ", i ? ", " : "", o->name);
         switch (o->kind) {
-        case OPTS_I64: OUT("%" PRId64, *(const int64_t *)(cfg + o->off)); break;
-        case OPTS_INT: OUT("%d", *(const int *)(cfg + o->off)); break;
-        case OPTS_U64: OUT("%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
-        case OPTS_F64: OUT("%.10g", *(const double *)(cfg + o->off)); break;
+        case OPTS_I64: text_printf(&t, "%" PRId64, *(const int64_t *)(cfg + o->off)); break;
+        case OPTS_INT: text_printf(&t, "%d", *(const int *)(cfg + o->off)); break;
+        case OPTS_U64: text_printf(&t, "%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
+        case OPTS_F64: text_printf(&t, "%.10g", *(const double *)(cfg + o->off)); break;
         case OPTS_BOOL:
-        case OPTS_FLAG: OUT("%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
-        case OPTS_STR: {
-            const char *v = *(const char *const *)(cfg + o->off);
-            if (v)
-                OUT_STR(v);
-            else
-                OUT("null");
-            break;
-        }
+        case OPTS_FLAG: text_printf(&t, "%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
+        case OPTS_STR: text_json_str(&t, *(const char *const *)(cfg + o->off)); break;
         case OPTS_LIST:
-            OUT("[");
+            text_printf(&t, "[");
             for (size_t k = 0; k < st->cfg.nendpoints; k++) {
-                OUT("%s", k ? ", " : "");
-                OUT_STR(st->cfg.endpoints[k]);
+                text_printf(&t, "%s", k ? ", " : "");
+                text_json_str(&t, st->cfg.endpoints[k]);
             }
-            OUT("]");
+            text_printf(&t, "]");
             break;
         case OPTS_TEXT:
-            OUT("[");
+            text_printf(&t, "[");
             for (int k = 0; k < st->cfg.nhidden; k++)
-                OUT("%s%d", k ? ", " : "", st->cfg.hidden[k]);
-            OUT("]");
+                text_printf(&t, "%s%d", k ? ", " : "", st->cfg.hidden[k]);
+            text_printf(&t, "]");
             break;
-        case OPTS_LEVEL: OUT("\"%s\"", log_level_name(st->log_level)); break;
+        case OPTS_LEVEL: text_printf(&t, "\"%s\"", log_level_name(st->log_level)); break;
         }
     }
-#undef OUT_STR
-#undef OUT
-    if (len >= cap) {
-        free(s);
+    if (t.failed) {
+        text_free(&t);
         return NULL;
     }
-    return s;
+    return t.data;
 }
 
 static volatile sig_atomic_t stop_signal;

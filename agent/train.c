@@ -30,6 +30,7 @@
 #include "replay.h"
 #include "rng.h"
 #include "runlog.h"
+#include "text.h"
 
 #define RET_WINDOW 100 /* training returns averaged, as SB3's ep_info_buffer */
 
@@ -549,69 +550,17 @@ static void log_row(run_t *r, double t, const evaluator_result_t *ev)
         log_warn("--logdir: %s", runlog_error(r->log));
 }
 
-/* A growable text buffer for summary.json (written once, at the end). */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text_t;
-
-static void tprintf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(text_t *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (t->s && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s)
-            return;
-        t->s = s;
-        t->cap = cap;
-    }
-}
-
-static void tjson_str(text_t *t, const char *s)
-{
-    tprintf(t, "\"");
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            tprintf(t, "\\%c", ch);
-        else if (ch < 0x20)
-            tprintf(t, "\\u%04x", ch);
-        else
-            tprintf(t, "%c", ch);
-    }
-    tprintf(t, "\"");
-}
-
-static void tjson_num(text_t *t, double v)
-{
-    if (isfinite(v))
-        tprintf(t, "%.10g", v);
-    else
-        tprintf(t, "null");
-}
-
 static void tjson_eval(text_t *t, const eval_record_t *ev, int episodes)
 {
     if (!ev->done) {
-        tprintf(t, "null");
+        text_printf(t, "null");
         return;
     }
-    tprintf(t, "{\"mean\": ");
-    tjson_num(t, ev->mean);
-    tprintf(t, ", \"std\": ");
-    tjson_num(t, ev->std);
-    tprintf(t, ", \"episodes\": %d, \"at_env_steps\": %" PRId64 "}", episodes, ev->at_steps);
+    text_printf(t, "{\"mean\": ");
+    text_json_num(t, ev->mean);
+    text_printf(t, ", \"std\": ");
+    text_json_num(t, ev->std);
+    text_printf(t, ", \"episodes\": %d, \"at_env_steps\": %" PRId64 "}", episodes, ev->at_steps);
 }
 
 /* null without --save; else the path, whether the final save worked and
@@ -620,22 +569,22 @@ static void tjson_eval(text_t *t, const eval_record_t *ev, int episodes)
 static void tjson_checkpoint(text_t *t, const run_t *r)
 {
     if (!r->cfg->save_path) {
-        tprintf(t, "null");
+        text_printf(t, "null");
         return;
     }
-    tprintf(t, "{\"path\": ");
-    tjson_str(t, r->cfg->save_path);
-    tprintf(t, ", \"saved\": %s, \"saved_at_env_steps\": ", r->final_saved ? "true" : "false");
+    text_printf(t, "{\"path\": ");
+    text_json_str(t, r->cfg->save_path);
+    text_printf(t, ", \"saved\": %s, \"saved_at_env_steps\": ", r->final_saved ? "true" : "false");
     if (r->saved_at_steps >= 0)
-        tprintf(t, "%" PRId64, r->saved_at_steps);
+        text_printf(t, "%" PRId64, r->saved_at_steps);
     else
-        tprintf(t, "null");
-    tprintf(t, ", \"failed_saves\": %" PRId64 ", \"error\": ", r->failed_saves);
+        text_printf(t, "null");
+    text_printf(t, ", \"failed_saves\": %" PRId64 ", \"error\": ", r->failed_saves);
     if (r->final_saved)
-        tprintf(t, "null");
+        text_printf(t, "null");
     else
-        tjson_str(t, r->save_error);
-    tprintf(t, "}");
+        text_json_str(t, r->save_error);
+    text_printf(t, "}");
 }
 
 static void summary(run_t *r, int status)
@@ -683,56 +632,55 @@ static void summary(run_t *r, int status)
         return;
 
     text_t t = {0};
-    tprintf(&t, "{\n  \"env_id\": ");
-    tjson_str(&t, c->env_id);
-    tprintf(&t, ",\n  \"solved\": %s,\n  \"stop_reason\": ", solved ? "true" : "false");
-    tjson_str(&t, r->stop_reason);
-    tprintf(&t, ",\n  \"exit_status\": %d,\n  \"seed\": %" PRIu64 ",\n", status, c->seed);
-    tprintf(&t, "  \"target_return\": ");
-    tjson_num(&t, c->target_return);
-    tprintf(&t, ",\n  \"env_steps\": %" PRId64 ",\n  \"env_steps_to_target\": ", r->n.env_steps);
+    text_printf(&t, "{\n  \"env_id\": ");
+    text_json_str(&t, c->env_id);
+    text_printf(&t, ",\n  \"solved\": %s,\n  \"stop_reason\": ", solved ? "true" : "false");
+    text_json_str(&t, r->stop_reason);
+    text_printf(&t, ",\n  \"exit_status\": %d,\n  \"seed\": %" PRIu64 ",\n", status, c->seed);
+    text_printf(&t, "  \"target_return\": ");
+    text_json_num(&t, c->target_return);
+    text_printf(&t, ",\n  \"env_steps\": %" PRId64 ",\n  \"env_steps_to_target\": ", r->n.env_steps);
     if (solved)
-        tprintf(&t, "%" PRId64, r->solved_at_steps);
+        text_printf(&t, "%" PRId64, r->solved_at_steps);
     else
-        tprintf(&t, "null");
-    tprintf(&t, ",\n  \"wall_seconds\": ");
-    tjson_num(&t, wall);
-    tprintf(&t, ",\n  \"wall_seconds_to_target\": ");
-    tjson_num(&t, solved ? r->solved_at_s : NAN);
-    tprintf(&t, ",\n  \"episodes\": %" PRId64 ",\n  \"gradient_steps\": %" PRId64
+        text_printf(&t, "null");
+    text_printf(&t, ",\n  \"wall_seconds\": ");
+    text_json_num(&t, wall);
+    text_printf(&t, ",\n  \"wall_seconds_to_target\": ");
+    text_json_num(&t, solved ? r->solved_at_s : NAN);
+    text_printf(&t, ",\n  \"episodes\": %" PRId64 ",\n  \"gradient_steps\": %" PRId64
                 ",\n  \"evaluations\": %" PRId64 ",\n  \"eval_env_steps\": %" PRId64
                 ",\n  \"eval_seconds\": ",
             r->n.episodes, r->dqn ? dqn_updates(r->dqn) : 0, r->evaluations, r->eval_steps);
-    tjson_num(&t, r->eval_seconds);
-    tprintf(&t, ",\n  \"train_return_mean100\": ");
-    tjson_num(&t, mean_return(r));
-    tprintf(&t, ",\n  \"final_eval\": ");
+    text_json_num(&t, r->eval_seconds);
+    text_printf(&t, ",\n  \"train_return_mean100\": ");
+    text_json_num(&t, mean_return(r));
+    text_printf(&t, ",\n  \"final_eval\": ");
     tjson_eval(&t, &r->last_eval, (int)c->eval_episodes);
-    tprintf(&t, ",\n  \"best_eval\": ");
+    text_printf(&t, ",\n  \"best_eval\": ");
     tjson_eval(&t, &r->best_eval, (int)c->eval_episodes);
-    tprintf(&t, ",\n  \"resumed_from\": ");
-    if (c->load_path)
-        tjson_str(&t, c->load_path);
-    else
-        tprintf(&t, "null");
+    text_printf(&t, ",\n  \"resumed_from\": ");
+    text_json_str(&t, c->load_path);
     /* The endpoints at the end: --env ones and the --env-dns replicas that
      * hold a place now (vacant places skipped). Summaries follow a setup
      * that made the fleet. */
-    tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"checkpoint\": ", r->start_steps);
+    text_printf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"checkpoint\": ", r->start_steps);
     tjson_checkpoint(&t, r);
-    tprintf(&t, ",\n  \"endpoints\": [");
+    text_printf(&t, ",\n  \"endpoints\": [");
     size_t listed = 0;
     for (size_t i = 0; i < fleet_nendpoints(r->fleet); i++) {
         const char *ep = fleet_endpoint(r->fleet, i);
         if (!ep)
             continue;
-        tprintf(&t, listed++ ? ", " : "");
-        tjson_str(&t, ep);
+        text_printf(&t, listed++ ? ", " : "");
+        text_json_str(&t, ep);
     }
-    tprintf(&t, "],\n  \"hyperparameters\": {%s}\n}\n", c->options_json ? c->options_json : "");
-    if (!t.s || runlog_write_text(r->log, "summary.json", t.s) < 0)
-        log_warn("--logdir: summary.json: %s", r->log ? runlog_error(r->log) : "out of memory");
-    free(t.s);
+    text_printf(&t, "],\n  \"hyperparameters\": {%s}\n}\n", c->options_json ? c->options_json : "");
+    if (t.failed || !t.data)
+        log_warn("--logdir: summary.json: out of memory");
+    else if (runlog_write_text(r->log, "summary.json", t.data) < 0)
+        log_warn("--logdir: summary.json: %s", runlog_error(r->log));
+    text_free(&t);
 }
 
 /* ---------------------------------------------------------------- setup */
