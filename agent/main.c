@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "curve.h"
 #include "discovery.h"
+#include "hostport.h"
 #include "log.h"
 #include "opts.h"
 #include "text.h"
@@ -319,9 +320,9 @@ static discovery_endpoint_t dns_endpoints[TRAIN_MAX_ENDPOINTS];
 
 static int resolve_env_dns(train_config_t *c)
 {
-    char host[256], port[8];
+    hostport_t hp;
     errbuf_t e;
-    if (discovery_split(c->env_dns, host, sizeof host, port, sizeof port, &e) < 0) {
+    if (hostport_parse(c->env_dns, 0, &hp, &e) < 0) {
         fprintf(stderr, "agentd: --env-dns: %s\nTry 'agentd --help'.\n", e.msg);
         return TRAIN_EXIT_USAGE;
     }
@@ -329,7 +330,7 @@ static int resolve_env_dns(train_config_t *c)
     c->nfixed = c->nendpoints;
     double t0 = clock_s();
     for (int attempt = 0;; attempt++) {
-        int n = discovery_resolve(host, port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
+        int n = discovery_resolve(hp.host, hp.port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
         if (n == ERR_INVALID_ARGUMENT) {
             fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
             return TRAIN_EXIT_USAGE;

@@ -26,6 +26,7 @@
 #include "evaluator.h"
 #include "fsutil.h"
 #include "fleet.h"
+#include "hostport.h"
 #include "log.h"
 #include "replay.h"
 #include "rng.h"
@@ -95,7 +96,7 @@ typedef struct run {
     /* --env-dns: the fleet's places are endpoints[0..nfixed) from --env,
      * then env_dns_max places for the replicas, vacant when not in use. */
     const char *places[TRAIN_MAX_ENDPOINTS];
-    char dns_host[256], dns_port[8];
+    hostport_t dns;
     double dns_next;      /* time of the next lookup */
     bool dns_failing;     /* the last lookup failed (logged once per streak) */
     bool dns_full;        /* the last lookup had more replicas than places (likewise) */
@@ -705,8 +706,7 @@ static int setup(run_t *r, errbuf_t *e)
     for (size_t k = 0; k < c->nendpoints; k++)
         r->places[k] = c->endpoints[k];
     if (c->env_dns) {
-        if (discovery_split(c->env_dns, r->dns_host, sizeof r->dns_host, r->dns_port,
-                            sizeof r->dns_port, e) < 0)
+        if (hostport_parse(c->env_dns, 0, &r->dns, e) < 0)
             return -1;
         nplaces = c->nfixed + (size_t)c->env_dns_max; /* the rest start vacant */
         for (size_t k = c->nendpoints; k < nplaces; k++)
@@ -818,7 +818,7 @@ static void dns_refresh(run_t *r)
         return;
     r->dns_next = t + c->env_dns_every;
     errbuf_t e;
-    int n = discovery_resolve(r->dns_host, r->dns_port, r->dns_found, TRAIN_MAX_ENDPOINTS, &e);
+    int n = discovery_resolve(r->dns.host, r->dns.port, r->dns_found, TRAIN_MAX_ENDPOINTS, &e);
     if (n < 0) {
         if (!r->dns_failing)
             log_warn("--env-dns %s: %s; keeping the %zu endpoints in use", c->env_dns, e.msg,

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "hostport.h"
 #include "log.h"
 
 #define HTTP_REQ_MAX 8192
@@ -80,30 +81,17 @@ struct http_server {
 
 int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
 {
-    char host[128];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': expected HOST:PORT", addr);
-    size_t hlen = (size_t)(colon - addr);
-    if (addr[0] == '[' && hlen >= 2 && addr[hlen - 1] == ']') {
-        addr++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof host)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': host too long", addr);
-    memcpy(host, addr, hlen);
-    host[hlen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
     /* Port 0 asks the OS for a free port; http_server_port() reports it. */
-    if (end == colon + 1 || *end || port < 0 || port > 65535)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': bad port", addr);
+    hostport_t hp;
+    int rc = hostport_parse(addr, HOSTPORT_PORT_ZERO, &hp, e);
+    if (rc < 0)
+        return rc;
     memset(out, 0, sizeof *out);
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+    if (uv_ip4_addr(hp.host, (int)hp.port_num, (struct sockaddr_in *)out) == 0)
         return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
+    if (uv_ip6_addr(hp.host, (int)hp.port_num, (struct sockaddr_in6 *)out) == 0)
         return 0;
-    return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': '%s' is not an IP address", addr, host);
+    return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': '%s' is not an IP address", addr, hp.host);
 }
 
 static void server_handle_closed(http_server_t *h)

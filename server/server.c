@@ -578,46 +578,6 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 uint64_t server_auth_failures(const server_t *s) { return s->auth_failures; }
 
-/* ------------------------------------------------------------ locality */
-
-static bool ip_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) ||
-               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return false; /* *, a hostname, an interface name */
-}
-
-/* host:port or [host]:port -> host, then the test. */
-bool server_addr_is_loopback(const char *addr)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    size_t len = colon ? (size_t)(colon - addr) : strlen(addr);
-    if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') {
-        addr++;
-        len -= 2;
-    }
-    if (len >= sizeof host)
-        return false;
-    memcpy(host, addr, len);
-    host[len] = '\0';
-    return ip_is_loopback(host);
-}
-
-bool server_endpoint_is_local(const char *endpoint)
-{
-    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
-        return true;
-    if (strncmp(endpoint, "tcp://", 6) != 0)
-        return false;
-    return server_addr_is_loopback(endpoint + 6);
-}
-
 /* ------------------------------------------------------------- lifecycle */
 
 static int zmq_fail(errbuf_t *e, const char *what)
