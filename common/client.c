@@ -31,7 +31,7 @@ struct client {
     uint64_t client_id; /* random, fixed: lets envd spot resends */
     uint64_t next_id, waiting_id;
     int64_t sent_ms;    /* when the request being waited for was first sent */
-    wire_arena_t *arena;
+    arena_t *arena;
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
     int have_msg;
@@ -79,9 +79,10 @@ int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out,
             return err_set(e, ERR_IO, "OS random source failed");
         }
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
-    c->arena = wire_arena_new(64 * 1024);
     zmq_msg_init(&c->msg);
-    int rc = c->arena ? client_open(c, e) : err_set(e, ERR_NOMEM, "out of memory");
+    int rc = arena_new(64 * 1024, &c->arena, e);
+    if (rc == 0)
+        rc = client_open(c, e);
     if (rc < 0) {
         client_destroy(&c);
         return rc;
@@ -99,7 +100,7 @@ void client_destroy(client_t **self_p)
         zmq_close(c->sock);
     zmq_msg_close(&c->msg);
     memset(c->sec, 0, sizeof c->sec);
-    wire_arena_destroy(&c->arena);
+    arena_destroy(&c->arena);
     wire_buf_deinit(&c->out);
     free(c);
     *self_p = NULL;
@@ -202,7 +203,7 @@ static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
         zmq_msg_recv(&extra, c->sock, 0);
         zmq_msg_close(&extra);
     }
-    wire_arena_reset(c->arena);
+    arena_reset(c->arena);
     int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
     if (rc < 0)
         return rc;

@@ -2,7 +2,7 @@
  * wire.c — protocol v1 codec over protobuf-c (see wire.h).
  *
  * Decoding runs protobuf-c's unpack with an allocator that bumps through a
- * wire_arena_t, then maps the message onto the plain structs of wire.h,
+ * arena_t, then maps the message onto the plain structs of wire.h,
  * pointing into the unpacked data. Encoding builds protobuf-c messages on
  * the stack that borrow the caller's arrays and packs them once.
  */
@@ -18,99 +18,13 @@
 #error "the wire format's raw blocks are little-endian; this codec assumes a little-endian host"
 #endif
 
-/* ---------------------------------------------------------------- arena */
-
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-} arena_chunk_t;
-
-struct wire_arena {
-    arena_chunk_t *head; /* the chunk being filled; older ones follow */
-    ProtobufCAllocator pb;
-};
-
-static void *arena_pb_alloc(void *self, size_t n) { return wire_arena_alloc(self, n); }
+/* protobuf-c allocates the decoded message in the caller's arena. */
+static void *arena_pb_alloc(void *self, size_t n) { return arena_alloc(self, n); }
 static void arena_pb_free(void *self, void *p) { (void)self, (void)p; }
 
-static arena_chunk_t *arena_chunk_new(size_t cap)
+static ProtobufCAllocator arena_allocator(arena_t *a)
 {
-    arena_chunk_t *c = malloc(sizeof *c + cap);
-    if (c) {
-        c->next = NULL;
-        c->used = 0;
-        c->cap = cap;
-    }
-    return c;
-}
-
-wire_arena_t *wire_arena_new(size_t initial)
-{
-    wire_arena_t *a = calloc(1, sizeof *a);
-    if (!a)
-        return NULL;
-    a->head = arena_chunk_new(initial < 4096 ? 4096 : initial);
-    if (!a->head) {
-        free(a);
-        return NULL;
-    }
-    a->pb.alloc = arena_pb_alloc;
-    a->pb.free = arena_pb_free;
-    a->pb.allocator_data = a;
-    return a;
-}
-
-void wire_arena_destroy(wire_arena_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    arena_chunk_t *c = (*self_p)->head;
-    while (c) {
-        arena_chunk_t *next = c->next;
-        free(c);
-        c = next;
-    }
-    free(*self_p);
-    *self_p = NULL;
-}
-
-void wire_arena_reset(wire_arena_t *a)
-{
-    /* Keep the largest chunk so that a steady workload stops allocating. */
-    arena_chunk_t *keep = a->head;
-    for (arena_chunk_t *c = a->head; c; c = c->next)
-        if (c->cap > keep->cap)
-            keep = c;
-    arena_chunk_t *c = a->head;
-    while (c) {
-        arena_chunk_t *next = c->next;
-        if (c != keep)
-            free(c);
-        c = next;
-    }
-    keep->next = NULL;
-    keep->used = 0;
-    a->head = keep;
-}
-
-void *wire_arena_alloc(wire_arena_t *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    arena_chunk_t *c = a->head;
-    if (c->cap - c->used < n) {
-        size_t cap = c->cap * 2;
-        while (cap < n)
-            cap *= 2;
-        arena_chunk_t *fresh = arena_chunk_new(cap);
-        if (!fresh)
-            return NULL;
-        fresh->next = c;
-        a->head = c = fresh;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
+    return (ProtobufCAllocator){.alloc = arena_pb_alloc, .free = arena_pb_free, .allocator_data = a};
 }
 
 void wire_buf_deinit(wire_buf_t *b)
@@ -341,7 +255,7 @@ static int tensor_from_pb(const Envd__V1__Tensor *pb, wire_tensor_t *t, const ch
     return 0;
 }
 
-static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
+static int options_from_pb(arena_t *a, Envd__V1__Option **pb, size_t n,
                            const option_t **out, size_t *nout, errbuf_t *e)
 {
     *out = NULL;
@@ -351,7 +265,7 @@ static int options_from_pb(wire_arena_t *a, Envd__V1__Option **pb, size_t n,
     if (n > OPTIONS_MAX)
         return err_set(e, ERR_INVALID_ARGUMENT, "%zu options given; at most %d allowed", n,
                        OPTIONS_MAX);
-    option_t *opts = wire_arena_alloc(a, n * sizeof *opts);
+    option_t *opts = arena_alloc(a, n * sizeof *opts);
     if (!opts)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory decoding options");
     for (size_t i = 0; i < n; i++) {
@@ -524,13 +438,14 @@ static int options_to_pb(const option_t *o, size_t n, options_pb_t *pb,
 
 /* -------------------------------------------------------------- requests */
 
-int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_request_t *out,
+int wire_decode_request(arena_t *a, const void *buf, size_t len, wire_request_t *out,
                         errbuf_t *e)
 {
     memset(out, 0, sizeof *out);
     if (len == 0)
         return err_set(e, ERR_INVALID_ARGUMENT, "empty message: expected an envd.v1.Request");
-    Envd__V1__Request *m = envd__v1__request__unpack(&a->pb, len, buf);
+    ProtobufCAllocator pb = arena_allocator(a);
+    Envd__V1__Request *m = envd__v1__request__unpack(&pb, len, buf);
     if (!m)
         return err_set(e, ERR_INVALID_ARGUMENT,
                        "malformed message: %zu bytes that do not decode as an envd.v1.Request", len);
@@ -622,8 +537,8 @@ int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_reque
         rc = check_no_nul(buf, len, e);
     /* The arena owns the memory; this releases nothing but keeps the rule
      * that every unpack has its free_unpacked. The views stay valid until
-     * wire_arena_reset(). */
-    envd__v1__request__free_unpacked(m, &a->pb);
+     * arena_reset(). */
+    envd__v1__request__free_unpacked(m, &pb);
     return rc;
 }
 
@@ -851,12 +766,13 @@ static int bytes_of(const ProtobufCBinaryData *b, size_t n, size_t esz, const ch
     return 0;
 }
 
-int wire_decode_reply(wire_arena_t *a, const void *buf, size_t len, wire_reply_t *out,
+int wire_decode_reply(arena_t *a, const void *buf, size_t len, wire_reply_t *out,
                       errbuf_t *e)
 {
     memset(out, 0, sizeof *out);
     out->message = "";
-    Envd__V1__Response *m = envd__v1__response__unpack(&a->pb, len, buf);
+    ProtobufCAllocator pb = arena_allocator(a);
+    Envd__V1__Response *m = envd__v1__response__unpack(&pb, len, buf);
     if (!m)
         return err_set(e, ERR_INVALID_ARGUMENT, "malformed reply (%zu bytes)", len);
     out->major = m->major;
@@ -955,6 +871,6 @@ int wire_decode_reply(wire_arena_t *a, const void *buf, size_t len, wire_reply_t
     default:
         break;
     }
-    envd__v1__response__free_unpacked(m, &a->pb);
+    envd__v1__response__free_unpacked(m, &pb);
     return rc;
 }

@@ -4,8 +4,8 @@
  * This is the only module that includes the generated envd.pb-c.h. envd
  * decodes requests and encodes replies with it; agentd, the benchmarks and
  * the tests do the opposite. Decoded structs point into memory owned by a
- * wire_arena_t (protobuf-c allocates through it), so decoding allocates
- * nothing once the arena has grown to the working size; wire_arena_reset()
+ * arena_t (protobuf-c allocates through it), so decoding allocates
+ * nothing once the arena has grown to the working size; arena_reset()
  * releases everything decoded since the last reset. Arrays in replies and
  * requests being encoded are borrowed from the caller, never copied until
  * the final pack into a wire_buf_t.
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "err.h"
 #include "option.h"
 
@@ -208,15 +209,6 @@ typedef struct wire_reply {
 
 /* ------------------------------------------------------------ memory */
 
-/* A bump allocator in chunks; everything decoded lives here until reset. */
-typedef struct wire_arena wire_arena_t;
-
-wire_arena_t *wire_arena_new(size_t initial);
-void wire_arena_destroy(wire_arena_t **self_p);
-/* Frees all but the largest chunk, which is kept for the next message. */
-void wire_arena_reset(wire_arena_t *a);
-void *wire_arena_alloc(wire_arena_t *a, size_t n);
-
 /* A growable output buffer for encoded messages. */
 typedef struct wire_buf {
     uint8_t *data;
@@ -231,11 +223,11 @@ void wire_buf_deinit(wire_buf_t *b);
  * not a protobuf message, no operation, a malformed tensor. The request's
  * id and version are filled in as far as they could be read, so that an
  * error reply can still echo them. */
-int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_request_t *out,
+int wire_decode_request(arena_t *a, const void *buf, size_t len, wire_request_t *out,
                         errbuf_t *e);
 int wire_encode_request(const wire_request_t *req, wire_buf_t *out);
 
-int wire_decode_reply(wire_arena_t *a, const void *buf, size_t len, wire_reply_t *out,
+int wire_decode_reply(arena_t *a, const void *buf, size_t len, wire_reply_t *out,
                       errbuf_t *e);
 int wire_encode_reply(const wire_reply_t *rep, wire_buf_t *out);
 

@@ -40,7 +40,7 @@ struct service {
     session_table_t *sessions;
     retry_cache_t *retry; /* last reply per retrying client */
     uint8_t secret[SIPHASH_KEY_LEN]; /* mixes peer-chosen ids: retry_origin, retry_client */
-    wire_arena_t *arena;
+    arena_t *arena;
     service_stats_t stats;
     uint64_t started_ms;
     bool draining;
@@ -86,7 +86,7 @@ service_t *service_new(const service_config_t *cfg)
         session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
                                                             ? cfg->session_ttl_ms / 32
                                                             : UINT32_MAX));
-    s->arena = wire_arena_new(64 * 1024);
+    arena_new(64 * 1024, &s->arena, NULL);
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
@@ -115,7 +115,7 @@ void service_destroy(service_t **self_p)
     service_t *s = *self_p;
     session_table_destroy(&s->sessions);
     retry_cache_destroy(&s->retry);
-    wire_arena_destroy(&s->arena);
+    arena_destroy(&s->arena);
     free(s->batch);
     free(s->actions);
     free(s->obs);
@@ -301,7 +301,7 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
                        session_count(svc->sessions), count, session_max(svc->sessions));
     const option_t *opts = req->make.options;
     int rc;
-    uint64_t *ids = wire_arena_alloc(svc->arena, count * sizeof *ids);
+    uint64_t *ids = arena_alloc(svc->arena, count * sizeof *ids);
     if (!ids)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory");
     session_t *s = NULL;
@@ -653,7 +653,7 @@ void service_handle(service_t *svc, const void *msg, size_t len, const service_p
     wire_reply_t rep;
     errbuf_t e;
     err_clear(&e);
-    wire_arena_reset(svc->arena);
+    arena_reset(svc->arena);
     memset(&rep, 0, sizeof rep);
 
     int rc = wire_decode_request(svc->arena, msg, len, &req, &e);

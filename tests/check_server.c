@@ -1074,7 +1074,7 @@ END_TEST
 
 /* One request and its reply over a raw socket of `type`, in `n` frames. */
 static int raw_socket_call(harness_t *h, int type, const void *const *frames, const size_t *lens,
-                           size_t n, wire_reply_t *rep, wire_arena_t *a, zmq_msg_t *msg)
+                           size_t n, wire_reply_t *rep, arena_t *a, zmq_msg_t *msg)
 {
     void *s = zmq_socket(h->zctx, type);
     int linger = 0, timeout = TIMEOUT_MS;
@@ -1097,7 +1097,8 @@ static int raw_socket_call(harness_t *h, int type, const void *const *frames, co
 START_TEST(test_multipart_message_is_invalid_argument)
 {
     harness_t *h = harness_start(NULL);
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t ping = {0};
     wire_request_t req = {.major = 1, .id = 3, .op = WIRE_OP_PING};
     wire_reply_t rep;
@@ -1126,7 +1127,7 @@ START_TEST(test_multipart_message_is_invalid_argument)
     ck_assert_uint_eq(rep.id, 3);
     zmq_msg_close(&msg);
     wire_buf_deinit(&ping);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     witness_end(h->c, &w);
     harness_stop(&h);
 }
