@@ -69,7 +69,8 @@ bool hostport_endpoint_is_local(const char *endpoint)
     if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
         return true;
     hostport_t hp;
-    if (strncmp(endpoint, "tcp://", 6) != 0 || hostport_parse(endpoint + 6, HOSTPORT_ZMQ, &hp, NULL) < 0)
+    if (strncmp(endpoint, "tcp://", 6) != 0 ||
+        hostport_parse(endpoint + 6, HOSTPORT_ZMQ, &hp, NULL) < 0)
         return false;
     return hostport_is_loopback(hp.host);
 }

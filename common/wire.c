@@ -22,7 +22,8 @@ static void arena_pb_free(void *self, void *p) { (void)self, (void)p; }
 
 ProtobufCAllocator wire__arena_allocator(arena_t *a)
 {
-    return (ProtobufCAllocator){.alloc = arena_pb_alloc, .free = arena_pb_free, .allocator_data = a};
+    return (ProtobufCAllocator){
+        .alloc = arena_pb_alloc, .free = arena_pb_free, .allocator_data = a};
 }
 
 void wire_buf_deinit(wire_buf_t *b)
