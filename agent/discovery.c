@@ -10,6 +10,7 @@
  * same list, element for element.
  */
 #include "discovery.h"
+#include "hostport.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -38,47 +39,6 @@ static int addr_key_cmp(const void *a, const void *b)
     return x->scope < y->scope ? -1 : x->scope > y->scope;
 }
 
-/* A port is 1 to 5 decimal digits with a value from 1 to 65535: no sign,
- * no spaces, nothing after it. Returns the value or -1. */
-static long parse_port(const char *s)
-{
-    long v = 0;
-    size_t i = 0;
-    for (; s[i] >= '0' && s[i] <= '9' && i < 6; i++)
-        v = v * 10 + (s[i] - '0');
-    return i > 0 && !s[i] && v >= 1 && v <= 65535 ? v : -1;
-}
-
-int discovery_split(const char *hostport, char *host, size_t host_cap, char *port, size_t port_cap,
-                    errbuf_t *e)
-{
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || colon == hostport || !colon[1])
-        return err_set(e, ERR_INVALID_ARGUMENT, "'%s': expected HOST:PORT", hostport);
-    const char *h = hostport;
-    size_t hlen = (size_t)(colon - hostport);
-    if (h[0] == '[') {
-        if (hlen < 3 || h[hlen - 1] != ']')
-            return err_set(e, ERR_INVALID_ARGUMENT, "'%s': expected [V6]:PORT", hostport);
-        h++;
-        hlen -= 2;
-    } else if (memchr(h, ':', hlen)) {
-        return err_set(e, ERR_INVALID_ARGUMENT, "'%s': write an IPv6 address as [V6]:PORT",
-                       hostport);
-    }
-    long p = parse_port(colon + 1);
-    if (p < 0)
-        return err_set(e, ERR_INVALID_ARGUMENT, "'%s': port must be a number from 1 to 65535",
-                       hostport);
-    if (hlen + 1 > host_cap)
-        return err_set(e, ERR_INVALID_ARGUMENT, "'%s': host name too long", hostport);
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    if ((size_t)snprintf(port, port_cap, "%ld", p) >= port_cap)
-        return err_set(e, ERR_INVALID_ARGUMENT, "'%s': port buffer too small", hostport);
-    return 0;
-}
-
 static int format_endpoint(const addr_key_t *k, const char *port, discovery_endpoint_t out)
 {
     char text[INET6_ADDRSTRLEN];
@@ -101,7 +61,7 @@ static int format_endpoint(const addr_key_t *k, const char *port, discovery_endp
 int discovery_resolve(const char *host, const char *port, discovery_endpoint_t *out, int max,
                       errbuf_t *e)
 {
-    if (parse_port(port) < 0)
+    if (hostport_port(port, 0) < 0)
         return err_set(e, ERR_INVALID_ARGUMENT, "port '%s' is not a number from 1 to 65535", port);
     if (!*host)
         return err_set(e, ERR_INVALID_ARGUMENT, "empty host name");

@@ -26,12 +26,6 @@
 
 typedef char discovery_endpoint_t[DISCOVERY_ENDPOINT_MAX];
 
-/* Splits "HOST:PORT" or "[V6]:PORT" into host and port (the brackets are
- * dropped). The port must be a number from 1 to 65535. Returns 0 or
- * ERR_INVALID_ARGUMENT with the reason in e. */
-int discovery_split(const char *hostport, char *host, size_t host_cap, char *port, size_t port_cap,
-                    errbuf_t *e);
-
 /* Resolves host (a name or a numeric address) with getaddrinfo and writes
  * "tcp://A.B.C.D:PORT" / "tcp://[V6]:PORT" endpoints into out[0..max):
  * IPv4 before IPv6, each in numeric address order, duplicates removed.

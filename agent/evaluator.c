@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dqn.h"
 
 struct evaluator {
@@ -73,12 +74,6 @@ void evaluator_destroy(evaluator_t **self_p)
 
 const double *evaluator_returns(const evaluator_t *ev) { return ev->ret; }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int check_obs(const evaluator_t *ev, const wire_tensor_t *t, size_t n, errbuf_t *e)
 {
@@ -162,7 +157,7 @@ static int step(evaluator_t *ev, client_t *c, qnet_t *net, int n, errbuf_t *e)
 int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net, uint64_t seed0,
                   evaluator_result_t *res, errbuf_t *e)
 {
-    double t0 = seconds_now();
+    double t0 = clock_s();
     int64_t steps = 0;
     int rc = start(ev, c, env_id, seed0, e);
     int n = ev->E;
@@ -194,6 +189,6 @@ int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net,
         var += (ev->ret[i] - mean) * (ev->ret[i] - mean);
     *res = (evaluator_result_t){.mean = mean, .std = sqrt(var / ev->E), .min = lo, .max = hi,
                                 .episodes = ev->E, .steps = steps,
-                                .seconds = seconds_now() - t0};
+                                .seconds = clock_s() - t0};
     return 0;
 }

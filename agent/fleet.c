@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rng.h"
 
@@ -81,12 +82,6 @@ struct fleet {
     uint32_t r_max_steps;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -448,7 +443,7 @@ static int join(fleet_t *f, size_t k, errbuf_t *e)
 static void schedule_probe(fleet_t *f, endpoint_t *ep, bool now)
 {
     ep->probing = false;
-    ep->next_probe_ms = now_ms() + (now ? 0 : ep->backoff_ms);
+    ep->next_probe_ms = (int64_t)clock_ms() + (now ? 0 : ep->backoff_ms);
     if (!now) {
         ep->backoff_ms *= 2;
         if (ep->backoff_ms > f->cfg.backoff_max_ms)
@@ -580,7 +575,7 @@ int fleet_start(fleet_t *f, errbuf_t *e)
 
 void fleet_poll(fleet_t *f)
 {
-    int64_t now = now_ms();
+    int64_t now = (int64_t)clock_ms();
     for (size_t k = 0; k < f->E; k++) {
         endpoint_t *ep = &f->eps[k];
         if (ep->state != EP_DOWN)

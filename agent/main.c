@@ -18,10 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "curve.h"
 #include "discovery.h"
+#include "hostport.h"
 #include "log.h"
 #include "opts.h"
+#include "text.h"
 #include "train.h"
 #include "wire.h"
 
@@ -264,62 +267,41 @@ static int check(const train_config_t *c)
 /* The options' final values as the members of a JSON object. */
 static char *options_json(const settings_t *st)
 {
-    size_t cap = 8192, len = 0;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
+    text_t t = {0};
     const char *cfg = (const char *)&st->cfg;
-#define OUT(...) (len += (size_t)snprintf(s + len, len < cap ? cap - len : 0, __VA_ARGS__))
-    /* A JSON string: quotes and backslashes escaped, control characters as '?'. */
-#define OUT_STR(v)                                                                           \
-    do {                                                                                     \
-        OUT("\"");                                                                           \
-        for (const char *c_ = (v); *c_; c_++)                                                \
-            OUT(*c_ == '"' || *c_ == '\\' ? "\\%c" : "%c", (unsigned char)*c_ < 0x20 ? '?' : *c_); \
-        OUT("\"");                                                                           \
-    } while (0)
     for (int i = 0; i < O_COUNT; i++) {
         const opts_row_t *o = &options[i];
-        OUT("%s\"%s\": ", i ? ", " : "", o->name);
+        text_printf(&t, "%s\"%s\": ", i ? ", " : "", o->name);
         switch (o->kind) {
-        case OPTS_I64: OUT("%" PRId64, *(const int64_t *)(cfg + o->off)); break;
-        case OPTS_INT: OUT("%d", *(const int *)(cfg + o->off)); break;
-        case OPTS_U64: OUT("%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
-        case OPTS_F64: OUT("%.10g", *(const double *)(cfg + o->off)); break;
+        case OPTS_I64: text_printf(&t, "%" PRId64, *(const int64_t *)(cfg + o->off)); break;
+        case OPTS_INT: text_printf(&t, "%d", *(const int *)(cfg + o->off)); break;
+        case OPTS_U64: text_printf(&t, "%" PRIu64, *(const uint64_t *)(cfg + o->off)); break;
+        case OPTS_F64: text_printf(&t, "%.10g", *(const double *)(cfg + o->off)); break;
         case OPTS_BOOL:
-        case OPTS_FLAG: OUT("%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
-        case OPTS_STR: {
-            const char *v = *(const char *const *)(cfg + o->off);
-            if (v)
-                OUT_STR(v);
-            else
-                OUT("null");
-            break;
-        }
+        case OPTS_FLAG: text_printf(&t, "%s", *(const bool *)(cfg + o->off) ? "true" : "false"); break;
+        case OPTS_STR: text_json_str(&t, *(const char *const *)(cfg + o->off)); break;
         case OPTS_LIST:
-            OUT("[");
+            text_printf(&t, "[");
             for (size_t k = 0; k < st->cfg.nendpoints; k++) {
-                OUT("%s", k ? ", " : "");
-                OUT_STR(st->cfg.endpoints[k]);
+                text_printf(&t, "%s", k ? ", " : "");
+                text_json_str(&t, st->cfg.endpoints[k]);
             }
-            OUT("]");
+            text_printf(&t, "]");
             break;
         case OPTS_TEXT:
-            OUT("[");
+            text_printf(&t, "[");
             for (int k = 0; k < st->cfg.nhidden; k++)
-                OUT("%s%d", k ? ", " : "", st->cfg.hidden[k]);
-            OUT("]");
+                text_printf(&t, "%s%d", k ? ", " : "", st->cfg.hidden[k]);
+            text_printf(&t, "]");
             break;
-        case OPTS_LEVEL: OUT("\"%s\"", log_level_name(st->log_level)); break;
+        case OPTS_LEVEL: text_printf(&t, "\"%s\"", log_level_name(st->log_level)); break;
         }
     }
-#undef OUT_STR
-#undef OUT
-    if (len >= cap) {
-        free(s);
+    if (t.failed) {
+        text_free(&t);
         return NULL;
     }
-    return s;
+    return t.data;
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -338,18 +320,17 @@ static discovery_endpoint_t dns_endpoints[TRAIN_MAX_ENDPOINTS];
 
 static int resolve_env_dns(train_config_t *c)
 {
-    char host[256], port[8];
+    hostport_t hp;
     errbuf_t e;
-    if (discovery_split(c->env_dns, host, sizeof host, port, sizeof port, &e) < 0) {
+    if (hostport_parse(c->env_dns, 0, &hp, &e) < 0) {
         fprintf(stderr, "agentd: --env-dns: %s\nTry 'agentd --help'.\n", e.msg);
         return TRAIN_EXIT_USAGE;
     }
     int room = (int)c->env_dns_max;
     c->nfixed = c->nendpoints;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_s();
     for (int attempt = 0;; attempt++) {
-        int n = discovery_resolve(host, port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
+        int n = discovery_resolve(hp.host, hp.port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
         if (n == ERR_INVALID_ARGUMENT) {
             fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
             return TRAIN_EXIT_USAGE;
@@ -374,8 +355,7 @@ static int resolve_env_dns(train_config_t *c)
             }
             return 0;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        double waited = clock_s() - t0;
         if (waited >= c->give_up_s) {
             log_error("--env-dns %s: %s; gave up after %.0f s", c->env_dns, e.msg, waited);
             return TRAIN_EXIT_ERROR;

@@ -21,14 +21,17 @@
 #include <zmq.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "discovery.h"
 #include "evaluator.h"
 #include "fsutil.h"
 #include "fleet.h"
+#include "hostport.h"
 #include "log.h"
 #include "replay.h"
 #include "rng.h"
 #include "runlog.h"
+#include "text.h"
 
 #define RET_WINDOW 100 /* training returns averaged, as SB3's ep_info_buffer */
 
@@ -93,7 +96,7 @@ typedef struct run {
     /* --env-dns: the fleet's places are endpoints[0..nfixed) from --env,
      * then env_dns_max places for the replicas, vacant when not in use. */
     const char *places[TRAIN_MAX_ENDPOINTS];
-    char dns_host[256], dns_port[8];
+    hostport_t dns;
     double dns_next;      /* time of the next lookup */
     bool dns_failing;     /* the last lookup failed (logged once per streak) */
     bool dns_full;        /* the last lookup had more replicas than places (likewise) */
@@ -101,12 +104,6 @@ typedef struct run {
     discovery_endpoint_t dns_held[TRAIN_MAX_ENDPOINTS]; /* (env_dns_max) "" when vacant */
 } run_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void seed_rng(rng_t *r, uint64_t seed, uint32_t purpose)
 {
@@ -554,69 +551,17 @@ static void log_row(run_t *r, double t, const evaluator_result_t *ev)
         log_warn("--logdir: %s", runlog_error(r->log));
 }
 
-/* A growable text buffer for summary.json (written once, at the end). */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text_t;
-
-static void tprintf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(text_t *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (t->s && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s)
-            return;
-        t->s = s;
-        t->cap = cap;
-    }
-}
-
-static void tjson_str(text_t *t, const char *s)
-{
-    tprintf(t, "\"");
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            tprintf(t, "\\%c", ch);
-        else if (ch < 0x20)
-            tprintf(t, "\\u%04x", ch);
-        else
-            tprintf(t, "%c", ch);
-    }
-    tprintf(t, "\"");
-}
-
-static void tjson_num(text_t *t, double v)
-{
-    if (isfinite(v))
-        tprintf(t, "%.10g", v);
-    else
-        tprintf(t, "null");
-}
-
 static void tjson_eval(text_t *t, const eval_record_t *ev, int episodes)
 {
     if (!ev->done) {
-        tprintf(t, "null");
+        text_printf(t, "null");
         return;
     }
-    tprintf(t, "{\"mean\": ");
-    tjson_num(t, ev->mean);
-    tprintf(t, ", \"std\": ");
-    tjson_num(t, ev->std);
-    tprintf(t, ", \"episodes\": %d, \"at_env_steps\": %" PRId64 "}", episodes, ev->at_steps);
+    text_printf(t, "{\"mean\": ");
+    text_json_num(t, ev->mean);
+    text_printf(t, ", \"std\": ");
+    text_json_num(t, ev->std);
+    text_printf(t, ", \"episodes\": %d, \"at_env_steps\": %" PRId64 "}", episodes, ev->at_steps);
 }
 
 /* null without --save; else the path, whether the final save worked and
@@ -625,28 +570,28 @@ static void tjson_eval(text_t *t, const eval_record_t *ev, int episodes)
 static void tjson_checkpoint(text_t *t, const run_t *r)
 {
     if (!r->cfg->save_path) {
-        tprintf(t, "null");
+        text_printf(t, "null");
         return;
     }
-    tprintf(t, "{\"path\": ");
-    tjson_str(t, r->cfg->save_path);
-    tprintf(t, ", \"saved\": %s, \"saved_at_env_steps\": ", r->final_saved ? "true" : "false");
+    text_printf(t, "{\"path\": ");
+    text_json_str(t, r->cfg->save_path);
+    text_printf(t, ", \"saved\": %s, \"saved_at_env_steps\": ", r->final_saved ? "true" : "false");
     if (r->saved_at_steps >= 0)
-        tprintf(t, "%" PRId64, r->saved_at_steps);
+        text_printf(t, "%" PRId64, r->saved_at_steps);
     else
-        tprintf(t, "null");
-    tprintf(t, ", \"failed_saves\": %" PRId64 ", \"error\": ", r->failed_saves);
+        text_printf(t, "null");
+    text_printf(t, ", \"failed_saves\": %" PRId64 ", \"error\": ", r->failed_saves);
     if (r->final_saved)
-        tprintf(t, "null");
+        text_printf(t, "null");
     else
-        tjson_str(t, r->save_error);
-    tprintf(t, "}");
+        text_json_str(t, r->save_error);
+    text_printf(t, "}");
 }
 
 static void summary(run_t *r, int status)
 {
     const train_config_t *c = r->cfg;
-    double wall = now_s() - r->t0;
+    double wall = clock_s() - r->t0;
     bool solved = r->solved_at_steps >= 0;
     if (r->tty && c->progress_s > 0)
         fputc('\n', stderr);
@@ -688,56 +633,55 @@ static void summary(run_t *r, int status)
         return;
 
     text_t t = {0};
-    tprintf(&t, "{\n  \"env_id\": ");
-    tjson_str(&t, c->env_id);
-    tprintf(&t, ",\n  \"solved\": %s,\n  \"stop_reason\": ", solved ? "true" : "false");
-    tjson_str(&t, r->stop_reason);
-    tprintf(&t, ",\n  \"exit_status\": %d,\n  \"seed\": %" PRIu64 ",\n", status, c->seed);
-    tprintf(&t, "  \"target_return\": ");
-    tjson_num(&t, c->target_return);
-    tprintf(&t, ",\n  \"env_steps\": %" PRId64 ",\n  \"env_steps_to_target\": ", r->n.env_steps);
+    text_printf(&t, "{\n  \"env_id\": ");
+    text_json_str(&t, c->env_id);
+    text_printf(&t, ",\n  \"solved\": %s,\n  \"stop_reason\": ", solved ? "true" : "false");
+    text_json_str(&t, r->stop_reason);
+    text_printf(&t, ",\n  \"exit_status\": %d,\n  \"seed\": %" PRIu64 ",\n", status, c->seed);
+    text_printf(&t, "  \"target_return\": ");
+    text_json_num(&t, c->target_return);
+    text_printf(&t, ",\n  \"env_steps\": %" PRId64 ",\n  \"env_steps_to_target\": ", r->n.env_steps);
     if (solved)
-        tprintf(&t, "%" PRId64, r->solved_at_steps);
+        text_printf(&t, "%" PRId64, r->solved_at_steps);
     else
-        tprintf(&t, "null");
-    tprintf(&t, ",\n  \"wall_seconds\": ");
-    tjson_num(&t, wall);
-    tprintf(&t, ",\n  \"wall_seconds_to_target\": ");
-    tjson_num(&t, solved ? r->solved_at_s : NAN);
-    tprintf(&t, ",\n  \"episodes\": %" PRId64 ",\n  \"gradient_steps\": %" PRId64
+        text_printf(&t, "null");
+    text_printf(&t, ",\n  \"wall_seconds\": ");
+    text_json_num(&t, wall);
+    text_printf(&t, ",\n  \"wall_seconds_to_target\": ");
+    text_json_num(&t, solved ? r->solved_at_s : NAN);
+    text_printf(&t, ",\n  \"episodes\": %" PRId64 ",\n  \"gradient_steps\": %" PRId64
                 ",\n  \"evaluations\": %" PRId64 ",\n  \"eval_env_steps\": %" PRId64
                 ",\n  \"eval_seconds\": ",
             r->n.episodes, r->dqn ? dqn_updates(r->dqn) : 0, r->evaluations, r->eval_steps);
-    tjson_num(&t, r->eval_seconds);
-    tprintf(&t, ",\n  \"train_return_mean100\": ");
-    tjson_num(&t, mean_return(r));
-    tprintf(&t, ",\n  \"final_eval\": ");
+    text_json_num(&t, r->eval_seconds);
+    text_printf(&t, ",\n  \"train_return_mean100\": ");
+    text_json_num(&t, mean_return(r));
+    text_printf(&t, ",\n  \"final_eval\": ");
     tjson_eval(&t, &r->last_eval, (int)c->eval_episodes);
-    tprintf(&t, ",\n  \"best_eval\": ");
+    text_printf(&t, ",\n  \"best_eval\": ");
     tjson_eval(&t, &r->best_eval, (int)c->eval_episodes);
-    tprintf(&t, ",\n  \"resumed_from\": ");
-    if (c->load_path)
-        tjson_str(&t, c->load_path);
-    else
-        tprintf(&t, "null");
+    text_printf(&t, ",\n  \"resumed_from\": ");
+    text_json_str(&t, c->load_path);
     /* The endpoints at the end: --env ones and the --env-dns replicas that
      * hold a place now (vacant places skipped). Summaries follow a setup
      * that made the fleet. */
-    tprintf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"checkpoint\": ", r->start_steps);
+    text_printf(&t, ",\n  \"resumed_at_env_steps\": %" PRId64 ",\n  \"checkpoint\": ", r->start_steps);
     tjson_checkpoint(&t, r);
-    tprintf(&t, ",\n  \"endpoints\": [");
+    text_printf(&t, ",\n  \"endpoints\": [");
     size_t listed = 0;
     for (size_t i = 0; i < fleet_nendpoints(r->fleet); i++) {
         const char *ep = fleet_endpoint(r->fleet, i);
         if (!ep)
             continue;
-        tprintf(&t, listed++ ? ", " : "");
-        tjson_str(&t, ep);
+        text_printf(&t, listed++ ? ", " : "");
+        text_json_str(&t, ep);
     }
-    tprintf(&t, "],\n  \"hyperparameters\": {%s}\n}\n", c->options_json ? c->options_json : "");
-    if (!t.s || runlog_write_text(r->log, "summary.json", t.s) < 0)
-        log_warn("--logdir: summary.json: %s", r->log ? runlog_error(r->log) : "out of memory");
-    free(t.s);
+    text_printf(&t, "],\n  \"hyperparameters\": {%s}\n}\n", c->options_json ? c->options_json : "");
+    if (t.failed || !t.data)
+        log_warn("--logdir: summary.json: out of memory");
+    else if (runlog_write_text(r->log, "summary.json", t.data) < 0)
+        log_warn("--logdir: summary.json: %s", runlog_error(r->log));
+    text_free(&t);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -762,13 +706,12 @@ static int setup(run_t *r, errbuf_t *e)
     for (size_t k = 0; k < c->nendpoints; k++)
         r->places[k] = c->endpoints[k];
     if (c->env_dns) {
-        if (discovery_split(c->env_dns, r->dns_host, sizeof r->dns_host, r->dns_port,
-                            sizeof r->dns_port, e) < 0)
+        if (hostport_parse(c->env_dns, 0, &r->dns, e) < 0)
             return -1;
         nplaces = c->nfixed + (size_t)c->env_dns_max; /* the rest start vacant */
         for (size_t k = c->nendpoints; k < nplaces; k++)
             r->places[k] = NULL;
-        r->dns_next = now_s() + c->env_dns_every;
+        r->dns_next = clock_s() + c->env_dns_every;
     }
     fleet_config_t fc = {.endpoints = r->places, .nendpoints = nplaces,
                          .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
@@ -786,11 +729,11 @@ static int setup(run_t *r, errbuf_t *e)
         return rc;
     if ((rc = fleet_start(r->fleet, e)) < 0)
         return rc;
-    double since = now_s();
+    double since = clock_s();
     while (fleet_live(r->fleet) == 0) { /* the spaces come with the first join */
         if (*r->stop)
             return err_set(e, ERR_UNAVAILABLE, "stopped while waiting for a server");
-        if (fleet_usable(r->fleet) == 0 || now_s() - since > c->give_up_s)
+        if (fleet_usable(r->fleet) == 0 || clock_s() - since > c->give_up_s)
             return err_set(e, ERR_UNAVAILABLE, "no envd answered within %.0f s", c->give_up_s);
         fleet_poll(r->fleet);
         usleep(2000);
@@ -870,12 +813,12 @@ static void teardown(run_t *r)
 static void dns_refresh(run_t *r)
 {
     const train_config_t *c = r->cfg;
-    double t = now_s();
+    double t = clock_s();
     if (!c->env_dns || t < r->dns_next)
         return;
     r->dns_next = t + c->env_dns_every;
     errbuf_t e;
-    int n = discovery_resolve(r->dns_host, r->dns_port, r->dns_found, TRAIN_MAX_ENDPOINTS, &e);
+    int n = discovery_resolve(r->dns.host, r->dns.port, r->dns_found, TRAIN_MAX_ENDPOINTS, &e);
     if (n < 0) {
         if (!r->dns_failing)
             log_warn("--env-dns %s: %s; keeping the %zu endpoints in use", c->env_dns, e.msg,
@@ -921,7 +864,7 @@ static bool eval_now(run_t *r)
     evaluator_result_t res;
     if (evaluate(r, &res) < 0)
         return false;
-    double t = now_s();
+    double t = clock_s();
     r->last_eval = (eval_record_t){true, res.mean, res.std, r->n.env_steps};
     if (!r->best_eval.done || res.mean > r->best_eval.mean)
         r->best_eval = r->last_eval;
@@ -969,7 +912,7 @@ static int loop(run_t *r)
     int64_t min_fill = c->learning_starts > c->dqn.batch ? c->learning_starts : c->dqn.batch;
     double no_server_since = -1.0;
     bool solved = false;
-    r->line_t = r->row_t = now_s();
+    r->line_t = r->row_t = clock_s();
     r->line_steps = r->row_steps = (double)r->n.env_steps;
 
     while (!*r->stop && r->n.env_steps < c->total_steps) {
@@ -978,7 +921,7 @@ static int loop(run_t *r)
         size_t n;
         const float *obs = fleet_obs(r->fleet, &n);
         if (n == 0) {
-            double t = now_s();
+            double t = clock_s();
             if (no_server_since < 0)
                 no_server_since = t;
             if (fleet_usable(r->fleet) == 0 || t - no_server_since > c->give_up_s) {
@@ -1026,10 +969,10 @@ static int loop(run_t *r)
         if (evaluated && eval_now(r)) {
             solved = true;
             r->solved_at_steps = r->n.env_steps;
-            r->solved_at_s = now_s() - r->t0;
+            r->solved_at_s = clock_s() - r->t0;
             break;
         }
-        double t = now_s();
+        double t = clock_s();
         if (!evaluated && crossed(before, r->n.env_steps, c->log_every))
             log_row(r, t, NULL);
         if (crossed(before, r->n.env_steps, c->save_every))
@@ -1052,7 +995,7 @@ static int loop(run_t *r)
     /* The step budget is spent: a last evaluation unless one just ran. */
     if (!(r->last_eval.done && r->last_eval.at_steps == r->n.env_steps) && eval_now(r)) {
         r->solved_at_steps = r->n.env_steps;
-        r->solved_at_s = now_s() - r->t0;
+        r->solved_at_s = clock_s() - r->t0;
         r->stop_reason = "solved";
         return TRAIN_EXIT_SOLVED;
     }
@@ -1065,7 +1008,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
     r.stop = stop;
-    r.t0 = now_s();
+    r.t0 = clock_s();
     r.solved_at_steps = -1;
     r.saved_at_steps = -1;
     r.last_loss = NAN;
@@ -1100,7 +1043,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
                      cfg->save_path);
         status = loop(&r);
         if (cfg->progress_s > 0)
-            progress_line(&r, now_s());
+            progress_line(&r, clock_s());
         r.final_saved = do_save(&r, true) == 0;
         if (!r.final_saved && status != TRAIN_EXIT_ERROR)
             status = TRAIN_EXIT_UNSAVED;

@@ -330,7 +330,8 @@ static int send_req(void *sock, const bench_req_t *r, errbuf_t *e)
 /* Describes a reply that is not the expected one, decoding it for the message. */
 static int bad_reply(const void *data, size_t len, const bench_req_t *r, errbuf_t *e)
 {
-    wire_arena_t *a = wire_arena_new(64 * 1024);
+    arena_t *a = NULL;
+    arena_new(64 * 1024, &a, NULL);
     wire_reply_t rep;
     errbuf_t de;
     if (a && wire_decode_reply(a, data, len, &rep, &de) == 0 && rep.code != ERR_OK)
@@ -339,7 +340,7 @@ static int bad_reply(const void *data, size_t len, const bench_req_t *r, errbuf_
     else
         err_set(e, ERR_INTERNAL, "N=%u: unexpected reply of %zu bytes (%zu expected)", r->n, len,
                 r->reply_len);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     return ERR_INTERNAL;
 }
 
@@ -468,14 +469,15 @@ static int prepare(void *sock, bench_req_t *r, errbuf_t *e)
     if (rc == 0 && zmq_msg_recv(&m, sock, 0) < 0)
         rc = err_set(e, ERR_TIMEOUT, "N=%u: no reply to the first request", r->n);
     if (rc == 0) {
-        wire_arena_t *a = wire_arena_new(64 * 1024);
+        arena_t *a = NULL;
+        arena_new(64 * 1024, &a, NULL);
         wire_reply_t rep;
         rc = a ? wire_decode_reply(a, zmq_msg_data(&m), zmq_msg_size(&m), &rep, e) : ERR_NOMEM;
         if (rc == 0 && rep.code != ERR_OK)
             rc = err_set(e, rep.code, "N=%u: %s", r->n, rep.message);
         else if (rc == 0 && (rep.op != WIRE_OP_STEP_BATCH || rep.step_batch.n != r->n))
             rc = err_set(e, ERR_INTERNAL, "N=%u: reply is not a step_batch of N rows", r->n);
-        wire_arena_destroy(&a);
+        arena_destroy(&a);
     }
     if (rc == 0) {
         r->reply_len = zmq_msg_size(&m);

@@ -47,7 +47,7 @@ static double cpu_s(void)
 
 /* Encodes req, handles it and decodes the reply into rep (arena a). */
 static int call(service_t *svc, wire_request_t *req, wire_buf_t *in, wire_buf_t *out,
-                wire_arena_t *a, wire_reply_t *rep, errbuf_t *e)
+                arena_t *a, wire_reply_t *rep, errbuf_t *e)
 {
     req->major = WIRE_MAJOR;
     req->minor = WIRE_MINOR;
@@ -55,7 +55,7 @@ static int call(service_t *svc, wire_request_t *req, wire_buf_t *in, wire_buf_t 
     if (wire_encode_request(req, in) < 0)
         return err_set(e, ERR_NOMEM, "encode");
     service_handle(svc, in->data, in->len, NULL, 0, out, NULL);
-    wire_arena_reset(a);
+    arena_reset(a);
     int rc = wire_decode_reply(a, out->data, out->len, rep, e);
     if (rc == 0 && rep->code != ERR_OK)
         rc = err_set(e, rep->code, "%s", rep->message);
@@ -121,7 +121,8 @@ int main(int argc, char **argv)
     service_config_t cfg = {.max_sessions = nsessions, .max_batch = chunk,
                             .session_ttl_ms = 3600000, .max_message_size = 1 << 26};
     service_t *svc = service_new(&cfg);
-    wire_arena_t *a = wire_arena_new(64 * 1024);
+    arena_t *a = NULL;
+    arena_new(64 * 1024, &a, NULL);
     wire_buf_t in = {0}, out = {0};
     uint64_t *ids = malloc(nsessions * sizeof *ids), *seeds = malloc(chunk * sizeof *seeds);
     static uint8_t actions[NSESSIONS];
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
         /* Checked once; the timed loop does nothing but service_handle. */
         if (rc == 0) {
             service_handle(svc, reqs[0].data, reqs[0].len, NULL, 0, &out, NULL);
-            wire_arena_reset(a);
+            arena_reset(a);
             if ((rc = wire_decode_reply(a, out.data, out.len, &rep, &e)) == 0 &&
                 rep.code != ERR_OK)
                 rc = err_set(&e, rep.code, "%s", rep.message);
@@ -209,7 +210,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_service: %s\n", e.msg);
     wire_buf_deinit(&in);
     wire_buf_deinit(&out);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     service_destroy(&svc);
     free(ids);
     free(seeds);

@@ -10,6 +10,7 @@
  */
 #include "client.h"
 
+#include "clock.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ struct client {
     uint64_t client_id; /* random, fixed: lets envd spot resends */
     uint64_t next_id, waiting_id;
     int64_t sent_ms;    /* when the request being waited for was first sent */
-    wire_arena_t *arena;
+    arena_t *arena;
     wire_buf_t out;
     zmq_msg_t msg; /* the last reply; the arena's decode points into it */
     int have_msg;
@@ -78,9 +79,10 @@ int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out,
             return err_set(e, ERR_IO, "OS random source failed");
         }
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
-    c->arena = wire_arena_new(64 * 1024);
     zmq_msg_init(&c->msg);
-    int rc = c->arena ? client_open(c, e) : err_set(e, ERR_NOMEM, "out of memory");
+    int rc = arena_new(64 * 1024, &c->arena, e);
+    if (rc == 0)
+        rc = client_open(c, e);
     if (rc < 0) {
         client_destroy(&c);
         return rc;
@@ -98,7 +100,7 @@ void client_destroy(client_t **self_p)
         zmq_close(c->sock);
     zmq_msg_close(&c->msg);
     memset(c->sec, 0, sizeof c->sec);
-    wire_arena_destroy(&c->arena);
+    arena_destroy(&c->arena);
     wire_buf_deinit(&c->out);
     free(c);
     *self_p = NULL;
@@ -109,12 +111,6 @@ uint64_t client_id(const client_t *c) { return c->client_id; }
 
 void client_set_attempts(client_t *c, int attempts) { c->attempts = attempts > 1 ? attempts : 1; }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
@@ -139,7 +135,7 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e)
     int rc = wire_encode_request(req, &c->out);
     if (rc < 0)
         return err_set(e, rc, "encoding %s request failed", wire_op_name(req->op));
-    c->sent_ms = now_ms();
+    c->sent_ms = (int64_t)clock_ms();
     c->attempt = 0;
     rc = send_frame(c, c->out.data, c->out.len, e);
     if (rc == 0) {
@@ -153,7 +149,7 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
     c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
     c->resendable = false;
-    c->sent_ms = now_ms();
+    c->sent_ms = (int64_t)clock_ms();
     c->attempt = 0;
     return send_frame(c, data, len, e);
 }
@@ -207,7 +203,7 @@ static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
         zmq_msg_recv(&extra, c->sock, 0);
         zmq_msg_close(&extra);
     }
-    wire_arena_reset(c->arena);
+    arena_reset(c->arena);
     int rc = wire_decode_reply(c->arena, zmq_msg_data(&c->msg), zmq_msg_size(&c->msg), rep, e);
     if (rc < 0)
         return rc;
@@ -261,7 +257,7 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
         int rc = c->sock ? read_reply(c, rep, e) : 0;
         if (rc != 0)
             return rc < 0 ? rc : 0;
-        int64_t now = now_ms(), left = attempt_deadline(c) - now;
+        int64_t now = (int64_t)clock_ms(), left = attempt_deadline(c) - now;
         if (left <= 0 || !c->sock) {
             if ((rc = resend_or_time_out(c, now, e)) < 0)
                 return rc;
@@ -276,7 +272,7 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
 {
     int rc = c->sock ? read_reply(c, rep, e) : 0;
-    int64_t now = now_ms();
+    int64_t now = (int64_t)clock_ms();
     if (rc == 0 && (!c->sock || now >= attempt_deadline(c)))
         return resend_or_time_out(c, now, e);
     return rc;

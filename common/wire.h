@@ -4,8 +4,8 @@
  * This is the only module that includes the generated envd.pb-c.h. envd
  * decodes requests and encodes replies with it; agentd, the benchmarks and
  * the tests do the opposite. Decoded structs point into memory owned by a
- * wire_arena_t (protobuf-c allocates through it), so decoding allocates
- * nothing once the arena has grown to the working size; wire_arena_reset()
+ * arena_t (protobuf-c allocates through it), so decoding allocates
+ * nothing once the arena has grown to the working size; arena_reset()
  * releases everything decoded since the last reset. Arrays in replies and
  * requests being encoded are borrowed from the caller, never copied until
  * the final pack into a wire_buf_t.
@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "err.h"
+#include "option.h"
 
 #define WIRE_MAJOR 1
 #define WIRE_MINOR 1 /* 1.1: Request.client_id (retry-safe requests) */
@@ -71,28 +73,6 @@ typedef struct wire_tensor {
     size_t len; /* bytes */
 } wire_tensor_t;
 
-/* WIRE_OPT_NONE: an Option whose value is unset, a key with no value (what
- * a Python None maps to). It decodes like any other: whether a key may go
- * without a value is the environment's to say, as Gymnasium ignores
- * unknown reset options whatever they hold. */
-typedef enum {
-    WIRE_OPT_BOOL,
-    WIRE_OPT_INT,
-    WIRE_OPT_DOUBLE,
-    WIRE_OPT_STRING,
-    WIRE_OPT_NONE,
-} wire_opt_type_t;
-
-typedef struct wire_option {
-    const char *key;
-    wire_opt_type_t type;
-    union {
-        bool b;
-        int64_t i;
-        double d;
-        const char *s;
-    } v;
-} wire_option_t;
 
 typedef enum { WIRE_SPACE_NONE = 0, WIRE_SPACE_DISCRETE = 1, WIRE_SPACE_BOX = 2 } wire_space_kind_t;
 
@@ -122,7 +102,7 @@ typedef struct wire_request {
         struct { const char *client; } hello;
         struct {
             const char *env_id;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
             uint32_t count;
         } make;
@@ -135,7 +115,7 @@ typedef struct wire_request {
             uint64_t session;
             bool has_seed;
             uint64_t seed;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
         } reset;
         struct {
@@ -149,7 +129,7 @@ typedef struct wire_request {
             size_t nseeds;
             const uint8_t *seeded; /* (nseeded): NULL or n bytes */
             size_t nseeded;
-            const wire_option_t *options;
+            const option_t *options;
             size_t noptions;
         } reset_batch;
         struct {
@@ -229,15 +209,6 @@ typedef struct wire_reply {
 
 /* ------------------------------------------------------------ memory */
 
-/* A bump allocator in chunks; everything decoded lives here until reset. */
-typedef struct wire_arena wire_arena_t;
-
-wire_arena_t *wire_arena_new(size_t initial);
-void wire_arena_destroy(wire_arena_t **self_p);
-/* Frees all but the largest chunk, which is kept for the next message. */
-void wire_arena_reset(wire_arena_t *a);
-void *wire_arena_alloc(wire_arena_t *a, size_t n);
-
 /* A growable output buffer for encoded messages. */
 typedef struct wire_buf {
     uint8_t *data;
@@ -252,11 +223,11 @@ void wire_buf_deinit(wire_buf_t *b);
  * not a protobuf message, no operation, a malformed tensor. The request's
  * id and version are filled in as far as they could be read, so that an
  * error reply can still echo them. */
-int wire_decode_request(wire_arena_t *a, const void *buf, size_t len, wire_request_t *out,
+int wire_decode_request(arena_t *a, const void *buf, size_t len, wire_request_t *out,
                         errbuf_t *e);
 int wire_encode_request(const wire_request_t *req, wire_buf_t *out);
 
-int wire_decode_reply(wire_arena_t *a, const void *buf, size_t len, wire_reply_t *out,
+int wire_decode_reply(arena_t *a, const void *buf, size_t len, wire_reply_t *out,
                       errbuf_t *e);
 int wire_encode_reply(const wire_reply_t *rep, wire_buf_t *out);
 

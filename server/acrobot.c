@@ -41,7 +41,7 @@ const float acrobot_obs_low[ACROBOT_OBS_DIM] = {-1.0f, -1.0f, -1.0f, -1.0f, -0x1
 /* AVAIL_TORQUE = [-1.0, 0.0, +1]: the int 1 makes no difference (4.1). */
 static const double acrobot_torque[ACROBOT_N_ACTIONS] = {-1.0, 0.0, 1.0};
 
-int acrobot_init(acrobot_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e)
+int acrobot_init(acrobot_t *s, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     memset(s, 0, sizeof *s);
     /* AcrobotEnv(render_mode=None) takes nothing else: book_or_nips and
@@ -53,12 +53,12 @@ int acrobot_init(acrobot_t *s, const env_option_t *opts, size_t nopts, errbuf_t 
     return 0;
 }
 
-int acrobot_set_attr(acrobot_t *s, const env_option_t *o, errbuf_t *e)
+int acrobot_set_attr(acrobot_t *s, const option_t *o, errbuf_t *e)
 {
     if (strcmp(o->key, "book_or_nips") == 0) {
-        if (o->type != ENV_OPT_STRING)
+        if (o->type != OPTION_STRING)
             return err_set(e, ERR_INVALID_ARGUMENT, "book_or_nips must be a string, not %s",
-                           env_opt_type_name(o->type));
+                           option_type_name(o->type));
         if (strcmp(o->v.s, "book") != 0 && strcmp(o->v.s, "nips") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "book_or_nips must be \"book\" or \"nips\", not \"%s\"", o->v.s);
@@ -81,7 +81,7 @@ int acrobot_set_attr(acrobot_t *s, const env_option_t *o, errbuf_t *e)
 
 /* ---------------------------------------------------------------- reset */
 
-int acrobot_reset(acrobot_t *s, rng_t *rng, const env_option_t *opts, size_t nopts, float *obs,
+int acrobot_reset(acrobot_t *s, rng_t *rng, const option_t *opts, size_t nopts, float *obs,
                   errbuf_t *e)
 {
     double low = RESET_LOW, high = RESET_HIGH;

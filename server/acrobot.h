@@ -42,7 +42,7 @@ typedef struct acrobot {
 
 /* make("Acrobot-v1"): Acrobot has no make options (only render_mode, which
  * a server has no use for), so any option is INVALID_ARGUMENT. */
-int acrobot_init(acrobot_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e);
+int acrobot_init(acrobot_t *s, const option_t *opts, size_t nopts, errbuf_t *e);
 
 /* Sets one of Gymnasium's unwrapped attributes, as assigning to
  * env.unwrapped does: "book_or_nips" (the string "book" or "nips") or
@@ -50,12 +50,12 @@ int acrobot_init(acrobot_t *s, const env_option_t *opts, size_t nopts, errbuf_t 
  * raise in every step otherwise). Anything else is INVALID_ARGUMENT and
  * changes nothing. Not a make option: a server that offers these has to
  * say so separately. */
-int acrobot_set_attr(acrobot_t *s, const env_option_t *o, errbuf_t *e);
+int acrobot_set_attr(acrobot_t *s, const option_t *o, errbuf_t *e);
 
 /* reset with reset options low/high (numbers, default -0.1/0.1, low <= high
  * and high - low finite); other keys are ignored. Draws 4 numbers from rng.
  * On failure changes neither s nor rng. obs: ACROBOT_OBS_DIM floats. */
-int acrobot_reset(acrobot_t *s, rng_t *rng, const env_option_t *opts, size_t nopts, float *obs,
+int acrobot_reset(acrobot_t *s, rng_t *rng, const option_t *opts, size_t nopts, float *obs,
                   errbuf_t *e);
 
 /* One step with action in [0, 3). Ignores torque_noise_max. */

@@ -41,7 +41,7 @@ static void cartpole_obs(const cartpole_t *cp, float *obs)
     obs[3] = (float)cp->theta_dot;
 }
 
-static int cartpole_init(void *state, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int cartpole_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     cartpole_t *cp = state;
 
@@ -50,9 +50,9 @@ static int cartpole_init(void *state, const env_option_t *opts, size_t nopts, er
         if (strcmp(opts[i].key, "sutton_barto_reward") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT, "CartPole has no make option '%s'",
                            opts[i].key);
-        if (opts[i].type != ENV_OPT_BOOL)
+        if (opts[i].type != OPTION_BOOL)
             return err_set(e, ERR_INVALID_ARGUMENT, "sutton_barto_reward must be a bool, not %s",
-                           env_opt_type_name(opts[i].type));
+                           option_type_name(opts[i].type));
         cp->sutton_barto = opts[i].v.b;
     }
     return 0;
@@ -60,18 +60,18 @@ static int cartpole_init(void *state, const env_option_t *opts, size_t nopts, er
 
 /* Reads reset option `low` or `high` into *out. Gymnasium applies float()
  * to it, so ints are welcome too. */
-static int cartpole_bound(const env_option_t *o, double *out, errbuf_t *e)
+static int cartpole_bound(const option_t *o, double *out, errbuf_t *e)
 {
     switch (o->type) {
-    case ENV_OPT_DOUBLE: *out = o->v.d; return 0;
-    case ENV_OPT_INT: *out = (double)o->v.i; return 0;
+    case OPTION_DOUBLE: *out = o->v.d; return 0;
+    case OPTION_INT: *out = (double)o->v.i; return 0;
     default:
         return err_set(e, ERR_INVALID_ARGUMENT, "reset option %s must be a number, not %s",
-                       o->key, env_opt_type_name(o->type));
+                       o->key, option_type_name(o->type));
     }
 }
 
-static int cartpole_reset(void *state, rng_t *rng, const env_option_t *opts, size_t nopts,
+static int cartpole_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
                           float *obs, errbuf_t *e)
 {
     cartpole_t *cp = state;

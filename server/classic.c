@@ -9,14 +9,14 @@
 #include <math.h>
 #include <string.h>
 
-int classic_float_option(const env_option_t *o, double *out, errbuf_t *e)
+int classic_float_option(const option_t *o, double *out, errbuf_t *e)
 {
     switch (o->type) {
-    case ENV_OPT_DOUBLE: *out = o->v.d; return 0;
-    case ENV_OPT_INT: *out = (double)o->v.i; return 0;
+    case OPTION_DOUBLE: *out = o->v.d; return 0;
+    case OPTION_INT: *out = (double)o->v.i; return 0;
     default:
         return err_set(e, ERR_INVALID_ARGUMENT, "option %s must be a number, not %s", o->key,
-                       env_opt_type_name(o->type));
+                       option_type_name(o->type));
     }
 }
 
@@ -31,7 +31,7 @@ int classic_uniform_range(double low, double high, double *range, errbuf_t *e)
     return 0;
 }
 
-int classic_reset_bounds(const env_option_t *opts, size_t nopts, double *low, double *high,
+int classic_reset_bounds(const option_t *opts, size_t nopts, double *low, double *high,
                          errbuf_t *e)
 {
     double lo = *low, hi = *high, range;

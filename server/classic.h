@@ -19,14 +19,14 @@
  * nearest double, as Python's float() does). A bool or a string is
  * INVALID_ARGUMENT naming o->key and the type: Python would take True or
  * "1.5" too, but a client that sends them has made a mistake. */
-int classic_float_option(const env_option_t *o, double *out, errbuf_t *e);
+int classic_float_option(const option_t *o, double *out, errbuf_t *e);
 
 /* utils.maybe_parse_reset_bounds: *low and *high hold the defaults on entry
  * and are replaced by options "low" and "high" (through
  * classic_float_option); other keys are ignored, as Gymnasium ignores them.
  * low > high is INVALID_ARGUMENT, and so is what uniform(low, high) would
  * refuse (classic_uniform_range). On failure *low and *high are unchanged. */
-int classic_reset_bounds(const env_option_t *opts, size_t nopts, double *low, double *high,
+int classic_reset_bounds(const option_t *opts, size_t nopts, double *low, double *high,
                          errbuf_t *e);
 
 /* numpy's uniform(low, high): range = high - low, which must be finite and

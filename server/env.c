@@ -41,18 +41,6 @@ const env_class_t *env_class_at(size_t i)
     return i < ENV_NCLASSES ? env_classes[i] : NULL;
 }
 
-const char *env_opt_type_name(env_opt_type_t t)
-{
-    switch (t) {
-    case ENV_OPT_BOOL: return "bool";
-    case ENV_OPT_INT: return "int";
-    case ENV_OPT_DOUBLE: return "double";
-    case ENV_OPT_STRING: return "string";
-    case ENV_OPT_NONE: return "none";
-    }
-    return "unknown";
-}
-
 /* ---------------------------------------------------------------- instances */
 
 size_t env_size(const env_class_t *cls)
@@ -62,29 +50,29 @@ size_t env_size(const env_class_t *cls)
     return (sizeof(env_t) + cls->state_size + align - 1) / align * align;
 }
 
-int env_init(env_t *env, const env_class_t *cls, const env_option_t *opts, size_t nopts,
+int env_init(env_t *env, const env_class_t *cls, const option_t *opts, size_t nopts,
              errbuf_t *e)
 {
     /* The class sees only its own options, gathered here because the
      * caller's array is const and the generic ones can sit anywhere in it. */
-    env_option_t rest[ENV_MAKE_OPTIONS_MAX];
+    option_t rest[OPTIONS_MAX];
     size_t nrest = 0;
 
-    if (nopts > ENV_MAKE_OPTIONS_MAX)
+    if (nopts > OPTIONS_MAX)
         return err_set(e, ERR_INVALID_ARGUMENT, "%zu make options, at most %d allowed", nopts,
-                       ENV_MAKE_OPTIONS_MAX);
+                       OPTIONS_MAX);
     memset(env, 0, sizeof *env);
     env->cls = cls;
     env->max_steps = cls->max_episode_steps;
     for (size_t i = 0; i < nopts; i++) {
-        const env_option_t *o = &opts[i];
+        const option_t *o = &opts[i];
         if (strcmp(o->key, "max_episode_steps") != 0) {
             rest[nrest++] = *o;
             continue;
         }
-        if (o->type != ENV_OPT_INT)
+        if (o->type != OPTION_INT)
             return err_set(e, ERR_INVALID_ARGUMENT, "max_episode_steps must be an int, not %s",
-                           env_opt_type_name(o->type));
+                           option_type_name(o->type));
         if (o->v.i <= 0 || o->v.i > UINT32_MAX)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "max_episode_steps must be in [1, %u], not %lld", UINT32_MAX,
@@ -94,7 +82,7 @@ int env_init(env_t *env, const env_class_t *cls, const env_option_t *opts, size_
     return cls->init(env->state, rest, nrest, e);
 }
 
-int env_reset(env_t *env, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+int env_reset(env_t *env, const uint64_t *seed, const option_t *opts, size_t nopts,
               float *obs, errbuf_t *e)
 {
     /* Work on a copy of the stream so that a refused reset leaves the

@@ -19,29 +19,9 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "option.h"
 #include "rng.h"
 
-/* A make or reset option as it arrived from a client. ENV_OPT_NONE is a
- * key with no value (Python's None): a class ignores it where it ignores
- * the key, and refuses it as a wrong type where it reads the key. */
-typedef enum { ENV_OPT_BOOL, ENV_OPT_INT, ENV_OPT_DOUBLE, ENV_OPT_STRING, ENV_OPT_NONE } env_opt_type_t;
-
-typedef struct env_option {
-    const char *key;
-    env_opt_type_t type;
-    union {
-        bool b;
-        int64_t i;
-        double d;
-        const char *s;
-    } v;
-} env_option_t;
-
-/* The most make options env_init accepts in one call. */
-#define ENV_MAKE_OPTIONS_MAX 16
-
-/* "bool", "int", "double", "string" or "none", for error messages. */
-const char *env_opt_type_name(env_opt_type_t t);
 
 typedef struct env_class {
     const char *id;                /* "CartPole-v1" */
@@ -55,10 +35,10 @@ typedef struct env_class {
     const double *obs_high;        /* (obs_dim) */
     /* Applies the class's make options (all but max_episode_steps, which
      * env_init handles). An unknown key or a wrong type is an error. */
-    int (*init)(void *state, const env_option_t *opts, size_t nopts, errbuf_t *e);
+    int (*init)(void *state, const option_t *opts, size_t nopts, errbuf_t *e);
     /* Draws a new initial state from rng; reset options as Gymnasium's.
      * On failure it has changed neither the state nor rng. */
-    int (*reset)(void *state, rng_t *rng, const env_option_t *opts, size_t nopts, float *obs,
+    int (*reset)(void *state, rng_t *rng, const option_t *opts, size_t nopts, float *obs,
                  errbuf_t *e);
     /* One raw step with a valid action; never fails. */
     void (*step)(void *state, int64_t action, float *obs, double *reward, bool *terminated);
@@ -92,12 +72,12 @@ typedef struct env {
 size_t env_size(const env_class_t *cls);
 
 /* Initialises env (env_size(cls) bytes) with make options. */
-int env_init(env_t *env, const env_class_t *cls, const env_option_t *opts, size_t nopts,
+int env_init(env_t *env, const env_class_t *cls, const option_t *opts, size_t nopts,
              errbuf_t *e);
 
 /* reset(seed=*seed) or, with seed NULL, reset() continuing the stream.
  * obs receives cls->obs_dim floats. */
-int env_reset(env_t *env, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+int env_reset(env_t *env, const uint64_t *seed, const option_t *opts, size_t nopts,
               float *obs, errbuf_t *e);
 
 /* Checks what env_step would refuse, without changing anything:

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "hostport.h"
 #include "log.h"
 
 #define HTTP_REQ_MAX 8192
@@ -78,57 +79,19 @@ struct http_server {
     int open_handles; /* listener, relisten timer, connections not yet closed */
 };
 
-void http_text_printf(http_text_t *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = t->cap - t->len;
-        int n = vsnprintf(t->data ? t->data + t->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap - t->len <= (size_t)n)
-            cap *= 2;
-        char *p = realloc(t->data, cap);
-        if (!p)
-            return;
-        t->data = p;
-        t->cap = cap;
-    }
-}
-
 int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
 {
-    char host[128];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': expected HOST:PORT", addr);
-    size_t hlen = (size_t)(colon - addr);
-    if (addr[0] == '[' && hlen >= 2 && addr[hlen - 1] == ']') {
-        addr++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof host)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': host too long", addr);
-    memcpy(host, addr, hlen);
-    host[hlen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
     /* Port 0 asks the OS for a free port; http_server_port() reports it. */
-    if (end == colon + 1 || *end || port < 0 || port > 65535)
-        return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': bad port", addr);
+    hostport_t hp;
+    int rc = hostport_parse(addr, HOSTPORT_PORT_ZERO, &hp, e);
+    if (rc < 0)
+        return rc;
     memset(out, 0, sizeof *out);
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+    if (uv_ip4_addr(hp.host, (int)hp.port_num, (struct sockaddr_in *)out) == 0)
         return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
+    if (uv_ip6_addr(hp.host, (int)hp.port_num, (struct sockaddr_in6 *)out) == 0)
         return 0;
-    return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': '%s' is not an IP address", addr, host);
+    return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': '%s' is not an IP address", addr, hp.host);
 }
 
 static void server_handle_closed(http_server_t *h)
@@ -208,13 +171,13 @@ static const char *status_text(int status)
 static void conn_reply(http_conn_t *c, int status, const char *ctype, const char *body,
                        size_t blen, int head_only)
 {
-    http_text_t t = {0};
-    http_text_printf(&t,
+    text_t t = {0};
+    text_printf(&t,
                      "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, status_text(status), ctype, blen);
     if (!head_only && blen)
-        http_text_printf(&t, "%.*s", (int)blen, body);
+        text_printf(&t, "%.*s", (int)blen, body);
     if (!t.data) {
         conn_close(c);
         return;
@@ -245,11 +208,11 @@ static void conn_handle(http_conn_t *c)
     char *q = strchr(path, '?');
     if (q)
         *q = '\0';
-    http_text_t body = {0};
+    text_t body = {0};
     const char *ctype = plain;
     int status = c->server->cb(c->server->data, path, &body, &ctype);
     conn_reply(c, status, ctype, body.data ? body.data : "", body.len, head);
-    free(body.data);
+    text_free(&body);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -487,26 +450,26 @@ int http_server_port(const http_server_t *h)
 
 const http_stats_t *http_server_stats(const http_server_t *h) { return &h->stats; }
 
-void http_server_write_metrics(const http_server_t *h, http_text_t *b)
+void http_server_write_metrics(const http_server_t *h, text_t *b)
 {
     const http_stats_t *st = &h->stats;
-    http_text_printf(b, "# HELP envd_http_connections_open HTTP connections open, this one included.\n"
+    text_printf(b, "# HELP envd_http_connections_open HTTP connections open, this one included.\n"
                         "# TYPE envd_http_connections_open gauge\n"
                         "envd_http_connections_open %d\n",
                      st->open);
-    http_text_printf(b, "# HELP envd_http_connections_max HTTP connections allowed at once.\n"
+    text_printf(b, "# HELP envd_http_connections_max HTTP connections allowed at once.\n"
                         "# TYPE envd_http_connections_max gauge\n"
                         "envd_http_connections_max %d\n",
                      st->max_conns);
-    http_text_printf(b, "# HELP envd_http_connections_refused_total HTTP connections closed at accept: the cap was reached.\n"
+    text_printf(b, "# HELP envd_http_connections_refused_total HTTP connections closed at accept: the cap was reached.\n"
                         "# TYPE envd_http_connections_refused_total counter\n"
                         "envd_http_connections_refused_total %" PRIu64 "\n",
                      st->refused);
-    http_text_printf(b, "# HELP envd_http_connections_timed_out_total HTTP connections closed by the header or idle timeout.\n"
+    text_printf(b, "# HELP envd_http_connections_timed_out_total HTTP connections closed by the header or idle timeout.\n"
                         "# TYPE envd_http_connections_timed_out_total counter\n"
                         "envd_http_connections_timed_out_total %" PRIu64 "\n",
                      st->timed_out);
-    http_text_printf(b, "# HELP envd_http_listener_paused_total Times the HTTP listener stopped for a second: no descriptor left to accept with.\n"
+    text_printf(b, "# HELP envd_http_listener_paused_total Times the HTTP listener stopped for a second: no descriptor left to accept with.\n"
                         "# TYPE envd_http_listener_paused_total counter\n"
                         "envd_http_listener_paused_total %" PRIu64 "\n",
                      st->fd_pauses);

@@ -23,18 +23,11 @@
 #include <uv.h>
 
 #include "err.h"
-
-/* A growable text buffer the handler writes its body into. */
-typedef struct http_text {
-    char *data;
-    size_t len, cap;
-} http_text_t;
-
-void http_text_printf(http_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "text.h"
 
 /* Fills body for path; returns the HTTP status (200, 404, 503, ...) and
  * sets *content_type (a static string). */
-typedef int (*http_handler_cb)(void *data, const char *path, http_text_t *body,
+typedef int (*http_handler_cb)(void *data, const char *path, text_t *body,
                                const char **content_type);
 
 #define HTTP_DEFAULT_MAX_CONNS 64
@@ -70,7 +63,7 @@ int http_server_port(const http_server_t *h);
 const http_stats_t *http_server_stats(const http_server_t *h);
 
 /* Appends the listener's own Prometheus series (envd_http_*) to body. */
-void http_server_write_metrics(const http_server_t *h, http_text_t *body);
+void http_server_write_metrics(const http_server_t *h, text_t *body);
 
 /* Closes the listener and every open connection; the server frees itself
  * once libuv has closed the last handle. */

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "curve.h"
+#include "hostport.h"
 #include "log.h"
 #include "opts.h"
 #include "server.h"
@@ -174,7 +175,7 @@ static int check_security(settings_t *st)
         return 0;
     }
     for (size_t i = 0; i < c->nbinds; i++) {
-        if (server_endpoint_is_local(c->binds[i]))
+        if (hostport_endpoint_is_local(c->binds[i]))
             continue;
         if (!st->insecure) {
             fprintf(stderr,
@@ -219,11 +220,13 @@ static void warn_exposure(const settings_t *st)
 {
     const server_config_t *c = &st->server;
     for (size_t i = 0; !c->curve_secret && i < c->nbinds; i++)
-        if (!server_endpoint_is_local(c->binds[i]))
+        if (!hostport_endpoint_is_local(c->binds[i]))
             log_warn("INSECURE: plaintext, unauthenticated endpoint %s is reachable from other "
                      "hosts (--insecure); anyone who can reach it can use and read it",
                      c->binds[i]);
-    if (c->metrics_addr && !server_addr_is_loopback(c->metrics_addr))
+    hostport_t hp;
+    if (c->metrics_addr && hostport_parse(c->metrics_addr, HOSTPORT_PORT_ZERO, &hp, NULL) == 0 &&
+        !hostport_is_loopback(hp.host))
         log_warn("metrics listener %s is not on loopback: /healthz and /metrics are plaintext "
                  "HTTP, readable by anyone who can reach it",
                  c->metrics_addr);

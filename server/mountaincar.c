@@ -28,7 +28,7 @@
 const float mountaincar_obs_low[MOUNTAINCAR_OBS_DIM] = {-0x1.333334p+0f, -0x1.1eb852p-4f};
 const float mountaincar_obs_high[MOUNTAINCAR_OBS_DIM] = {0x1.333334p-1f, 0x1.1eb852p-4f};
 
-int mountaincar_init(mountaincar_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e)
+int mountaincar_init(mountaincar_t *s, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     memset(s, 0, sizeof *s);
     /* goal_velocity is the Python int 0 by default and only ever compared
@@ -45,7 +45,7 @@ int mountaincar_init(mountaincar_t *s, const env_option_t *opts, size_t nopts, e
     return 0;
 }
 
-int mountaincar_reset(mountaincar_t *s, rng_t *rng, const env_option_t *opts, size_t nopts,
+int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
                       float *obs, errbuf_t *e)
 {
     double low = RESET_LOW, high = RESET_HIGH;

@@ -35,12 +35,12 @@ typedef struct mountaincar {
 /* make("MountainCar-v0", goal_velocity=x): x an int or a double (any
  * value, as Gymnasium takes any); any other key or type is
  * INVALID_ARGUMENT. */
-int mountaincar_init(mountaincar_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e);
+int mountaincar_init(mountaincar_t *s, const option_t *opts, size_t nopts, errbuf_t *e);
 
 /* reset with reset options low/high (numbers, default -0.6/-0.4, low <=
  * high and high - low finite); other keys are ignored. Draws 1 number from
  * rng. On failure changes neither s nor rng. obs: MOUNTAINCAR_OBS_DIM. */
-int mountaincar_reset(mountaincar_t *s, rng_t *rng, const env_option_t *opts, size_t nopts,
+int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
                       float *obs, errbuf_t *e);
 
 /* One step with action in [0, 3). */

@@ -94,7 +94,7 @@ NUM_CMP(num_eq, ==)
 
 /* ---------------------------------------------------------------- make, reset */
 
-int mountaincar_continuous_init(mountaincar_continuous_t *s, const env_option_t *opts,
+int mountaincar_continuous_init(mountaincar_continuous_t *s, const option_t *opts,
                                 size_t nopts, errbuf_t *e)
 {
     memset(s, 0, sizeof *s);
@@ -112,7 +112,7 @@ int mountaincar_continuous_init(mountaincar_continuous_t *s, const env_option_t 
 }
 
 int mountaincar_continuous_reset(mountaincar_continuous_t *s, rng_t *rng,
-                                 const env_option_t *opts, size_t nopts, float *obs, errbuf_t *e)
+                                 const option_t *opts, size_t nopts, float *obs, errbuf_t *e)
 {
     double low = RESET_LOW, high = RESET_HIGH;
 

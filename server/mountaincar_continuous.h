@@ -47,14 +47,14 @@ typedef struct mountaincar_continuous {
 
 /* make("MountainCarContinuous-v0", goal_velocity=x): x an int or a double;
  * any other key or type is INVALID_ARGUMENT. */
-int mountaincar_continuous_init(mountaincar_continuous_t *s, const env_option_t *opts,
+int mountaincar_continuous_init(mountaincar_continuous_t *s, const option_t *opts,
                                 size_t nopts, errbuf_t *e);
 
 /* reset with reset options low/high (numbers, default -0.6/-0.4, low <=
  * high and high - low finite); other keys are ignored. Draws 1 number from
  * rng. On failure changes neither s nor rng. obs: OBS_DIM floats. */
 int mountaincar_continuous_reset(mountaincar_continuous_t *s, rng_t *rng,
-                                 const env_option_t *opts, size_t nopts, float *obs, errbuf_t *e);
+                                 const option_t *opts, size_t nopts, float *obs, errbuf_t *e);
 
 /* One step with the action sent as a float32 array (the normal case) or a
  * float64 array: the same value gives other bits. a must be finite; out of

@@ -29,25 +29,25 @@ const float pendulum_obs_high[PENDULUM_OBS_DIM] = {1.0f, 1.0f, 8.0f};
 const float pendulum_action_low[PENDULUM_ACTION_DIM] = {-2.0f};
 const float pendulum_action_high[PENDULUM_ACTION_DIM] = {2.0f};
 
-int pendulum_init(pendulum_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e)
+int pendulum_init(pendulum_t *s, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     memset(s, 0, sizeof *s);
     /* 3 * g / (2 * l) with l = 1.0: (3 * g) / 2.0. */
     s->gravity_term = (3 * DEFAULT_G) / 2.0;
     for (size_t i = 0; i < nopts; i++) {
-        const env_option_t *o = &opts[i];
+        const option_t *o = &opts[i];
         if (strcmp(o->key, "g") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT, "Pendulum-v1 has no make option '%s'",
                            o->key);
-        if (o->type == ENV_OPT_INT) {
+        if (o->type == OPTION_INT) {
             /* An int g stays an int until the division (1): 3 * g is an
              * exact integer, which float() then rounds once. */
             s->gravity_term = (double)((__int128)3 * o->v.i) / 2.0;
-        } else if (o->type == ENV_OPT_DOUBLE) {
+        } else if (o->type == OPTION_DOUBLE) {
             s->gravity_term = (3 * o->v.d) / 2.0;
         } else {
             return err_set(e, ERR_INVALID_ARGUMENT, "option g must be a number, not %s",
-                           env_opt_type_name(o->type));
+                           option_type_name(o->type));
         }
     }
     return 0;
@@ -60,7 +60,7 @@ static void pendulum_obs(const pendulum_t *s, float *obs)
     obs[2] = (float)s->theta_dot;
 }
 
-int pendulum_reset(pendulum_t *s, rng_t *rng, const env_option_t *opts, size_t nopts,
+int pendulum_reset(pendulum_t *s, rng_t *rng, const option_t *opts, size_t nopts,
                    float *obs, errbuf_t *e)
 {
     double high[2] = {PI, 1.0};

@@ -38,13 +38,13 @@ typedef struct pendulum {
 
 /* make("Pendulum-v1", g=x): x an int or a double, any value (Gymnasium
  * takes any); any other key or type is INVALID_ARGUMENT. */
-int pendulum_init(pendulum_t *s, const env_option_t *opts, size_t nopts, errbuf_t *e);
+int pendulum_init(pendulum_t *s, const option_t *opts, size_t nopts, errbuf_t *e);
 
 /* reset with reset options x_init/y_init (numbers, default pi and 1.0;
  * the state is drawn from [-x, x] x [-y, y], so each must be >= +0 and 2x,
  * 2y finite); other keys are ignored. Draws 2 numbers from rng. On failure
  * changes neither s nor rng. obs: PENDULUM_OBS_DIM floats. */
-int pendulum_reset(pendulum_t *s, rng_t *rng, const env_option_t *opts, size_t nopts,
+int pendulum_reset(pendulum_t *s, rng_t *rng, const option_t *opts, size_t nopts,
                    float *obs, errbuf_t *e);
 
 /* One step with the torque sent as a float32 array (the normal case) or a

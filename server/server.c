@@ -334,80 +334,80 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---------------------------------------------------------------- metrics */
 
-static int on_http(void *data, const char *path, http_text_t *b, const char **ctype)
+static int on_http(void *data, const char *path, text_t *b, const char **ctype)
 {
     server_t *s = data;
     if (strcmp(path, "/healthz") == 0) {
         if (s->stopping) {
-            http_text_printf(b, "shutting down\n");
+            text_printf(b, "shutting down\n");
             return 503;
         }
-        http_text_printf(b, "ok\n");
+        text_printf(b, "ok\n");
         return 200;
     }
     if (strcmp(path, "/metrics") != 0) {
-        http_text_printf(b, "not found; try /healthz or /metrics\n");
+        text_printf(b, "not found; try /healthz or /metrics\n");
         return 404;
     }
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     const service_stats_t *st = service_stats(s->svc);
-    http_text_printf(b, "# HELP envd_sessions_active Sessions currently open.\n"
+    text_printf(b, "# HELP envd_sessions_active Sessions currently open.\n"
                         "# TYPE envd_sessions_active gauge\nenvd_sessions_active %zu\n",
                      service_active_sessions(s->svc));
-    http_text_printf(b, "# HELP envd_sessions_created_total Sessions created.\n"
+    text_printf(b, "# HELP envd_sessions_created_total Sessions created.\n"
                         "# TYPE envd_sessions_created_total counter\n"
                         "envd_sessions_created_total %" PRIu64 "\n",
                      st->sessions_created);
-    http_text_printf(b, "# HELP envd_sessions_reclaimed_total Sessions reclaimed after the idle TTL.\n"
+    text_printf(b, "# HELP envd_sessions_reclaimed_total Sessions reclaimed after the idle TTL.\n"
                         "# TYPE envd_sessions_reclaimed_total counter\n"
                         "envd_sessions_reclaimed_total %" PRIu64 "\n",
                      st->sessions_reclaimed);
-    http_text_printf(b, "# HELP envd_env_steps_total Environment steps taken.\n"
+    text_printf(b, "# HELP envd_env_steps_total Environment steps taken.\n"
                         "# TYPE envd_env_steps_total counter\nenvd_env_steps_total %" PRIu64 "\n",
                      st->env_steps);
-    http_text_printf(b, "# HELP envd_retries_replayed_total Resent requests answered from the reply cache.\n"
+    text_printf(b, "# HELP envd_retries_replayed_total Resent requests answered from the reply cache.\n"
                         "# TYPE envd_retries_replayed_total counter\n"
                         "envd_retries_replayed_total %" PRIu64 "\n",
                      st->retries_replayed);
-    http_text_printf(b, "# HELP envd_retries_refused_total Resent requests refused: reply no longer cached, or stale.\n"
+    text_printf(b, "# HELP envd_retries_refused_total Resent requests refused: reply no longer cached, or stale.\n"
                         "# TYPE envd_retries_refused_total counter\n"
                         "envd_retries_refused_total %" PRIu64 "\n",
                      st->retries_refused);
-    http_text_printf(b, "# HELP envd_retries_not_kept_total Replies the retry cache had no room for: their client's connection (key) had nothing to give up.\n"
+    text_printf(b, "# HELP envd_retries_not_kept_total Replies the retry cache had no room for: their client's connection (key) had nothing to give up.\n"
                         "# TYPE envd_retries_not_kept_total counter\n"
                         "envd_retries_not_kept_total %" PRIu64 "\n",
                      st->retries_not_kept);
-    http_text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
+    text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
                         "# TYPE envd_requests_total counter\n");
-    http_text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);
+    text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);
     for (int op = WIRE_OP_FIRST; op <= WIRE_OP_LAST; op++)
-        http_text_printf(b, "envd_requests_total{op=\"%s\"} %" PRIu64 "\n", wire_op_name(op),
+        text_printf(b, "envd_requests_total{op=\"%s\"} %" PRIu64 "\n", wire_op_name(op),
                          st->requests_by_op[op]);
-    http_text_printf(b, "# HELP envd_errors_total Error replies by status code.\n"
+    text_printf(b, "# HELP envd_errors_total Error replies by status code.\n"
                         "# TYPE envd_errors_total counter\n");
     for (int c = 1; c < SERVICE_NCODES; c++)
-        http_text_printf(b, "envd_errors_total{code=\"%s\"} %" PRIu64 "\n", err_name(-c),
+        text_printf(b, "envd_errors_total{code=\"%s\"} %" PRIu64 "\n", err_name(-c),
                          st->errors_by_code[c]);
-    http_text_printf(b, "# HELP envd_replies_dropped_total Replies dropped: peer gone or its queue full.\n"
+    text_printf(b, "# HELP envd_replies_dropped_total Replies dropped: peer gone or its queue full.\n"
                         "# TYPE envd_replies_dropped_total counter\n"
                         "envd_replies_dropped_total %" PRIu64 "\n",
                      s->replies_dropped);
-    http_text_printf(b, "# HELP envd_auth_failures_total Client handshakes refused by CURVE authentication.\n"
+    text_printf(b, "# HELP envd_auth_failures_total Client handshakes refused by CURVE authentication.\n"
                         "# TYPE envd_auth_failures_total counter\n"
                         "envd_auth_failures_total %" PRIu64 "\n",
                      s->auth_failures);
-    http_text_printf(b, "# HELP envd_request_duration_seconds Time to handle and answer one request.\n"
+    text_printf(b, "# HELP envd_request_duration_seconds Time to handle and answer one request.\n"
                         "# TYPE envd_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (int i = 0; i < NBUCKETS; i++) {
         cum += s->latency_buckets[i];
-        http_text_printf(b, "envd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+        text_printf(b, "envd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
                          latency_bounds[i], cum);
     }
     cum += s->latency_buckets[NBUCKETS];
-    http_text_printf(b, "envd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-    http_text_printf(b, "envd_request_duration_seconds_sum %.9f\n", s->latency_sum);
-    http_text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", s->latency_count);
+    text_printf(b, "envd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    text_printf(b, "envd_request_duration_seconds_sum %.9f\n", s->latency_sum);
+    text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", s->latency_count);
     http_server_write_metrics(s->http, b);
     return 200;
 }
@@ -577,46 +577,6 @@ static void on_sighup(uv_signal_t *h, int signum)
 }
 
 uint64_t server_auth_failures(const server_t *s) { return s->auth_failures; }
-
-/* ------------------------------------------------------------ locality */
-
-static bool ip_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) ||
-               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return false; /* *, a hostname, an interface name */
-}
-
-/* host:port or [host]:port -> host, then the test. */
-bool server_addr_is_loopback(const char *addr)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    size_t len = colon ? (size_t)(colon - addr) : strlen(addr);
-    if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') {
-        addr++;
-        len -= 2;
-    }
-    if (len >= sizeof host)
-        return false;
-    memcpy(host, addr, len);
-    host[len] = '\0';
-    return ip_is_loopback(host);
-}
-
-bool server_endpoint_is_local(const char *endpoint)
-{
-    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
-        return true;
-    if (strncmp(endpoint, "tcp://", 6) != 0)
-        return false;
-    return server_addr_is_loopback(endpoint + 6);
-}
 
 /* ------------------------------------------------------------- lifecycle */
 

@@ -63,13 +63,4 @@ uint64_t server_auth_failures(const server_t *s);
 /* Rereads the authorised client keys; on failure the old set stays. */
 int server_reload_clients(server_t *s, errbuf_t *e);
 
-/* True when a plaintext endpoint cannot be reached from another host:
- * ipc:// and inproc://, and tcp:// on a literal loopback address
- * (127.0.0.0/8, ::1). Anything else (*, 0.0.0.0, ::, another address, a
- * hostname, an interface name, other transports) is taken as reachable. */
-bool server_endpoint_is_local(const char *endpoint);
-
-/* The same for a HOST:PORT or [HOST]:PORT listener address. */
-bool server_addr_is_loopback(const char *addr);
-
 #endif

@@ -21,6 +21,7 @@
  */
 #include "service.h"
 
+#include "clock.h"
 #include "retry.h"
 #include "rng.h"
 #include "siphash.h"
@@ -31,7 +32,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_OPTIONS 16
 
 _Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uint8 bytes");
 
@@ -40,7 +40,7 @@ struct service {
     session_table_t *sessions;
     retry_cache_t *retry; /* last reply per retrying client */
     uint8_t secret[SIPHASH_KEY_LEN]; /* mixes peer-chosen ids: retry_origin, retry_client */
-    wire_arena_t *arena;
+    arena_t *arena;
     service_stats_t stats;
     uint64_t started_ms;
     bool draining;
@@ -58,12 +58,6 @@ struct service {
     const char **env_ids; /* (env_class_count()) */
 };
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 service_t *service_new(const service_config_t *cfg)
 {
@@ -78,7 +72,7 @@ service_t *service_new(const service_config_t *cfg)
     if (!s->cfg.retry_ttl_ms)
         s->cfg.retry_ttl_ms = SERVICE_RETRY_TTL_MS;
     s->retry = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms);
-    s->started_ms = monotonic_ms();
+    s->started_ms = clock_ms();
     for (size_t i = 0; i < env_class_count(); i++)
         if (env_class_at(i)->obs_dim > s->obs_dim_max)
             s->obs_dim_max = env_class_at(i)->obs_dim;
@@ -92,7 +86,7 @@ service_t *service_new(const service_config_t *cfg)
         session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
                                                             ? cfg->session_ttl_ms / 32
                                                             : UINT32_MAX));
-    s->arena = wire_arena_new(64 * 1024);
+    arena_new(64 * 1024, &s->arena, NULL);
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
@@ -121,7 +115,7 @@ void service_destroy(service_t **self_p)
     service_t *s = *self_p;
     session_table_destroy(&s->sessions);
     retry_cache_destroy(&s->retry);
-    wire_arena_destroy(&s->arena);
+    arena_destroy(&s->arena);
     free(s->batch);
     free(s->actions);
     free(s->obs);
@@ -150,24 +144,6 @@ size_t service_reap(service_t *svc, uint64_t now_ms)
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static int options_convert(const wire_option_t *in, size_t n, env_option_t *out, errbuf_t *e)
-{
-    if (n > MAX_OPTIONS)
-        return err_set(e, ERR_INVALID_ARGUMENT, "%zu options given; at most %d allowed", n,
-                       MAX_OPTIONS);
-    for (size_t i = 0; i < n; i++) {
-        out[i].key = in[i].key;
-        switch (in[i].type) {
-        case WIRE_OPT_BOOL: out[i].type = ENV_OPT_BOOL; out[i].v.b = in[i].v.b; break;
-        case WIRE_OPT_INT: out[i].type = ENV_OPT_INT; out[i].v.i = in[i].v.i; break;
-        case WIRE_OPT_DOUBLE: out[i].type = ENV_OPT_DOUBLE; out[i].v.d = in[i].v.d; break;
-        case WIRE_OPT_STRING: out[i].type = ENV_OPT_STRING; out[i].v.s = in[i].v.s; break;
-        case WIRE_OPT_NONE: out[i].type = ENV_OPT_NONE; break;
-        }
-    }
-    return 0;
-}
 
 static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *e)
 {
@@ -323,11 +299,9 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
         return err_set(e, ERR_RESOURCE_EXHAUSTED,
                        "session limit: %zu open, %zu requested, at most %zu",
                        session_count(svc->sessions), count, session_max(svc->sessions));
-    env_option_t opts[MAX_OPTIONS];
-    int rc = options_convert(req->make.options, req->make.noptions, opts, e);
-    if (rc < 0)
-        return rc;
-    uint64_t *ids = wire_arena_alloc(svc->arena, count * sizeof *ids);
+    const option_t *opts = req->make.options;
+    int rc;
+    uint64_t *ids = arena_alloc(svc->arena, count * sizeof *ids);
     if (!ids)
         return err_set(e, ERR_RESOURCE_EXHAUSTED, "out of memory");
     session_t *s = NULL;
@@ -379,11 +353,10 @@ static int handle_reset(service_t *svc, const wire_request_t *req, uint64_t now_
                         wire_reply_t *rep, errbuf_t *e)
 {
     session_t *s;
-    env_option_t opts[MAX_OPTIONS];
     int rc = find_session(svc, req->reset.session, &s, e);
-    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0 || (rc = options_convert(req->reset.options, req->reset.noptions, opts, e)) < 0)
+    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0)
         return rc;
-    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, opts,
+    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, req->reset.options,
                    req->reset.noptions, svc->obs, e);
     if (rc < 0)
         return rc;
@@ -422,9 +395,9 @@ static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_
         return err_set(e, ERR_INVALID_ARGUMENT,
                        "reset_batch: seeded mask has %zu bytes for %zu seeds",
                        req->reset_batch.nseeded, req->reset_batch.nseeds);
-    env_option_t opts[MAX_OPTIONS];
-    int rc = options_convert(req->reset_batch.options, req->reset_batch.noptions, opts, e);
-    if (rc < 0 || (rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e)) < 0)
+    const option_t *opts = req->reset_batch.options;
+    int rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e);
+    if (rc < 0)
         return rc;
     unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
     for (size_t i = 0; i < n; i++) {
@@ -558,7 +531,7 @@ static void fill_stats(service_t *svc, wire_reply_t *rep)
     rep->stats.env_steps = svc->stats.env_steps;
     rep->stats.requests = requests;
     rep->stats.errors = errors;
-    rep->stats.uptime_ms = monotonic_ms() - svc->started_ms;
+    rep->stats.uptime_ms = clock_ms() - svc->started_ms;
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -680,7 +653,7 @@ void service_handle(service_t *svc, const void *msg, size_t len, const service_p
     wire_reply_t rep;
     errbuf_t e;
     err_clear(&e);
-    wire_arena_reset(svc->arena);
+    arena_reset(svc->arena);
     memset(&rep, 0, sizeof rep);
 
     int rc = wire_decode_request(svc->arena, msg, len, &req, &e);

@@ -171,7 +171,7 @@ static void lru_append(session_table_t *t, session_t *s)
     t->lru_tail = s;
 }
 
-int session_create(session_table_t *t, const env_class_t *cls, const env_option_t *opts,
+int session_create(session_table_t *t, const env_class_t *cls, const option_t *opts,
                    size_t nopts, uint64_t now_ms, session_t **out, errbuf_t *e)
 {
     if (t->count >= t->max)

@@ -42,7 +42,7 @@ size_t session_max(const session_table_t *t);
 
 /* Creates a session of class cls with make options; on success *out is
  * owned by the table. ERR_RESOURCE_EXHAUSTED at the limit. */
-int session_create(session_table_t *t, const env_class_t *cls, const env_option_t *opts,
+int session_create(session_table_t *t, const env_class_t *cls, const option_t *opts,
                    size_t nopts, uint64_t now_ms, session_t **out, errbuf_t *e);
 
 /* The session with this id, or NULL. Does not touch its LRU position. */

@@ -41,11 +41,11 @@ typedef struct acro_inst {
 
 /* make_kwargs through acrobot_init, unwrapped_attrs through acrobot_set_attr. */
 static int acro_configure(acrobot_t *s, const cJSON *c, const char *line,
-                          int (*init)(void *, const env_option_t *, size_t, errbuf_t *),
+                          int (*init)(void *, const option_t *, size_t, errbuf_t *),
                           void *init_arg, char *why, size_t n)
 {
     golden_run_t r = {0};
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     errbuf_t e;
 
@@ -71,7 +71,7 @@ static int acro_configure(acrobot_t *s, const cJSON *c, const char *line,
     return 0;
 }
 
-static int acro_init_raw(void *s, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int acro_init_raw(void *s, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     return acrobot_init(s, opts, nopts, e);
 }
@@ -94,7 +94,7 @@ static void acro_close(void *inst)
     free(inst);
 }
 
-static int acro_reset(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+static int acro_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                       float *obs, errbuf_t *e)
 {
     acro_inst_t *in = inst;
@@ -154,12 +154,12 @@ END_TEST
 
 /* ---------------------------------------------------------------- golden: through env_t */
 
-static int acro_cls_init(void *st, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int acro_cls_init(void *st, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     return acrobot_init(st, opts, nopts, e);
 }
 
-static int acro_cls_reset(void *st, rng_t *rng, const env_option_t *opts, size_t nopts,
+static int acro_cls_reset(void *st, rng_t *rng, const option_t *opts, size_t nopts,
                           float *obs, errbuf_t *e)
 {
     return acrobot_reset(st, rng, opts, nopts, obs, e);
@@ -181,7 +181,7 @@ static const env_class_t acro_test_class = {
     .init = acro_cls_init, .reset = acro_cls_reset, .step = acro_cls_step,
 };
 
-static int acro_env_init(void *env, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int acro_env_init(void *env, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     return env_init(env, &acro_test_class, opts, nopts, e);
 }
@@ -204,7 +204,7 @@ static bool acro_env_skip(const cJSON *c)
     return cJSON_GetObjectItemCaseSensitive(attrs, "torque_noise_max") != NULL;
 }
 
-static int acro_env_reset(void *inst, const uint64_t *seed, const env_option_t *opts,
+static int acro_env_reset(void *inst, const uint64_t *seed, const option_t *opts,
                           size_t nopts, float *obs, errbuf_t *e)
 {
     return env_reset(inst, seed, opts, nopts, obs, e);
@@ -343,10 +343,10 @@ END_TEST
 
 START_TEST(test_make_takes_no_options)
 {
-    const env_option_t bad[] = {
-        {.key = "book_or_nips", .type = ENV_OPT_STRING, .v.s = "nips"},
-        {.key = "torque_noise_max", .type = ENV_OPT_DOUBLE, .v.d = 0.1},
-        {.key = "render_mode", .type = ENV_OPT_STRING, .v.s = "rgb_array"},
+    const option_t bad[] = {
+        {.key = "book_or_nips", .type = OPTION_STRING, .v.s = "nips"},
+        {.key = "torque_noise_max", .type = OPTION_DOUBLE, .v.d = 0.1},
+        {.key = "render_mode", .type = OPTION_STRING, .v.s = "rgb_array"},
     };
     acrobot_t s;
     errbuf_t e;
@@ -361,18 +361,18 @@ END_TEST
 
 START_TEST(test_set_attr_checks_names_types_and_values)
 {
-    const env_option_t bad[] = {
-        {.key = "book_or_nips", .type = ENV_OPT_STRING, .v.s = "paper"},
-        {.key = "book_or_nips", .type = ENV_OPT_BOOL, .v.b = true},
-        {.key = "torque_noise_max", .type = ENV_OPT_DOUBLE, .v.d = -0.1},
-        {.key = "torque_noise_max", .type = ENV_OPT_DOUBLE, .v.d = NAN},
-        {.key = "torque_noise_max", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX},
-        {.key = "torque_noise_max", .type = ENV_OPT_STRING, .v.s = "0.1"},
-        {.key = "dt", .type = ENV_OPT_DOUBLE, .v.d = 0.1},
+    const option_t bad[] = {
+        {.key = "book_or_nips", .type = OPTION_STRING, .v.s = "paper"},
+        {.key = "book_or_nips", .type = OPTION_BOOL, .v.b = true},
+        {.key = "torque_noise_max", .type = OPTION_DOUBLE, .v.d = -0.1},
+        {.key = "torque_noise_max", .type = OPTION_DOUBLE, .v.d = NAN},
+        {.key = "torque_noise_max", .type = OPTION_DOUBLE, .v.d = DBL_MAX},
+        {.key = "torque_noise_max", .type = OPTION_STRING, .v.s = "0.1"},
+        {.key = "dt", .type = OPTION_DOUBLE, .v.d = 0.1},
     };
-    const env_option_t nips = {.key = "book_or_nips", .type = ENV_OPT_STRING, .v.s = "nips"};
-    const env_option_t book = {.key = "book_or_nips", .type = ENV_OPT_STRING, .v.s = "book"};
-    const env_option_t noise = {.key = "torque_noise_max", .type = ENV_OPT_INT, .v.i = 1};
+    const option_t nips = {.key = "book_or_nips", .type = OPTION_STRING, .v.s = "nips"};
+    const option_t book = {.key = "book_or_nips", .type = OPTION_STRING, .v.s = "book"};
+    const option_t noise = {.key = "torque_noise_max", .type = OPTION_INT, .v.i = 1};
     acrobot_t s, before;
     errbuf_t e;
 
@@ -397,7 +397,7 @@ END_TEST
  * ignores it, and acrobot_step_rng without noise draws nothing. */
 START_TEST(test_torque_noise_draws_one_number_per_step)
 {
-    const env_option_t noise = {.key = "torque_noise_max", .type = ENV_OPT_DOUBLE, .v.d = 0.5};
+    const option_t noise = {.key = "torque_noise_max", .type = OPTION_DOUBLE, .v.d = 0.5};
     acrobot_t a, b;
     rng_t ra, rb, expect;
     float oa[6], ob[6];
@@ -423,7 +423,7 @@ START_TEST(test_torque_noise_draws_one_number_per_step)
 }
 END_TEST
 
-static int acro_try_reset(acrobot_t *s, rng_t *rng, const env_option_t *opts, size_t n)
+static int acro_try_reset(acrobot_t *s, rng_t *rng, const option_t *opts, size_t n)
 {
     float obs[6];
     errbuf_t e;
@@ -432,10 +432,10 @@ static int acro_try_reset(acrobot_t *s, rng_t *rng, const env_option_t *opts, si
 
 START_TEST(test_reset_options_bounds_ints_and_unknown_keys)
 {
-    const env_option_t opts[] = {
-        {.key = "low", .type = ENV_OPT_INT, .v.i = -2},
-        {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 3.5},
-        {.key = "colour", .type = ENV_OPT_STRING, .v.s = "ignored, as in Gymnasium"},
+    const option_t opts[] = {
+        {.key = "low", .type = OPTION_INT, .v.i = -2},
+        {.key = "high", .type = OPTION_DOUBLE, .v.d = 3.5},
+        {.key = "colour", .type = OPTION_STRING, .v.s = "ignored, as in Gymnasium"},
     };
     acrobot_t s;
     rng_t rng, ref;
@@ -457,20 +457,20 @@ END_TEST
 
 START_TEST(test_reset_rejects_bad_options_and_changes_nothing)
 {
-    const env_option_t bad[][2] = {
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.5},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.25}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.2}, /* above the default high */
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_STRING, .v.s = "0"}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_BOOL, .v.b = true}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -INFINITY},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_DOUBLE, .v.d = NAN}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -DBL_MAX},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = -0.0}},
+    const option_t bad[][2] = {
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.5},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.2}, /* above the default high */
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_STRING, .v.s = "0"}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_BOOL, .v.b = true}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -INFINITY},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_DOUBLE, .v.d = NAN}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -DBL_MAX},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = DBL_MAX}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = -0.0}},
     };
     acrobot_t s, before;
     rng_t rng, rng_before;
@@ -505,8 +505,8 @@ START_TEST(test_extreme_reset_options_step_in_bounded_time)
     errbuf_t e;
 
     for (size_t k = 0; k < sizeof bounds / sizeof bounds[0]; k++) {
-        const env_option_t o[] = {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = bounds[k]},
-                                  {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = bounds[k]}};
+        const option_t o[] = {{.key = "low", .type = OPTION_DOUBLE, .v.d = bounds[k]},
+                                  {.key = "high", .type = OPTION_DOUBLE, .v.d = bounds[k]}};
         ck_assert_int_eq(acrobot_init(&s, NULL, 0, &e), 0);
         rng_seed(&rng, k);
         ck_assert_int_eq(acrobot_reset(&s, &rng, o, 2, obs, &e), 0);
@@ -606,8 +606,8 @@ END_TEST
  * every step whatever the start. */
 START_TEST(test_velocities_stay_within_their_bounds)
 {
-    const env_option_t o[] = {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -40.0},
-                              {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 40.0}};
+    const option_t o[] = {{.key = "low", .type = OPTION_DOUBLE, .v.d = -40.0},
+                              {.key = "high", .type = OPTION_DOUBLE, .v.d = 40.0}};
     acrobot_t s;
     rng_t rng;
     float obs[6];

@@ -24,7 +24,7 @@
 #define GOLDEN_PATH "tests/data/cartpole_v1_public.jsonl"
 
 /* calloc, so that whole instances can be compared with memcmp. */
-static env_t *env_make(const char *id, const env_option_t *opts, size_t nopts)
+static env_t *env_make(const char *id, const option_t *opts, size_t nopts)
 {
     const env_class_t *cls = env_find(id);
     ck_assert_ptr_nonnull(cls);
@@ -168,15 +168,15 @@ static int replay_segment(replay_t *r, env_t *env, const cJSON *seg)
 }
 
 /* The golden make_kwargs: only bools exist in the format (sutton_barto_reward). */
-static int replay_options(replay_t *r, const cJSON *kw, env_option_t *opts, size_t *nopts)
+static int replay_options(replay_t *r, const cJSON *kw, option_t *opts, size_t *nopts)
 {
     const cJSON *it;
 
     *nopts = 0;
     cJSON_ArrayForEach(it, kw) {
-        if (*nopts == ENV_MAKE_OPTIONS_MAX || !cJSON_IsBool(it))
+        if (*nopts == OPTIONS_MAX || !cJSON_IsBool(it))
             return replay_fail(r, "make_kwargs: cannot pass '%s'", it->string);
-        opts[(*nopts)++] = (env_option_t){.key = it->string, .type = ENV_OPT_BOOL,
+        opts[(*nopts)++] = (option_t){.key = it->string, .type = OPTION_BOOL,
                                           .v.b = cJSON_IsTrue(it)};
     }
     return 0;
@@ -187,7 +187,7 @@ static int replay_case(replay_t *r, const cJSON *c)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "case_id");
     const cJSON *env_id = cJSON_GetObjectItemCaseSensitive(c, "env_id");
     const cJSON *segs = cJSON_GetObjectItemCaseSensitive(c, "segments");
-    env_option_t opts[ENV_MAKE_OPTIONS_MAX];
+    option_t opts[OPTIONS_MAX];
     size_t nopts;
     errbuf_t e;
 
@@ -334,7 +334,7 @@ END_TEST
 
 /* ---------------------------------------------------------------- make options */
 
-static int try_make(const char *id, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int try_make(const char *id, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     const env_class_t *cls = env_find(id);
     env_t *env = calloc(1, env_size(cls));
@@ -345,7 +345,7 @@ static int try_make(const char *id, const env_option_t *opts, size_t nopts, errb
 
 START_TEST(test_make_rejects_unknown_option)
 {
-    env_option_t o = {.key = "sutton_barto", .type = ENV_OPT_BOOL, .v.b = true};
+    option_t o = {.key = "sutton_barto", .type = OPTION_BOOL, .v.b = true};
     errbuf_t e;
 
     ck_assert_int_eq(try_make("CartPole-v1", &o, 1, &e), ERR_INVALID_ARGUMENT);
@@ -355,19 +355,19 @@ END_TEST
 
 START_TEST(test_make_rejects_wrongly_typed_option)
 {
-    const env_option_t bad[] = {
-        {.key = "sutton_barto_reward", .type = ENV_OPT_INT, .v.i = 1},
-        {.key = "sutton_barto_reward", .type = ENV_OPT_STRING, .v.s = "true"},
-        {.key = "max_episode_steps", .type = ENV_OPT_DOUBLE, .v.d = 10.0},
-        {.key = "max_episode_steps", .type = ENV_OPT_BOOL, .v.b = true},
-        {.key = "max_episode_steps", .type = ENV_OPT_NONE},
-        {.key = "sutton_barto_reward", .type = ENV_OPT_NONE},
+    const option_t bad[] = {
+        {.key = "sutton_barto_reward", .type = OPTION_INT, .v.i = 1},
+        {.key = "sutton_barto_reward", .type = OPTION_STRING, .v.s = "true"},
+        {.key = "max_episode_steps", .type = OPTION_DOUBLE, .v.d = 10.0},
+        {.key = "max_episode_steps", .type = OPTION_BOOL, .v.b = true},
+        {.key = "max_episode_steps", .type = OPTION_NONE},
+        {.key = "sutton_barto_reward", .type = OPTION_NONE},
     };
     errbuf_t e;
 
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         ck_assert_int_eq(try_make("CartPole-v1", &bad[k], 1, &e), ERR_INVALID_ARGUMENT);
-        ck_assert_msg(strstr(e.msg, bad[k].key) && strstr(e.msg, env_opt_type_name(bad[k].type)),
+        ck_assert_msg(strstr(e.msg, bad[k].key) && strstr(e.msg, option_type_name(bad[k].type)),
                       "message names neither key nor type: %s", e.msg);
     }
 }
@@ -379,7 +379,7 @@ START_TEST(test_make_rejects_max_episode_steps_out_of_range)
     errbuf_t e;
 
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        env_option_t o = {.key = "max_episode_steps", .type = ENV_OPT_INT, .v.i = bad[k]};
+        option_t o = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = bad[k]};
         ck_assert_int_eq(try_make("CartPole-v1", &o, 1, &e), ERR_INVALID_ARGUMENT);
     }
 }
@@ -387,13 +387,13 @@ END_TEST
 
 START_TEST(test_make_rejects_too_many_options)
 {
-    env_option_t opts[ENV_MAKE_OPTIONS_MAX + 1];
+    option_t opts[OPTIONS_MAX + 1];
     errbuf_t e;
 
-    for (size_t k = 0; k < ENV_MAKE_OPTIONS_MAX + 1; k++)
-        opts[k] = (env_option_t){.key = "sutton_barto_reward", .type = ENV_OPT_BOOL};
-    ck_assert_int_eq(try_make("CartPole-v1", opts, ENV_MAKE_OPTIONS_MAX, &e), 0);
-    ck_assert_int_eq(try_make("CartPole-v1", opts, ENV_MAKE_OPTIONS_MAX + 1, &e),
+    for (size_t k = 0; k < OPTIONS_MAX + 1; k++)
+        opts[k] = (option_t){.key = "sutton_barto_reward", .type = OPTION_BOOL};
+    ck_assert_int_eq(try_make("CartPole-v1", opts, OPTIONS_MAX, &e), 0);
+    ck_assert_int_eq(try_make("CartPole-v1", opts, OPTIONS_MAX + 1, &e),
                      ERR_INVALID_ARGUMENT);
 }
 END_TEST
@@ -423,7 +423,7 @@ static void ck_truncates_at(env_t *env, uint64_t seed, int limit)
 
 START_TEST(test_max_episode_steps_option_truncates_there)
 {
-    env_option_t o = {.key = "max_episode_steps", .type = ENV_OPT_INT, .v.i = 10};
+    option_t o = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 10};
     env_t *env = env_make("CartPole-v1", &o, 1);
 
     ck_truncates_at(env, 0, 10);
@@ -467,9 +467,9 @@ END_TEST
 START_TEST(test_batched_steps_equal_single_steps_bit_for_bit)
 {
     enum { ROWS = 61, TICKS = 700 };
-    env_option_t sb = {.key = "sutton_barto_reward", .type = ENV_OPT_BOOL, .v.b = true};
-    env_option_t wide[] = {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -0.2},
-                           {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.2}};
+    option_t sb = {.key = "sutton_barto_reward", .type = OPTION_BOOL, .v.b = true};
+    option_t wide[] = {{.key = "low", .type = OPTION_DOUBLE, .v.d = -0.2},
+                           {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.2}};
     env_t *many[ROWS], *one[ROWS], *rows[ROWS];
     int64_t act[ROWS];
     float obs_many[ROWS * 4], obs_one[4];
@@ -487,7 +487,7 @@ START_TEST(test_batched_steps_equal_single_steps_bit_for_bit)
         ck_assert_int_eq(env_init(many[i], cls, &sb, i % 2, &e), 0);
         ck_assert_int_eq(env_init(one[i], cls, &sb, i % 2, &e), 0);
         uint64_t seed = 1000 + (uint64_t)i;
-        const env_option_t *ro = i % 3 ? wide : NULL;
+        const option_t *ro = i % 3 ? wide : NULL;
         ck_assert_int_eq(env_reset(many[i], &seed, ro, ro ? 2 : 0, obs_one, &e), 0);
         ck_assert_int_eq(env_reset(one[i], &seed, ro, ro ? 2 : 0, obs_one, &e), 0);
     }
@@ -523,7 +523,7 @@ END_TEST
 
 /* ---------------------------------------------------------------- reset options */
 
-static int try_reset(env_t *env, uint64_t seed, const env_option_t *opts, size_t nopts,
+static int try_reset(env_t *env, uint64_t seed, const option_t *opts, size_t nopts,
                      float *obs, errbuf_t *e)
 {
     return env_reset(env, &seed, opts, nopts, obs, e);
@@ -532,13 +532,13 @@ static int try_reset(env_t *env, uint64_t seed, const env_option_t *opts, size_t
 START_TEST(test_reset_bounds_equal_give_that_value)
 {
     env_t *env = env_make("CartPole-v1", NULL, 0);
-    const env_option_t dbl[] = {
-        {.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.25},
-        {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.25},
+    const option_t dbl[] = {
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = 0.25},
+        {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25},
     };
-    const env_option_t ints[] = {
-        {.key = "high", .type = ENV_OPT_INT, .v.i = -3},
-        {.key = "low", .type = ENV_OPT_INT, .v.i = -3},
+    const option_t ints[] = {
+        {.key = "high", .type = OPTION_INT, .v.i = -3},
+        {.key = "low", .type = OPTION_INT, .v.i = -3},
     };
     float obs[4];
     errbuf_t e;
@@ -557,11 +557,11 @@ END_TEST
 START_TEST(test_reset_bounds_scale_the_draws)
 {
     env_t *env = env_make("CartPole-v1", NULL, 0);
-    const env_option_t opts[] = {
-        {.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -1.0},
-        {.key = "high", .type = ENV_OPT_INT, .v.i = 2},
-        {.key = "colour", .type = ENV_OPT_STRING, .v.s = "ignored, as in Gymnasium"},
-        {.key = "render", .type = ENV_OPT_NONE}, /* no value: ignored too */
+    const option_t opts[] = {
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = -1.0},
+        {.key = "high", .type = OPTION_INT, .v.i = 2},
+        {.key = "colour", .type = OPTION_STRING, .v.s = "ignored, as in Gymnasium"},
+        {.key = "render", .type = OPTION_NONE}, /* no value: ignored too */
     };
     const cartpole_t *cp = (const cartpole_t *)env->state;
     float obs[4];
@@ -582,26 +582,26 @@ END_TEST
 
 START_TEST(test_reset_rejects_bad_bounds_and_changes_nothing)
 {
-    const env_option_t bad[][2] = {
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.5},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.25}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.1},   /* above the default high */
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_STRING, .v.s = "0"},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_BOOL, .v.b = true},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_NONE}, /* float(None) raises in Gymnasium */
-         {.key = "x", .type = ENV_OPT_NONE}},
+    const option_t bad[][2] = {
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.5},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.1},   /* above the default high */
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_STRING, .v.s = "0"},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_BOOL, .v.b = true},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_NONE}, /* float(None) raises in Gymnasium */
+         {.key = "x", .type = OPTION_NONE}},
         /* numpy's uniform refuses a range that is not finite or is -0.0 */
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -INFINITY},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_DOUBLE, .v.d = NAN},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -DBL_MAX},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = -0.0}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -INFINITY},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_DOUBLE, .v.d = NAN},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -DBL_MAX},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = DBL_MAX}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = -0.0}},
     };
     env_t *env = env_make("CartPole-v1", NULL, 0);
     size_t size = env_size(env->cls);

@@ -13,11 +13,11 @@
 
 START_TEST(test_float_option_takes_ints_and_doubles_only)
 {
-    const env_option_t i = {.key = "g", .type = ENV_OPT_INT, .v.i = -9};
-    const env_option_t big = {.key = "g", .type = ENV_OPT_INT, .v.i = INT64_MAX};
-    const env_option_t d = {.key = "g", .type = ENV_OPT_DOUBLE, .v.d = 9.81};
-    const env_option_t b = {.key = "flag", .type = ENV_OPT_BOOL, .v.b = true};
-    const env_option_t s = {.key = "word", .type = ENV_OPT_STRING, .v.s = "1.5"};
+    const option_t i = {.key = "g", .type = OPTION_INT, .v.i = -9};
+    const option_t big = {.key = "g", .type = OPTION_INT, .v.i = INT64_MAX};
+    const option_t d = {.key = "g", .type = OPTION_DOUBLE, .v.d = 9.81};
+    const option_t b = {.key = "flag", .type = OPTION_BOOL, .v.b = true};
+    const option_t s = {.key = "word", .type = OPTION_STRING, .v.s = "1.5"};
     double out = 42.0;
     errbuf_t e;
 
@@ -38,10 +38,10 @@ END_TEST
 
 START_TEST(test_reset_bounds_defaults_replacements_and_unknown_keys)
 {
-    const env_option_t opts[] = {
-        {.key = "high", .type = ENV_OPT_INT, .v.i = 2},
-        {.key = "x_init", .type = ENV_OPT_STRING, .v.s = "not ours"},
-        {.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -0.25},
+    const option_t opts[] = {
+        {.key = "high", .type = OPTION_INT, .v.i = 2},
+        {.key = "x_init", .type = OPTION_STRING, .v.s = "not ours"},
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = -0.25},
     };
     double low = -0.6, high = -0.4;
     errbuf_t e;
@@ -60,17 +60,17 @@ END_TEST
 
 START_TEST(test_reset_bounds_refusals_change_nothing)
 {
-    const env_option_t bad[][2] = {
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 1.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.5}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = NAN}, {.key = "y", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_DOUBLE, .v.d = INFINITY},
-         {.key = "y", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -DBL_MAX},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = -0.0}},
-        {{.key = "low", .type = ENV_OPT_BOOL, .v.b = false}, {.key = "y", .type = ENV_OPT_BOOL}},
+    const option_t bad[][2] = {
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 1.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.5}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = NAN}, {.key = "y", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_DOUBLE, .v.d = INFINITY},
+         {.key = "y", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -DBL_MAX},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = DBL_MAX}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = -0.0}},
+        {{.key = "low", .type = OPTION_BOOL, .v.b = false}, {.key = "y", .type = OPTION_BOOL}},
     };
     errbuf_t e;
 

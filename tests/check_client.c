@@ -61,7 +61,8 @@ static void fake_take(fake_server_t *f)
     zmq_msg_t body;
     zmq_msg_init(&body);
     ck_assert_int_ge(zmq_msg_recv(&body, f->router, 0), 0);
-    wire_arena_t *a = wire_arena_new(4096);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(4096, &a, NULL), 0);
     wire_request_t req;
     errbuf_t e;
     ck_assert_int_eq(wire_decode_request(a, zmq_msg_data(&body), zmq_msg_size(&body), &req, &e),
@@ -70,7 +71,7 @@ static void fake_take(fake_server_t *f)
     f->last_client_id = req.client_id;
     f->last_len = zmq_msg_size(&body) < sizeof f->last_body ? zmq_msg_size(&body) : sizeof f->last_body;
     memcpy(f->last_body, zmq_msg_data(&body), f->last_len);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     zmq_msg_close(&body);
 }
 

@@ -301,25 +301,6 @@ START_TEST(test_plaintext_client_cannot_talk_to_curve_server)
 }
 END_TEST
 
-START_TEST(test_endpoint_locality_rule)
-{
-    const char *local[] = {"ipc:///tmp/x.sock", "inproc://a", "tcp://127.0.0.1:5555",
-                           "tcp://127.1.2.3:*", "tcp://[::1]:5555", "tcp://::1:5555"};
-    const char *reachable[] = {"tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://[::]:5555",
-                               "tcp://10.0.0.2:5555", "tcp://envd:5555", "tcp://eth0:5555",
-                               "tcp://lo:5555", "tcp://localhost:5555", "udp://127.0.0.1:1",
-                               "ws://127.0.0.1:1"};
-    for (size_t i = 0; i < sizeof local / sizeof *local; i++)
-        ck_assert_msg(server_endpoint_is_local(local[i]), "%s", local[i]);
-    for (size_t i = 0; i < sizeof reachable / sizeof *reachable; i++)
-        ck_assert_msg(!server_endpoint_is_local(reachable[i]), "%s", reachable[i]);
-    ck_assert(server_addr_is_loopback("127.0.0.1:9100"));
-    ck_assert(server_addr_is_loopback("[::1]:9100"));
-    ck_assert(!server_addr_is_loopback("0.0.0.0:9100"));
-    ck_assert(!server_addr_is_loopback("[::]:9100"));
-}
-END_TEST
-
 /* ---------------------------------------------------------- the binary */
 
 static char *read_all(const char *path)
@@ -433,7 +414,6 @@ Suite *curve_suite(void)
     tcase_add_test(tc, test_authorised_client_replays_golden_episode_bit_exact);
     tcase_add_test(tc, test_unauthorised_key_is_refused_and_served_nothing);
     tcase_add_test(tc, test_plaintext_client_cannot_talk_to_curve_server);
-    tcase_add_test(tc, test_endpoint_locality_rule);
     tcase_add_test(tc, test_binary_refuses_plaintext_on_reachable_address);
     tcase_add_test(tc, test_binary_insecure_starts_and_warns);
     tcase_add_test(tc, test_binary_loopback_and_ipc_need_no_flag);

@@ -1,6 +1,5 @@
 /*
- * check_discovery.c — --env-dns resolution: host:port parsing, lookups of
- * numeric addresses and "localhost", sorting and de-duplication of a name
+ * check_discovery.c — --env-dns resolution: lookups of numeric addresses and "localhost", sorting and de-duplication of a name
  * with many addresses, and the diff of two lookups.
  *
  * A name with several addresses needs a resolver the test controls. The
@@ -22,48 +21,6 @@
 
 #include "discovery.h"
 #include "skip.h"
-
-/* ------------------------------------------------------------------ split */
-
-START_TEST(test_split_accepts_names_ipv4_and_bracketed_ipv6)
-{
-    static const struct { const char *in, *host, *port; } ok[] = {
-        {"envd:5555", "envd", "5555"},
-        {"envd.default.svc.cluster.local:1", "envd.default.svc.cluster.local", "1"},
-        {"10.0.0.9:65535", "10.0.0.9", "65535"},
-        {"[::1]:5555", "::1", "5555"},
-        {"[fe80::1%eth0]:5555", "fe80::1%eth0", "5555"},
-    };
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        char host[64], port[8];
-        errbuf_t e;
-        ck_assert_int_eq(discovery_split(ok[i].in, host, sizeof host, port, sizeof port, &e), 0);
-        ck_assert_str_eq(host, ok[i].host);
-        ck_assert_str_eq(port, ok[i].port);
-    }
-}
-END_TEST
-
-START_TEST(test_split_rejects_what_is_not_host_colon_port)
-{
-    static const char *bad[] = {"envd", "envd:", ":5555", "envd:0", "envd:65536", "envd:+5",
-                                "envd: 5", "envd:55a", "::1:5555", "[::1]", "[]:5555",
-                                "[::1:5555"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char host[64], port[8];
-        errbuf_t e;
-        err_clear(&e);
-        ck_assert_msg(discovery_split(bad[i], host, sizeof host, port, sizeof port, &e) ==
-                          ERR_INVALID_ARGUMENT,
-                      "'%s' accepted", bad[i]);
-        ck_assert_msg(strstr(e.msg, bad[i]) != NULL, "message '%s' does not quote the input",
-                      e.msg);
-    }
-    char tiny[4], port[8];
-    ck_assert_int_eq(discovery_split("envd:5555", tiny, sizeof tiny, port, sizeof port, NULL),
-                     ERR_INVALID_ARGUMENT);
-}
-END_TEST
 
 /* ---------------------------------------------------------------- resolve */
 
@@ -303,11 +260,7 @@ END_TEST
 Suite *discovery_suite(void)
 {
     Suite *s = suite_create("discovery");
-    TCase *tc = tcase_create("split");
-    tcase_add_test(tc, test_split_accepts_names_ipv4_and_bracketed_ipv6);
-    tcase_add_test(tc, test_split_rejects_what_is_not_host_colon_port);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("resolve");
+    TCase *tc = tcase_create("resolve");
     tcase_add_test(tc, test_resolve_numeric_addresses_gives_one_canonical_endpoint);
     tcase_add_test(tc, test_resolve_localhost_gives_loopback_sorted_without_duplicates);
     tcase_add_test(tc, test_resolve_rejects_bad_port_and_empty_host);

@@ -32,9 +32,9 @@
 
 #define WAIT_MS 5000
 
-static int on_request(void *data, const char *path, http_text_t *body, const char **ctype)
+static int on_request(void *data, const char *path, text_t *body, const char **ctype)
 {
-    http_text_printf(body, "ok %s\n", path);
+    text_printf(body, "ok %s\n", path);
     return 200;
 }
 
@@ -169,7 +169,7 @@ START_TEST(test_connections_over_the_cap_are_closed_at_once_and_counted)
     exchange(&f, d, "GET /healthz HTTP/1.0\r\n\r\n", resp, sizeof resp);
     ck_assert_msg(strncmp(resp, "HTTP/1.0 200 ", 13) == 0, "%s", resp);
     ck_assert_uint_eq(http_server_stats(f.http)->refused, 1);
-    http_text_t m = {0};
+    text_t m = {0};
     http_server_write_metrics(f.http, &m);
     ck_assert_msg(m.data && strstr(m.data, "\nenvd_http_connections_refused_total 1\n") &&
                       strstr(m.data, "\nenvd_http_connections_max 2\n"),

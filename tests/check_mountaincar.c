@@ -35,7 +35,7 @@ typedef struct mc_inst {
     golden_wrap_t w;
 } mc_inst_t;
 
-static int mc_kwargs(const cJSON *c, const char *line, env_option_t *opts, size_t *nopts,
+static int mc_kwargs(const cJSON *c, const char *line, option_t *opts, size_t *nopts,
                      char *why, size_t n)
 {
     golden_run_t r = {0};
@@ -54,7 +54,7 @@ static int mc_kwargs(const cJSON *c, const char *line, env_option_t *opts, size_
 
 static void *mc_open(const cJSON *c, const char *line, char *why, size_t n)
 {
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     errbuf_t e;
     mc_inst_t *in = calloc(1, sizeof *in);
@@ -79,7 +79,7 @@ static void mc_close(void *inst)
     free(inst);
 }
 
-static int mc_reset(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+static int mc_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                     float *obs, errbuf_t *e)
 {
     mc_inst_t *in = inst;
@@ -141,12 +141,12 @@ END_TEST
 
 /* ---------------------------------------------------------------- golden: through env_t */
 
-static int mc_cls_init(void *st, const env_option_t *opts, size_t nopts, errbuf_t *e)
+static int mc_cls_init(void *st, const option_t *opts, size_t nopts, errbuf_t *e)
 {
     return mountaincar_init(st, opts, nopts, e);
 }
 
-static int mc_cls_reset(void *st, rng_t *rng, const env_option_t *opts, size_t nopts,
+static int mc_cls_reset(void *st, rng_t *rng, const option_t *opts, size_t nopts,
                         float *obs, errbuf_t *e)
 {
     return mountaincar_reset(st, rng, opts, nopts, obs, e);
@@ -170,7 +170,7 @@ static const env_class_t mc_test_class = {
 
 static void *mc_env_open(const cJSON *c, const char *line, char *why, size_t n)
 {
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     errbuf_t e;
     env_t *env = calloc(1, env_size(&mc_test_class));
@@ -189,7 +189,7 @@ static void *mc_env_open(const cJSON *c, const char *line, char *why, size_t n)
     return env;
 }
 
-static int mc_env_reset(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+static int mc_env_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                         float *obs, errbuf_t *e)
 {
     return env_reset(inst, seed, opts, nopts, obs, e);
@@ -325,10 +325,10 @@ END_TEST
 
 START_TEST(test_goal_velocity_decides_termination)
 {
-    const env_option_t fast = {.key = "goal_velocity", .type = ENV_OPT_DOUBLE, .v.d = 0.05};
-    const env_option_t one = {.key = "goal_velocity", .type = ENV_OPT_INT, .v.i = 1};
-    const env_option_t zero = {.key = "goal_velocity", .type = ENV_OPT_INT, .v.i = 0};
-    const env_option_t *opts[] = {NULL, &zero, &fast, &one};
+    const option_t fast = {.key = "goal_velocity", .type = OPTION_DOUBLE, .v.d = 0.05};
+    const option_t one = {.key = "goal_velocity", .type = OPTION_INT, .v.i = 1};
+    const option_t zero = {.key = "goal_velocity", .type = OPTION_INT, .v.i = 0};
+    const option_t *opts[] = {NULL, &zero, &fast, &one};
     const bool want[] = {true, true, false, false};
     mountaincar_t s;
     float obs[2];
@@ -351,10 +351,10 @@ END_TEST
 
 START_TEST(test_make_rejects_unknown_and_wrongly_typed_options)
 {
-    const env_option_t bad[] = {
-        {.key = "goal_position", .type = ENV_OPT_DOUBLE, .v.d = 0.4},
-        {.key = "goal_velocity", .type = ENV_OPT_BOOL, .v.b = true},
-        {.key = "goal_velocity", .type = ENV_OPT_STRING, .v.s = "0.1"},
+    const option_t bad[] = {
+        {.key = "goal_position", .type = OPTION_DOUBLE, .v.d = 0.4},
+        {.key = "goal_velocity", .type = OPTION_BOOL, .v.b = true},
+        {.key = "goal_velocity", .type = OPTION_STRING, .v.s = "0.1"},
     };
     mountaincar_t s;
     errbuf_t e;
@@ -368,14 +368,14 @@ END_TEST
 
 START_TEST(test_reset_options_bounds_ints_and_unknown_keys)
 {
-    const env_option_t opts[] = {
-        {.key = "high", .type = ENV_OPT_INT, .v.i = 0},
-        {.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -1.0},
-        {.key = "x_init", .type = ENV_OPT_STRING, .v.s = "ignored, as in Gymnasium"},
+    const option_t opts[] = {
+        {.key = "high", .type = OPTION_INT, .v.i = 0},
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = -1.0},
+        {.key = "x_init", .type = OPTION_STRING, .v.s = "ignored, as in Gymnasium"},
     };
-    const env_option_t same[] = {
-        {.key = "high", .type = ENV_OPT_INT, .v.i = -1},
-        {.key = "low", .type = ENV_OPT_INT, .v.i = -1},
+    const option_t same[] = {
+        {.key = "high", .type = OPTION_INT, .v.i = -1},
+        {.key = "low", .type = OPTION_INT, .v.i = -1},
     };
     mountaincar_t s;
     rng_t rng, ref;
@@ -399,20 +399,20 @@ END_TEST
 
 START_TEST(test_reset_rejects_bad_options_and_changes_nothing)
 {
-    const env_option_t bad[][2] = {
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.5},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.25}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -0.3}, /* above the default high */
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "high", .type = ENV_OPT_STRING, .v.s = "0"}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_BOOL, .v.b = false}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -INFINITY},
-         {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = NAN}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -DBL_MAX},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = -0.0}},
+    const option_t bad[][2] = {
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.5},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -0.3}, /* above the default high */
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "high", .type = OPTION_STRING, .v.s = "0"}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_BOOL, .v.b = false}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -INFINITY},
+         {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = NAN}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -DBL_MAX},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = DBL_MAX}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = -0.0}},
     };
     mountaincar_t s, before;
     rng_t rng, rng_before;

@@ -41,7 +41,7 @@ typedef struct mcc_inst {
 static void *mcc_open(const cJSON *c, const char *line, char *why, size_t n)
 {
     golden_run_t r = {0};
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     errbuf_t e;
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(c, "unwrapped_attrs");
@@ -68,7 +68,7 @@ static void mcc_close(void *inst)
     free(inst);
 }
 
-static int mcc_reset(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+static int mcc_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                      float *obs, errbuf_t *e)
 {
     mcc_inst_t *in = inst;
@@ -250,7 +250,7 @@ END_TEST
 
 START_TEST(test_left_wall_and_flag)
 {
-    const env_option_t goal = {.key = "goal_velocity", .type = ENV_OPT_DOUBLE, .v.d = 0.02};
+    const option_t goal = {.key = "goal_velocity", .type = OPTION_DOUBLE, .v.d = 0.02};
     mcc_t s;
     rng_t rng;
     float obs[2];
@@ -290,12 +290,12 @@ END_TEST
 
 START_TEST(test_make_rejects_unknown_and_wrongly_typed_options)
 {
-    const env_option_t bad[] = {
-        {.key = "power", .type = ENV_OPT_DOUBLE, .v.d = 0.002},
-        {.key = "goal_velocity", .type = ENV_OPT_BOOL, .v.b = true},
-        {.key = "goal_velocity", .type = ENV_OPT_STRING, .v.s = "0"},
+    const option_t bad[] = {
+        {.key = "power", .type = OPTION_DOUBLE, .v.d = 0.002},
+        {.key = "goal_velocity", .type = OPTION_BOOL, .v.b = true},
+        {.key = "goal_velocity", .type = OPTION_STRING, .v.s = "0"},
     };
-    const env_option_t ok = {.key = "goal_velocity", .type = ENV_OPT_INT, .v.i = -1};
+    const option_t ok = {.key = "goal_velocity", .type = OPTION_INT, .v.i = -1};
     mcc_t s;
     errbuf_t e;
 
@@ -310,19 +310,19 @@ END_TEST
 
 START_TEST(test_reset_rejects_bad_options_and_changes_nothing)
 {
-    const env_option_t bad[][2] = {
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.5},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.25}},
-        {{.key = "high", .type = ENV_OPT_STRING, .v.s = "0"}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = NAN}, {.key = "x", .type = ENV_OPT_BOOL}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = -DBL_MAX},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX}},
-        {{.key = "low", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-         {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = -0.0}},
+    const option_t bad[][2] = {
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.5},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25}},
+        {{.key = "high", .type = OPTION_STRING, .v.s = "0"}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = NAN}, {.key = "x", .type = OPTION_BOOL}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = -DBL_MAX},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = DBL_MAX}},
+        {{.key = "low", .type = OPTION_DOUBLE, .v.d = 0.0},
+         {.key = "high", .type = OPTION_DOUBLE, .v.d = -0.0}},
     };
-    const env_option_t same[] = {{.key = "low", .type = ENV_OPT_INT, .v.i = 0},
-                                 {.key = "high", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-                                 {.key = "colour", .type = ENV_OPT_BOOL}};
+    const option_t same[] = {{.key = "low", .type = OPTION_INT, .v.i = 0},
+                                 {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.0},
+                                 {.key = "colour", .type = OPTION_BOOL}};
     mcc_t s, before;
     rng_t rng, rng_before;
     float obs[2];

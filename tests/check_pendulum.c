@@ -39,7 +39,7 @@ typedef struct pend_inst {
 static void *pend_open(const cJSON *c, const char *line, char *why, size_t n)
 {
     golden_run_t r = {0};
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     errbuf_t e;
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(c, "unwrapped_attrs");
@@ -66,7 +66,7 @@ static void pend_close(void *inst)
     free(inst);
 }
 
-static int pend_reset(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+static int pend_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                       float *obs, errbuf_t *e)
 {
     pend_inst_t *in = inst;
@@ -267,16 +267,16 @@ START_TEST(test_gravity_term_from_int_and_float_g)
 {
     const int64_t big = ((int64_t)1 << 62) + 683;
     const struct {
-        env_option_t o;
+        option_t o;
         double want;
     } cases[] = {
-        {{.key = "g", .type = ENV_OPT_INT, .v.i = 9}, 13.5},
-        {{.key = "g", .type = ENV_OPT_DOUBLE, .v.d = 9.81}, 0x1.d6e147ae147aep+3},
-        {{.key = "g", .type = ENV_OPT_DOUBLE, .v.d = 0.0}, 0.0},
-        {{.key = "g", .type = ENV_OPT_INT, .v.i = -4}, -6.0},
+        {{.key = "g", .type = OPTION_INT, .v.i = 9}, 13.5},
+        {{.key = "g", .type = OPTION_DOUBLE, .v.d = 9.81}, 0x1.d6e147ae147aep+3},
+        {{.key = "g", .type = OPTION_DOUBLE, .v.d = 0.0}, 0.0},
+        {{.key = "g", .type = OPTION_INT, .v.i = -4}, -6.0},
         /* 3g = 3 * 2^62 + 2049 is rounded once (to + 2048); 3.0 * (double)g
          * would round twice and land elsewhere. */
-        {{.key = "g", .type = ENV_OPT_INT, .v.i = big}, (0x3p62 + 2048.0) / 2.0},
+        {{.key = "g", .type = OPTION_INT, .v.i = big}, (0x3p62 + 2048.0) / 2.0},
     };
     pendulum_t s;
     errbuf_t e;
@@ -352,10 +352,10 @@ END_TEST
 
 START_TEST(test_make_rejects_unknown_and_wrongly_typed_options)
 {
-    const env_option_t bad[] = {
-        {.key = "gravity", .type = ENV_OPT_DOUBLE, .v.d = 9.8},
-        {.key = "g", .type = ENV_OPT_BOOL, .v.b = true},
-        {.key = "g", .type = ENV_OPT_STRING, .v.s = "10"},
+    const option_t bad[] = {
+        {.key = "gravity", .type = OPTION_DOUBLE, .v.d = 9.8},
+        {.key = "g", .type = OPTION_BOOL, .v.b = true},
+        {.key = "g", .type = OPTION_STRING, .v.s = "10"},
     };
     pendulum_t s;
     errbuf_t e;
@@ -369,13 +369,13 @@ END_TEST
 
 START_TEST(test_reset_options_bounds_ints_and_unknown_keys)
 {
-    const env_option_t opts[] = {
-        {.key = "x_init", .type = ENV_OPT_INT, .v.i = 2},
-        {.key = "low", .type = ENV_OPT_STRING, .v.s = "ignored, as in Gymnasium"},
+    const option_t opts[] = {
+        {.key = "x_init", .type = OPTION_INT, .v.i = 2},
+        {.key = "low", .type = OPTION_STRING, .v.s = "ignored, as in Gymnasium"},
     };
-    const env_option_t zero[] = {
-        {.key = "x_init", .type = ENV_OPT_DOUBLE, .v.d = 0.0},
-        {.key = "y_init", .type = ENV_OPT_INT, .v.i = 0},
+    const option_t zero[] = {
+        {.key = "x_init", .type = OPTION_DOUBLE, .v.d = 0.0},
+        {.key = "y_init", .type = OPTION_INT, .v.i = 0},
     };
     pendulum_t s;
     rng_t rng, ref;
@@ -403,15 +403,15 @@ END_TEST
 
 START_TEST(test_reset_rejects_bad_options_and_changes_nothing)
 {
-    const env_option_t bad[] = {
-        {.key = "x_init", .type = ENV_OPT_DOUBLE, .v.d = -0.5},
-        {.key = "y_init", .type = ENV_OPT_INT, .v.i = -1},
-        {.key = "x_init", .type = ENV_OPT_DOUBLE, .v.d = -0.0},
-        {.key = "y_init", .type = ENV_OPT_DOUBLE, .v.d = NAN},
-        {.key = "x_init", .type = ENV_OPT_DOUBLE, .v.d = INFINITY},
-        {.key = "y_init", .type = ENV_OPT_DOUBLE, .v.d = DBL_MAX},
-        {.key = "x_init", .type = ENV_OPT_STRING, .v.s = "1"},
-        {.key = "y_init", .type = ENV_OPT_BOOL, .v.b = true},
+    const option_t bad[] = {
+        {.key = "x_init", .type = OPTION_DOUBLE, .v.d = -0.5},
+        {.key = "y_init", .type = OPTION_INT, .v.i = -1},
+        {.key = "x_init", .type = OPTION_DOUBLE, .v.d = -0.0},
+        {.key = "y_init", .type = OPTION_DOUBLE, .v.d = NAN},
+        {.key = "x_init", .type = OPTION_DOUBLE, .v.d = INFINITY},
+        {.key = "y_init", .type = OPTION_DOUBLE, .v.d = DBL_MAX},
+        {.key = "x_init", .type = OPTION_STRING, .v.s = "1"},
+        {.key = "y_init", .type = OPTION_BOOL, .v.b = true},
     };
     pendulum_t s, before;
     rng_t rng, rng_before;

@@ -203,7 +203,7 @@ END_TEST
 
 typedef struct fixture {
     service_t *svc;
-    wire_arena_t *arena;
+    arena_t *arena;
     wire_buf_t in, out, first;
     uint64_t ids[NS];
     env_t *ref[NS]; /* each session's twin, stepped once per step meant */
@@ -215,7 +215,7 @@ typedef struct fixture {
 static void send_in(fixture_t *f, wire_reply_t *rep)
 {
     service_handle(f->svc, f->in.data, f->in.len, f->peer, f->now, &f->out, NULL);
-    wire_arena_reset(f->arena);
+    arena_reset(f->arena);
     errbuf_t e;
     ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,
                   "reply does not decode: %s", e.msg);
@@ -254,7 +254,7 @@ static void fixture_init(fixture_t *f, size_t retry_clients, uint64_t retry_ttl_
                             .max_message_size = 1 << 20, .retry_clients = retry_clients,
                             .retry_ttl_ms = retry_ttl_ms};
     f->svc = service_new(&cfg);
-    f->arena = wire_arena_new(4096);
+    arena_new(4096, &f->arena, NULL);
     ck_assert_ptr_nonnull(f->svc);
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = NS}};
     wire_reply_t rep;
@@ -281,7 +281,7 @@ static void fixture_deinit(fixture_t *f)
     for (int i = 0; i < NS; i++)
         free(f->ref[i]);
     service_destroy(&f->svc);
-    wire_arena_destroy(&f->arena);
+    arena_destroy(&f->arena);
     wire_buf_deinit(&f->in);
     wire_buf_deinit(&f->out);
     wire_buf_deinit(&f->first);

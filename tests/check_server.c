@@ -201,7 +201,7 @@ static void ck_message_has(const char *msg, const char *word)
     ck_assert_msg(strstr(msg, word) != NULL, "message lacks '%s': %s", word, msg);
 }
 
-static void make_n(client_t *c, const char *env_id, const wire_option_t *opts, size_t nopts,
+static void make_n(client_t *c, const char *env_id, const option_t *opts, size_t nopts,
                    uint32_t count, uint64_t *ids)
 {
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = env_id, .options = opts,
@@ -294,17 +294,17 @@ static void remote_step(client_t *c, uint64_t id, int64_t action, step_result_t 
     r->truncated = rep.step.truncated;
 }
 
-static env_t *local_env(const char *id, const wire_option_t *opts, size_t nopts)
+static env_t *local_env(const char *id, const option_t *opts, size_t nopts)
 {
     const env_class_t *cls = env_find(id);
-    env_option_t eo[ENV_MAKE_OPTIONS_MAX];
+    option_t eo[OPTIONS_MAX];
     errbuf_t e;
 
     ck_assert_ptr_nonnull(cls);
-    ck_assert_uint_le(nopts, ENV_MAKE_OPTIONS_MAX);
+    ck_assert_uint_le(nopts, OPTIONS_MAX);
     for (size_t i = 0; i < nopts; i++) {
         eo[i].key = opts[i].key;
-        eo[i].type = (env_opt_type_t)opts[i].type; /* the two enums list the same types in order */
+        eo[i].type = (option_type_t)opts[i].type; /* the two enums list the same types in order */
         memcpy(&eo[i].v, &opts[i].v, sizeof eo[i].v);
     }
     env_t *env = calloc(1, env_size(cls));
@@ -463,9 +463,9 @@ END_TEST
 START_TEST(test_make_options_max_episode_steps_and_sutton_barto_reward)
 {
     harness_t *h = harness_start(NULL);
-    const wire_option_t opts[] = {
-        {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = 10},
-        {.key = "sutton_barto_reward", .type = WIRE_OPT_BOOL, .v.b = true},
+    const option_t opts[] = {
+        {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 10},
+        {.key = "sutton_barto_reward", .type = OPTION_BOOL, .v.b = true},
     };
     wire_request_t req = {.op = WIRE_OP_MAKE,
                           .make = {.env_id = "CartPole-v1", .options = opts, .noptions = 2}};
@@ -508,12 +508,12 @@ END_TEST
 START_TEST(test_make_refusals_create_nothing)
 {
     harness_t *h = harness_start(NULL);
-    const wire_option_t unknown = {.key = "gravity", .type = WIRE_OPT_DOUBLE, .v.d = 1.0};
-    const wire_option_t wrong[] = {
-        {.key = "max_episode_steps", .type = WIRE_OPT_DOUBLE, .v.d = 10.0},
-        {.key = "max_episode_steps", .type = WIRE_OPT_STRING, .v.s = "10"},
-        {.key = "sutton_barto_reward", .type = WIRE_OPT_INT, .v.i = 1},
-        {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = 0},
+    const option_t unknown = {.key = "gravity", .type = OPTION_DOUBLE, .v.d = 1.0};
+    const option_t wrong[] = {
+        {.key = "max_episode_steps", .type = OPTION_DOUBLE, .v.d = 10.0},
+        {.key = "max_episode_steps", .type = OPTION_STRING, .v.s = "10"},
+        {.key = "sutton_barto_reward", .type = OPTION_INT, .v.i = 1},
+        {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 0},
     };
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v2"}};
     witness_t w;
@@ -540,7 +540,7 @@ END_TEST
 START_TEST(test_describe_by_session_and_by_env_id)
 {
     harness_t *h = harness_start(NULL);
-    const wire_option_t steps = {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = 77};
+    const option_t steps = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 77};
     wire_request_t req = {.op = WIRE_OP_DESCRIBE};
     wire_reply_t rep;
     uint64_t id;
@@ -591,14 +591,14 @@ static void replay_golden_case(client_t *c, const cJSON *cs)
 {
     const char *case_id = cJSON_GetObjectItemCaseSensitive(cs, "case_id")->valuestring;
     const cJSON *kw = cJSON_GetObjectItemCaseSensitive(cs, "make_kwargs"), *it;
-    wire_option_t opts[4];
+    option_t opts[4];
     size_t nopts = 0;
     uint64_t id;
     int segno = 0;
 
     cJSON_ArrayForEach(it, kw) {
         ck_assert_msg(cJSON_IsBool(it) && nopts < NELEM(opts), "%s: make_kwargs", case_id);
-        opts[nopts++] = (wire_option_t){.key = it->string, .type = WIRE_OPT_BOOL,
+        opts[nopts++] = (option_t){.key = it->string, .type = OPTION_BOOL,
                                         .v.b = cJSON_IsTrue(it)};
     }
     make_n(c, "CartPole-v1", opts, nopts, 1, &id);
@@ -703,15 +703,15 @@ END_TEST
 START_TEST(test_reset_options_reach_the_environment)
 {
     harness_t *h = harness_start(NULL);
-    const wire_option_t bounds[] = {
-        {.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = 0.125},
-        {.key = "high", .type = WIRE_OPT_INT, .v.i = 0},
+    const option_t bounds[] = {
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = 0.125},
+        {.key = "high", .type = OPTION_INT, .v.i = 0},
     };
-    const wire_option_t pinned[] = {
-        {.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = 0.25},
-        {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0.25},
+    const option_t pinned[] = {
+        {.key = "low", .type = OPTION_DOUBLE, .v.d = 0.25},
+        {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.25},
     };
-    const wire_option_t wrong = {.key = "low", .type = WIRE_OPT_STRING, .v.s = "0"};
+    const option_t wrong = {.key = "low", .type = OPTION_STRING, .v.s = "0"};
     wire_request_t req = {.op = WIRE_OP_RESET, .reset = {.session = 0, .has_seed = true,
                                                          .seed = 1}};
     wire_reply_t rep;
@@ -852,7 +852,7 @@ static void run_batch_mode(int mode, int dtype, int *ended, int *resets)
 {
     enum { N = 4, T = 40 };
     harness_t *h = harness_start(NULL);
-    const wire_option_t steps = {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = 12};
+    const option_t steps = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 12};
     const uint64_t seeds[N] = {5, 6, 7, 8};
     uint64_t ids[N];
     env_t *loc[N];
@@ -1074,7 +1074,7 @@ END_TEST
 
 /* One request and its reply over a raw socket of `type`, in `n` frames. */
 static int raw_socket_call(harness_t *h, int type, const void *const *frames, const size_t *lens,
-                           size_t n, wire_reply_t *rep, wire_arena_t *a, zmq_msg_t *msg)
+                           size_t n, wire_reply_t *rep, arena_t *a, zmq_msg_t *msg)
 {
     void *s = zmq_socket(h->zctx, type);
     int linger = 0, timeout = TIMEOUT_MS;
@@ -1097,7 +1097,8 @@ static int raw_socket_call(harness_t *h, int type, const void *const *frames, co
 START_TEST(test_multipart_message_is_invalid_argument)
 {
     harness_t *h = harness_start(NULL);
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t ping = {0};
     wire_request_t req = {.major = 1, .id = 3, .op = WIRE_OP_PING};
     wire_reply_t rep;
@@ -1126,7 +1127,7 @@ START_TEST(test_multipart_message_is_invalid_argument)
     ck_assert_uint_eq(rep.id, 3);
     zmq_msg_close(&msg);
     wire_buf_deinit(&ping);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     witness_end(h->c, &w);
     harness_stop(&h);
 }
@@ -1291,8 +1292,8 @@ START_TEST(test_failed_batches_move_no_session)
     const float f32[4] = {1, 1, 1, 1};
     const uint64_t seeds3[3] = {1, 2, 3}, seeds4[4] = {1, 2, 3, 4};
     const uint8_t mask3[3] = {1, 1, 1};
-    const wire_option_t bad_bounds[2] = {{.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = 1},
-                                         {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0}};
+    const option_t bad_bounds[2] = {{.key = "low", .type = OPTION_DOUBLE, .v.d = 1},
+                                         {.key = "high", .type = OPTION_DOUBLE, .v.d = 0}};
 
     make_n(h->c, "CartPole-v0", NULL, 0, 1, &v0);
     batch_fixture(h->c, ids, loc);

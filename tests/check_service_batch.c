@@ -23,7 +23,7 @@
 
 typedef struct fixture {
     service_t *svc;
-    wire_arena_t *arena;
+    arena_t *arena;
     wire_buf_t in, out;
     uint64_t ids[NS];
     env_t *ref[NS];
@@ -46,7 +46,7 @@ static void call(fixture_t *f, wire_request_t *req, wire_reply_t *rep)
     req->id++;
     ck_assert_int_eq(wire_encode_request(req, &f->in), 0);
     service_handle(f->svc, f->in.data, f->in.len, NULL, 1000, &f->out, NULL);
-    wire_arena_reset(f->arena);
+    arena_reset(f->arena);
     errbuf_t e;
     ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,
                   "reply does not decode: %s", e.msg);
@@ -59,11 +59,11 @@ static void fixture_init(fixture_t *f)
     service_config_t cfg = {.max_sessions = NS, .max_batch = NS, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20};
     f->svc = service_new(&cfg);
-    f->arena = wire_arena_new(4096);
+    arena_new(4096, &f->arena, NULL);
     ck_assert_ptr_nonnull(f->svc);
     ck_assert_ptr_nonnull(f->arena);
 
-    wire_option_t mopt = {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = MAX_STEPS};
+    option_t mopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     wire_request_t req;
     wire_reply_t rep;
     memset(&req, 0, sizeof req);
@@ -79,7 +79,7 @@ static void fixture_init(fixture_t *f)
 
     uint64_t seeds[NS];
     const env_class_t *cls = env_find("CartPole-v1");
-    env_option_t eopt = {.key = "max_episode_steps", .type = ENV_OPT_INT, .v.i = MAX_STEPS};
+    option_t eopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     float obs[4];
     errbuf_t e;
     for (int i = 0; i < NS; i++) {
@@ -103,7 +103,7 @@ static void fixture_deinit(fixture_t *f)
     for (int i = 0; i < NS; i++)
         free(f->ref[i]);
     service_destroy(&f->svc);
-    wire_arena_destroy(&f->arena);
+    arena_destroy(&f->arena);
     wire_buf_deinit(&f->in);
     wire_buf_deinit(&f->out);
 }

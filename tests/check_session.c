@@ -69,8 +69,8 @@ END_TEST
 START_TEST(test_make_options_reach_the_env_and_bad_ones_create_nothing)
 {
     session_table_t *t = session_table_new(10);
-    env_option_t steps = {.key = "max_episode_steps", .type = ENV_OPT_INT, .v.i = 7};
-    env_option_t bad = {.key = "no_such_option", .type = ENV_OPT_BOOL, .v.b = true};
+    option_t steps = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 7};
+    option_t bad = {.key = "no_such_option", .type = OPTION_BOOL, .v.b = true};
     session_t *s = NULL;
     errbuf_t e;
 

@@ -131,7 +131,7 @@ static void ck_str_eq_or_empty(const char *want, const char *got, const char *wh
                   want ? want : "");
 }
 
-static void ck_options_eq(const wire_option_t *want, size_t nwant, const wire_option_t *got,
+static void ck_options_eq(const option_t *want, size_t nwant, const option_t *got,
                           size_t ngot)
 {
     ck_assert_uint_eq(ngot, nwant);
@@ -140,14 +140,14 @@ static void ck_options_eq(const wire_option_t *want, size_t nwant, const wire_op
         ck_assert_msg(got[i].type == want[i].type, "option %zu type %d, want %d", i, got[i].type,
                       want[i].type);
         switch (want[i].type) {
-        case WIRE_OPT_BOOL: ck_assert_int_eq(got[i].v.b, want[i].v.b); break;
-        case WIRE_OPT_INT: ck_assert_int_eq(got[i].v.i, want[i].v.i); break;
-        case WIRE_OPT_DOUBLE:
+        case OPTION_BOOL: ck_assert_int_eq(got[i].v.b, want[i].v.b); break;
+        case OPTION_INT: ck_assert_int_eq(got[i].v.i, want[i].v.i); break;
+        case OPTION_DOUBLE:
             ck_assert_msg(f64_bits(got[i].v.d) == f64_bits(want[i].v.d), "option %zu: %a, want %a",
                           i, got[i].v.d, want[i].v.d);
             break;
-        case WIRE_OPT_STRING: ck_str_eq_or_empty(want[i].v.s, got[i].v.s, "option string"); break;
-        case WIRE_OPT_NONE: break;
+        case OPTION_STRING: ck_str_eq_or_empty(want[i].v.s, got[i].v.s, "option string"); break;
+        case OPTION_NONE: break;
         }
     }
 }
@@ -340,16 +340,16 @@ static void ck_reply_eq(const wire_reply_t *w, const wire_reply_t *g)
 
 /* ------------------------------------------------------------ fixtures */
 
-static const wire_option_t every_option[] = {
-    {.key = "sutton_barto_reward", .type = WIRE_OPT_BOOL, .v.b = true},
-    {.key = "off", .type = WIRE_OPT_BOOL, .v.b = false}, /* a default value is still present */
-    {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = INT64_MIN},
-    {.key = "zero", .type = WIRE_OPT_INT, .v.i = 0},
-    {.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = -0.0},
-    {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0x1.fffffffffffffp+1023},
-    {.key = "name", .type = WIRE_OPT_STRING, .v.s = "caf\xc3\xa9"},
-    {.key = "", .type = WIRE_OPT_STRING, .v.s = ""},
-    {.key = "unset", .type = WIRE_OPT_NONE}, /* a key with no value (Python's None) */
+static const option_t every_option[] = {
+    {.key = "sutton_barto_reward", .type = OPTION_BOOL, .v.b = true},
+    {.key = "off", .type = OPTION_BOOL, .v.b = false}, /* a default value is still present */
+    {.key = "max_episode_steps", .type = OPTION_INT, .v.i = INT64_MIN},
+    {.key = "zero", .type = OPTION_INT, .v.i = 0},
+    {.key = "low", .type = OPTION_DOUBLE, .v.d = -0.0},
+    {.key = "high", .type = OPTION_DOUBLE, .v.d = 0x1.fffffffffffffp+1023},
+    {.key = "name", .type = OPTION_STRING, .v.s = "caf\xc3\xa9"},
+    {.key = "", .type = OPTION_STRING, .v.s = ""},
+    {.key = "unset", .type = OPTION_NONE}, /* a key with no value (Python's None) */
 };
 
 static const uint64_t ids3[] = {1, UINT64_MAX, 0x8000000000000000ull};
@@ -496,13 +496,14 @@ START_TEST(test_every_request_op_round_trips_field_by_field)
     wire_request_t reqs[32], got;
     size_t n = every_request(reqs, NELEM(reqs));
     bool seen[WIRE_OP_LAST + 1] = {false};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     errbuf_t e;
 
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(wire_encode_request(&reqs[i], &buf), 0);
-        wire_arena_reset(a);
+        arena_reset(a);
         ck_assert_msg(wire_decode_request(a, buf.data, buf.len, &got, &e) == 0,
                       "request %zu (%s): %s", i, wire_op_name(reqs[i].op), e.msg);
         ck_request_eq(&reqs[i], &got);
@@ -511,7 +512,7 @@ START_TEST(test_every_request_op_round_trips_field_by_field)
     for (int op = WIRE_OP_FIRST; op <= WIRE_OP_LAST; op++)
         ck_assert_msg(seen[op], "no round trip for %s", wire_op_name(op));
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -520,13 +521,14 @@ START_TEST(test_every_reply_op_round_trips_field_by_field)
     wire_reply_t reps[32], got;
     size_t n = every_reply(reps, NELEM(reps));
     bool seen[WIRE_OP_LAST + 1] = {false};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     errbuf_t e;
 
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(wire_encode_reply(&reps[i], &buf), 0);
-        wire_arena_reset(a);
+        arena_reset(a);
         ck_assert_msg(wire_decode_reply(a, buf.data, buf.len, &got, &e) == 0, "reply %zu (%s): %s",
                       i, wire_op_name(reps[i].op), e.msg);
         ck_reply_eq(&reps[i], &got);
@@ -535,7 +537,7 @@ START_TEST(test_every_reply_op_round_trips_field_by_field)
     for (int op = WIRE_OP_FIRST; op <= WIRE_OP_LAST; op++)
         ck_assert_msg(seen[op], "no round trip for %s", wire_op_name(op));
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -547,7 +549,8 @@ START_TEST(test_error_reply_drops_the_op)
                         .message = "action 2 is outside [0, 2)", .op = WIRE_OP_CLOSE,
                         .close.closed = 3};
     wire_reply_t got;
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     errbuf_t e;
 
@@ -558,7 +561,7 @@ START_TEST(test_error_reply_drops_the_op)
     ck_assert_uint_eq(got.id, 9);
     ck_assert_str_eq(got.message, "action 2 is outside [0, 2)");
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -589,7 +592,8 @@ START_TEST(test_seed_zero_and_session_zero_stay_present)
     wire_request_t describe = {.major = 1, .op = WIRE_OP_DESCRIBE,
                                .describe = {.by_session = true}};
     wire_request_t got;
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     errbuf_t e;
 
@@ -604,7 +608,7 @@ START_TEST(test_seed_zero_and_session_zero_stay_present)
     ck_assert_int_eq(wire_decode_request(a, buf.data, buf.len, &got, &e), 0);
     ck_assert(got.describe.by_session && got.describe.session == 0);
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -614,7 +618,8 @@ START_TEST(test_large_payload_round_trips_through_a_growing_arena)
 {
     size_t len = 3 << 20;
     uint8_t *big = malloc(len);
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     wire_request_t req = {.major = 1, .op = WIRE_OP_PING, .ping = {.payload = big, .len = len}};
     wire_request_t got;
@@ -623,16 +628,16 @@ START_TEST(test_large_payload_round_trips_through_a_growing_arena)
     for (size_t i = 0; i < len; i++)
         big[i] = (uint8_t)(i * 2654435761u >> 24);
     for (int round = 0; round < 3; round++) {
-        wire_arena_reset(a);
+        arena_reset(a);
         ck_assert_int_eq(wire_encode_request(&req, &buf), 0);
         ck_assert_int_eq(wire_decode_request(a, buf.data, buf.len, &got, &e), 0);
         ck_bytes_eq(big, len, got.ping.payload, got.ping.len, "payload");
-        void *p = wire_arena_alloc(a, 24);
+        void *p = arena_alloc(a, 24);
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq((uintptr_t)p % 16, 0);
     }
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
     free(big);
 }
 END_TEST
@@ -659,7 +664,8 @@ END_TEST
  * message contains each of the given words. */
 static void ck_request_refused(const pb_t *req, const char *word1, const char *word2)
 {
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
 
@@ -668,12 +674,13 @@ static void ck_request_refused(const pb_t *req, const char *word1, const char *w
     ck_assert_int_eq(e.code, ERR_INVALID_ARGUMENT);
     ck_assert_msg(word1 == NULL || strstr(e.msg, word1), "message lacks '%s': %s", word1, e.msg);
     ck_assert_msg(word2 == NULL || strstr(e.msg, word2), "message lacks '%s': %s", word2, e.msg);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 
 static void ck_reply_refused(const pb_t *rep, const char *word1, const char *word2)
 {
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_reply_t got;
     errbuf_t e;
 
@@ -681,7 +688,7 @@ static void ck_reply_refused(const pb_t *rep, const char *word1, const char *wor
     ck_assert_int_eq(wire_decode_reply(a, rep->b, rep->n, &got, &e), ERR_INVALID_ARGUMENT);
     ck_assert_msg(word1 == NULL || strstr(e.msg, word1), "message lacks '%s': %s", word1, e.msg);
     ck_assert_msg(word2 == NULL || strstr(e.msg, word2), "message lacks '%s': %s", word2, e.msg);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 
 START_TEST(test_tensor_with_unknown_dtype_is_refused)
@@ -700,12 +707,13 @@ START_TEST(test_tensor_with_unknown_dtype_is_refused)
     /* The same tensor with a known dtype is accepted: the refusal was the dtype. */
     pb_tensor(&t, WIRE_DTYPE_INT64, shape, 1, 16);
     pb_step_batch_request(&req, 1, 2, &t);
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
     ck_assert_msg(wire_decode_request(a, req.b, req.n, &got, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(got.step_batch.actions.len, 16);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -732,7 +740,8 @@ END_TEST
 START_TEST(test_tensor_with_too_many_or_no_dims_is_refused)
 {
     const uint32_t ones[WIRE_MAX_DIMS + 1] = {1, 1, 1, 1, 1};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_reply_t got;
     errbuf_t e;
     pb_t t, rep;
@@ -748,7 +757,7 @@ START_TEST(test_tensor_with_too_many_or_no_dims_is_refused)
     pb_reset_reply(&rep, &t);
     ck_assert_msg(wire_decode_reply(a, rep.b, rep.n, &got, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(got.reset.obs.ndim, WIRE_MAX_DIMS);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -787,7 +796,8 @@ START_TEST(test_step_batch_reply_blocks_must_match_rows)
                         .step_batch = {.n = 3, .obs = obs_tensor(obs12, 2, 4),
                                        .rewards = rewards3, .terminated = term3,
                                        .truncated = trunc3, .autoreset = reset3}};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     wire_reply_t got;
     errbuf_t e;
@@ -796,7 +806,7 @@ START_TEST(test_step_batch_reply_blocks_must_match_rows)
     ck_assert_int_eq(wire_decode_reply(a, buf.data, buf.len, &got, &e), ERR_INVALID_ARGUMENT);
     ck_assert_msg(strstr(e.msg, "step_batch.rewards"), "%s", e.msg);
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -804,14 +814,15 @@ END_TEST
 
 START_TEST(test_empty_message_is_invalid_argument)
 {
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
 
     ck_assert_int_eq(wire_decode_request(a, "", 0, &got, &e), ERR_INVALID_ARGUMENT);
     ck_assert_msg(strstr(e.msg, "empty"), "%s", e.msg);
     ck_assert_int_eq(got.op, WIRE_OP_NONE);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -827,7 +838,8 @@ START_TEST(test_garbage_bytes_are_invalid_argument)
         {"text", "GET / HTTP/1.0\r\n\r\n", 18},
         {"all ones", "\xff\xff\xff\xff\xff\xff\xff\xff", 8},
     };
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
 
@@ -836,9 +848,9 @@ START_TEST(test_garbage_bytes_are_invalid_argument)
         int rc = wire_decode_request(a, bad[k].bytes, bad[k].len, &got, &e);
         ck_assert_msg(rc == ERR_INVALID_ARGUMENT, "%s: decoded with %d", bad[k].what, rc);
         ck_assert_msg(e.msg[0] != '\0', "%s: no message", bad[k].what);
-        wire_arena_reset(a);
+        arena_reset(a);
     }
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -848,7 +860,8 @@ START_TEST(test_every_truncation_of_a_request_is_refused)
 {
     wire_request_t reqs[32], got;
     size_t n = every_request(reqs, NELEM(reqs));
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     errbuf_t e;
 
@@ -856,7 +869,7 @@ START_TEST(test_every_truncation_of_a_request_is_refused)
         ck_assert_int_eq(wire_encode_request(&reqs[i], &buf), 0);
         for (size_t len = 0; len < buf.len; len++) {
             err_clear(&e);
-            wire_arena_reset(a);
+            arena_reset(a);
             int rc = wire_decode_request(a, buf.data, len, &got, &e);
             ck_assert_msg(rc == ERR_INVALID_ARGUMENT, "%s request cut to %zu of %zu bytes: %d",
                           wire_op_name(reqs[i].op), len, buf.len, rc);
@@ -864,7 +877,7 @@ START_TEST(test_every_truncation_of_a_request_is_refused)
         }
     }
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -873,7 +886,8 @@ END_TEST
 START_TEST(test_random_bytes_decode_or_are_refused)
 {
     uint8_t bytes[96];
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t req;
     wire_reply_t rep;
     errbuf_t e;
@@ -892,9 +906,9 @@ START_TEST(test_random_bytes_decode_or_are_refused)
         err_clear(&e);
         rc = wire_decode_reply(a, bytes, len, &rep, &e);
         ck_assert(rc == 0 || (rc == ERR_INVALID_ARGUMENT && e.msg[0]));
-        wire_arena_reset(a);
+        arena_reset(a);
     }
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -903,7 +917,8 @@ END_TEST
 START_TEST(test_request_with_no_op_is_refused_but_keeps_id_and_version)
 {
     wire_request_t req = {.major = 2, .minor = 3, .id = 77, .op = WIRE_OP_NONE};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_buf_t buf = {0};
     wire_request_t got;
     errbuf_t e;
@@ -916,7 +931,7 @@ START_TEST(test_request_with_no_op_is_refused_but_keeps_id_and_version)
     ck_assert_uint_eq(got.minor, 3);
     ck_assert_int_eq(got.op, WIRE_OP_NONE);
     wire_buf_deinit(&buf);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
@@ -967,7 +982,8 @@ START_TEST(test_strings_that_are_not_utf8_are_refused)
     };
     static const char *const good[] = {"", "CartPole-v1", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
                                        "\xc3\xa9t\xc3\xa9", "\xf4\x8f\xbf\xbf"};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
     pb_t req, d;
@@ -993,20 +1009,21 @@ START_TEST(test_strings_that_are_not_utf8_are_refused)
         ck_assert_str_eq(got.make.env_id, good[k]);
         ck_assert_str_eq(got.make.options[0].v.s, good[k]);
     }
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 END_TEST
 
 /* Decodes req and expects success. */
 static void ck_request_decodes(const pb_t *req, const char *what)
 {
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
 
     err_clear(&e);
     ck_assert_msg(wire_decode_request(a, req->b, req->n, &got, &e) == 0, "%s: %s", what, e.msg);
-    wire_arena_destroy(&a);
+    arena_destroy(&a);
 }
 
 /* Request{major 1, op: {field: body}} */
@@ -1104,7 +1121,8 @@ END_TEST
 START_TEST(test_option_without_value_decodes_as_none)
 {
     pb_t req = {.n = 0}, reset = {.n = 0}, opt = {.n = 0};
-    wire_arena_t *a = wire_arena_new(0);
+    arena_t *a = NULL;
+    ck_assert_int_eq(arena_new(0, &a, NULL), 0);
     wire_request_t got;
     errbuf_t e;
 
@@ -1115,8 +1133,8 @@ START_TEST(test_option_without_value_decodes_as_none)
     ck_assert_msg(wire_decode_request(a, req.b, req.n, &got, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(got.reset.noptions, 1);
     ck_assert_str_eq(got.reset.options[0].key, "colour");
-    ck_assert_int_eq(got.reset.options[0].type, WIRE_OPT_NONE);
-    wire_arena_destroy(&a);
+    ck_assert_int_eq(got.reset.options[0].type, OPTION_NONE);
+    arena_destroy(&a);
 }
 END_TEST
 

@@ -87,7 +87,7 @@ typedef struct golden_ops {
     /* Optional: true for a case this driver cannot replay; it is counted
      * in nskipped, and the test says how many it expects. */
     bool (*skip)(const cJSON *c);
-    int (*reset)(void *inst, const uint64_t *seed, const env_option_t *opts, size_t nopts,
+    int (*reset)(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
                  float *obs, errbuf_t *e);
     /* Steps with the action of record rec (action_dtype of the case);
      * returns -1 with why filled in if the record cannot be used. */
@@ -211,30 +211,30 @@ static bool golden_kwarg_is_int(const char *line, const char *key)
     return n > 0 && !memchr(p, '.', n) && !memchr(p, 'e', n) && !memchr(p, 'E', n);
 }
 
-/* A JSON object of options as env_option_t rows (pointing into obj):
+/* A JSON object of options as option_t rows (pointing into obj):
  * numbers as ints where line says so (for make_kwargs) else doubles,
  * bools, strings. */
 static int golden_options(golden_run_t *r, const cJSON *obj, const char *line, bool kwargs,
-                          env_option_t *opts, size_t *nopts)
+                          option_t *opts, size_t *nopts)
 {
     const cJSON *it;
     *nopts = 0;
     if (!obj || cJSON_IsNull(obj))
         return 0;
     cJSON_ArrayForEach(it, obj) {
-        env_option_t *o = &opts[*nopts];
+        option_t *o = &opts[*nopts];
         if (*nopts == GOLDEN_MAX_OPTS)
             return golden_fail(r, "too many options");
         if (cJSON_IsBool(it)) {
-            *o = (env_option_t){.key = it->string, .type = ENV_OPT_BOOL, .v.b = cJSON_IsTrue(it)};
+            *o = (option_t){.key = it->string, .type = OPTION_BOOL, .v.b = cJSON_IsTrue(it)};
         } else if (cJSON_IsString(it)) {
-            *o = (env_option_t){.key = it->string, .type = ENV_OPT_STRING, .v.s = it->valuestring};
+            *o = (option_t){.key = it->string, .type = OPTION_STRING, .v.s = it->valuestring};
         } else if (cJSON_IsNumber(it)) {
             if (kwargs && golden_kwarg_is_int(line, it->string))
-                *o = (env_option_t){.key = it->string, .type = ENV_OPT_INT,
+                *o = (option_t){.key = it->string, .type = OPTION_INT,
                                     .v.i = (int64_t)it->valuedouble};
             else
-                *o = (env_option_t){.key = it->string, .type = ENV_OPT_DOUBLE,
+                *o = (option_t){.key = it->string, .type = OPTION_DOUBLE,
                                     .v.d = it->valuedouble};
         } else {
             return golden_fail(r, "option '%s' has a type no option has", it->string);
@@ -293,7 +293,7 @@ static int golden_segment(golden_run_t *r, const golden_ops_t *ops, void *inst, 
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(seg, "reset_seed");
     const cJSON *seed_str = cJSON_GetObjectItemCaseSensitive(seg, "reset_seed_str");
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(seg, "steps");
-    env_option_t opts[GOLDEN_MAX_OPTS];
+    option_t opts[GOLDEN_MAX_OPTS];
     size_t nopts;
     uint64_t s = 0;
     float obs[GOLDEN_MAX_DIM];

@@ -51,7 +51,7 @@
 #define SLOTS 16
 
 static service_t *svc;
-static wire_arena_t *arena; /* the harness's own decoding */
+static arena_t *arena; /* the harness's own decoding */
 static wire_buf_t out, patched;
 static uint64_t ring[SLOTS]; /* ring[(newest - k) % SLOTS] is the k-th newest id */
 static unsigned newest, nmade;
@@ -71,7 +71,7 @@ static void setup(void)
     service_config_t cfg = {.max_sessions = 64, .max_batch = 16, .session_ttl_ms = 20000,
                             .max_message_size = 1 << 20};
     svc = service_new(&cfg);
-    arena = wire_arena_new(4096);
+    arena_new(4096, &arena, NULL);
     if (!svc || !arena)
         abort();
 }
@@ -86,7 +86,7 @@ static uint64_t slot_id(uint64_t v)
 /* Copies the arena-owned id array with small ids replaced. */
 static const uint64_t *patch_ids(const uint64_t *ids, size_t n)
 {
-    uint64_t *p = wire_arena_alloc(arena, n * sizeof *p + 1);
+    uint64_t *p = arena_alloc(arena, n * sizeof *p + 1);
     if (!p)
         abort();
     for (size_t i = 0; i < n; i++)
@@ -100,7 +100,7 @@ static int patch_request(const uint8_t *msg, size_t len)
 {
     wire_request_t req;
     errbuf_t e;
-    wire_arena_reset(arena);
+    arena_reset(arena);
     if (wire_decode_request(arena, msg, len, &req, &e) < 0)
         return 0;
     switch (req.op) {
@@ -132,7 +132,7 @@ static void one_request(const uint8_t *msg, size_t len)
     wire_request_t req;
     wire_reply_t rep;
     errbuf_t e;
-    wire_arena_reset(arena);
+    arena_reset(arena);
     int req_ok = wire_decode_request(arena, msg, len, &req, &e) == 0;
     if (wire_decode_reply(arena, out.data, out.len, &rep, &e) < 0) {
         fprintf(stderr, "fuzz_envd: reply does not decode: %s\n", e.msg);

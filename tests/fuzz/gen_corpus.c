@@ -80,7 +80,7 @@ static void seq_write(seq_t *s, const char *dir, const char *name)
     memset(s, 0, sizeof *s);
 }
 
-static void make(seq_t *s, uint32_t count, const wire_option_t *opts, size_t nopts)
+static void make(seq_t *s, uint32_t count, const option_t *opts, size_t nopts)
 {
     wire_request_t r = {.op = WIRE_OP_MAKE};
     r.make.env_id = "CartPole-v1";
@@ -181,7 +181,7 @@ static void gen_envd(const char *dir)
     const int64_t a64[4] = {0, 1, 0, 1};
     const int32_t a32[4] = {1, 1, 0, 0};
     const uint8_t a8[4] = {1, 0, 1, 1};
-    wire_option_t mopt = {.key = "max_episode_steps", .type = WIRE_OPT_INT, .v.i = 5};
+    option_t mopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 5};
     make(&s, 4, &mopt, 1);
     reset_batch(&s, ids, 4, seeds, NULL);
     for (int mode = 0; mode < 3; mode++) {
@@ -226,10 +226,10 @@ static void gen_envd(const char *dir)
     seq_write(&s, dir, "batch_errors_close");
 
     /* Options: make and reset options, bad ones; version mismatch. */
-    wire_option_t ropts[3] = {{.key = "low", .type = WIRE_OPT_DOUBLE, .v.d = -0.1},
-                              {.key = "high", .type = WIRE_OPT_DOUBLE, .v.d = 0.1},
-                              {.key = "other", .type = WIRE_OPT_STRING, .v.s = "x"}};
-    wire_option_t bad = {.key = "sutton_barto_reward", .type = WIRE_OPT_BOOL, .v.b = true};
+    option_t ropts[3] = {{.key = "low", .type = OPTION_DOUBLE, .v.d = -0.1},
+                              {.key = "high", .type = OPTION_DOUBLE, .v.d = 0.1},
+                              {.key = "other", .type = OPTION_STRING, .v.s = "x"}};
+    option_t bad = {.key = "sutton_barto_reward", .type = OPTION_BOOL, .v.b = true};
     make(&s, 1, &bad, 1);
     r = (wire_request_t){.op = WIRE_OP_RESET};
     r.reset.session = 0;
