@@ -17,7 +17,7 @@
 
 typedef enum { OPTION_BOOL, OPTION_INT, OPTION_DOUBLE, OPTION_STRING, OPTION_NONE } option_type_t;
 
-typedef struct option {
+typedef struct {
     const char *key;
     option_type_t type;
     union {
