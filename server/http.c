@@ -79,7 +79,8 @@ struct http_server {
     int open_handles; /* listener, relisten timer, connections not yet closed */
 };
 
-int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
+/* "host:port" or "[v6]:port" (port 0 to 65535) into a sockaddr. */
+static int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
 {
     /* Port 0 asks the OS for a free port; http_server_port() reports it. */
     hostport_t hp;

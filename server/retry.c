@@ -95,21 +95,25 @@ static void index_remove(index_t *ix, uint64_t key)
 
 /* ------------------------------------------------------------- lifecycle */
 
-retry_cache_t *retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms)
+int retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms, retry_cache_t **out,
+                    errbuf_t *e)
 {
+    *out = NULL;
     retry_cache_t *rc = calloc(1, sizeof *rc);
     if (!rc)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the retry cache");
     if (index_init(&rc->clients, max_clients) < 0 || index_init(&rc->origins, max_clients + 1) < 0) {
         retry_cache_destroy(&rc);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for a retry cache index of %zu clients",
+                       max_clients);
     }
     rc->max_clients = max_clients;
     rc->max_bytes = max_bytes;
     rc->share_clients = max_clients / RETRY_SHARES ? max_clients / RETRY_SHARES : 1;
     rc->share_bytes = max_bytes / RETRY_SHARES;
     rc->ttl_ms = ttl_ms;
-    return rc;
+    *out = rc;
+    return 0;
 }
 
 void retry_cache_destroy(retry_cache_t **self_p)

@@ -89,25 +89,17 @@ struct server {
     reply_buf_t *spare;      /* loop thread only */
     _Atomic(reply_buf_t *) returned; /* pushed by ZeroMQ's I/O thread when sent */
     bool stopping;
-    int open_handles;
     /* metrics owned by the transport */
     uint64_t latency_buckets[NBUCKETS + 1]; /* last: +Inf */
     double latency_sum;
     uint64_t latency_count;
     uint64_t replies_dropped;
-    uint64_t bytes_in, bytes_out;
 };
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    server_t *s = h->data;
-    s->open_handles--;
-}
 
 static void server_close_handle(server_t *s, uv_handle_t *h)
 {
     if (!uv_is_closing(h))
-        uv_close(h, on_handle_closed);
+        uv_close(h, NULL);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -180,7 +172,6 @@ static reply_buf_t *reply_buf_get(server_t *s)
 static void send_reply(server_t *s, zmq_msg_t *frames, int nenv, reply_buf_t *rb,
                        const wire_buf_t *body)
 {
-    size_t len = body->len; /* body is rb's, which is not ours once sent */
     /* nenv envelope frames (identity, optional delimiter) then the body. */
     for (int i = 0; i < nenv; i++) {
         if (zmq_send(s->sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
@@ -198,7 +189,6 @@ static void send_reply(server_t *s, zmq_msg_t *frames, int nenv, reply_buf_t *rb
     } else if (zmq_send(s->sock, body->data, body->len, ZMQ_DONTWAIT) < 0) {
         goto dropped;
     }
-    s->bytes_out += len;
     return;
 dropped:
     /* EHOSTUNREACH: the peer left; EAGAIN: its queue is full. ZeroMQ drops
@@ -278,7 +268,6 @@ static bool handle_one(server_t *s)
             peer.key = user;
             peer.key_len = strlen(user);
         }
-        s->bytes_in += zmq_msg_size(&frames[nenv]);
         service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]), &peer,
                        uv_now(s->loop), out, &res);
         if (res.code != ERR_OK)
@@ -457,7 +446,7 @@ static int load_client_keys(const char *dir, uint8_t (**keys_out)[32], size_t *n
     return 0;
 }
 
-int server_reload_clients(server_t *s, errbuf_t *e)
+static int server_reload_clients(server_t *s, errbuf_t *e)
 {
     uint8_t(*keys)[32];
     size_t n;
@@ -592,12 +581,9 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         return err_set(e, ERR_NOMEM, "out of memory");
     s->loop = loop;
     s->cfg = *cfg;
-    int rc = 0;
-    s->svc = service_new(&cfg->service);
-    if (!s->svc) {
-        rc = err_set(e, ERR_NOMEM, "out of memory creating the service");
+    int rc = service_new(&cfg->service, &s->svc, e);
+    if (rc < 0)
         goto err;
-    }
     s->zctx = zmq_ctx_new();
     s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_ROUTER) : NULL;
     if (!s->sock) {
@@ -636,12 +622,11 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         goto err;
     }
 
-    /* From here on every handle is counted and closed by server_stop(). */
+    /* From here on every handle is closed by server_stop(). */
     uv_poll_init(loop, &s->poll, fd);
     uv_idle_init(loop, &s->idle);
     uv_timer_init(loop, &s->reap_timer);
     s->poll.data = s->idle.data = s->reap_timer.data = s;
-    s->open_handles = 3;
     uv_poll_start(&s->poll, UV_READABLE, on_readable);
     if (s->zap) {
         int zfd;
@@ -649,7 +634,6 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         zmq_getsockopt(s->zap, ZMQ_FD, &zfd, &zfdlen);
         uv_poll_init(loop, &s->zap_poll, zfd);
         s->zap_poll.data = s;
-        s->open_handles++;
         uv_poll_start(&s->zap_poll, UV_READABLE, on_zap_readable);
     }
     uint64_t every = cfg->service.session_ttl_ms / 10;
@@ -659,13 +643,11 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         uv_signal_init(loop, &s->sigint);
         uv_signal_init(loop, &s->sigterm);
         s->sigint.data = s->sigterm.data = s;
-        s->open_handles += 2;
         uv_signal_start(&s->sigint, on_signal, SIGINT);
         uv_signal_start(&s->sigterm, on_signal, SIGTERM);
         if (s->zap) {
             uv_signal_init(loop, &s->sighup);
             s->sighup.data = s;
-            s->open_handles++;
             uv_signal_start(&s->sighup, on_sighup, SIGHUP);
         }
     }

@@ -60,7 +60,4 @@ int server_metrics_port(const server_t *s);
 /* Client handshakes refused by the CURVE authenticator (unknown key). */
 uint64_t server_auth_failures(const server_t *s);
 
-/* Rereads the authorised client keys; on failure the old set stays. */
-int server_reload_clients(server_t *s, errbuf_t *e);
-
 #endif

@@ -59,11 +59,12 @@ struct service {
 };
 
 
-service_t *service_new(const service_config_t *cfg)
+int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e)
 {
+    *out = NULL;
     service_t *s = calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the service");
     s->cfg = *cfg;
     if (!s->cfg.retry_clients)
         s->cfg.retry_clients = SERVICE_RETRY_CLIENTS;
@@ -71,22 +72,26 @@ service_t *service_new(const service_config_t *cfg)
         s->cfg.retry_bytes = SERVICE_RETRY_BYTES;
     if (!s->cfg.retry_ttl_ms)
         s->cfg.retry_ttl_ms = SERVICE_RETRY_TTL_MS;
-    s->retry = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms);
+    int rc = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms,
+                             &s->retry, e);
+    if (rc < 0)
+        goto err;
     s->started_ms = clock_ms();
     for (size_t i = 0; i < env_class_count(); i++)
         if (env_class_at(i)->obs_dim > s->obs_dim_max)
             s->obs_dim_max = env_class_at(i)->obs_dim;
     size_t rows = cfg->max_batch ? cfg->max_batch : 1;
-    s->sessions = session_table_new(cfg->max_sessions);
+    if ((rc = session_table_new(cfg->max_sessions, &s->sessions, e)) < 0)
+        goto err;
     /* Sessions used again within ttl/32 keep their LRU place: a hot batch
      * then stops rewriting the list on every step, and idle sessions are
      * reclaimed at most ~3% of the TTL late (the reap timer runs every
      * ttl/10 anyway). */
-    if (s->sessions)
-        session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
-                                                            ? cfg->session_ttl_ms / 32
-                                                            : UINT32_MAX));
-    arena_new(64 * 1024, &s->arena, NULL);
+    session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
+                                                        ? cfg->session_ttl_ms / 32
+                                                        : UINT32_MAX));
+    if ((rc = arena_new(64 * 1024, &s->arena, e)) < 0)
+        goto err;
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
@@ -97,15 +102,22 @@ service_t *service_new(const service_config_t *cfg)
     s->autoreset = calloc(rows, 1);
     s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (rng_os_bytes(s->secret, sizeof s->secret) < 0 || !s->sessions || !s->retry || !s->arena ||
-        !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
+    if (!s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
         !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
-        service_destroy(&s);
-        return NULL;
+        rc = err_set(e, ERR_NOMEM, "out of memory for the batch buffers (%zu rows)", rows);
+        goto err;
+    }
+    if (rng_os_bytes(s->secret, sizeof s->secret) < 0) {
+        rc = err_set(e, ERR_IO, "no secret for the retry identities: the OS random source failed");
+        goto err;
     }
     for (size_t i = 0; i < env_class_count(); i++)
         s->env_ids[i] = env_class_at(i)->id;
-    return s;
+    *out = s;
+    return 0;
+err:
+    service_destroy(&s);
+    return rc;
 }
 
 void service_destroy(service_t **self_p)
@@ -132,7 +144,6 @@ void service_destroy(service_t **self_p)
 
 const service_stats_t *service_stats(const service_t *svc) { return &svc->stats; }
 size_t service_active_sessions(const service_t *svc) { return session_count(svc->sessions); }
-const service_config_t *service_config(const service_t *svc) { return &svc->cfg; }
 void service_drain(service_t *svc) { svc->draining = true; }
 
 size_t service_reap(service_t *svc, uint64_t now_ms)
@@ -513,7 +524,6 @@ static int handle_close(service_t *svc, const wire_request_t *req, wire_reply_t 
             closed++;
         }
     }
-    svc->stats.sessions_closed += closed;
     rep->close.closed = closed;
     return 0;
 }

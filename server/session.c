@@ -24,19 +24,21 @@ struct session_table {
     session_t *lru_head, *lru_tail; /* head = least recently used */
 };
 
-session_table_t *session_table_new(size_t max_sessions)
+int session_table_new(size_t max_sessions, session_table_t **out, errbuf_t *e)
 {
+    *out = NULL;
     session_table_t *t = calloc(1, sizeof *t);
     if (!t)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the session table");
     t->cap = 1024;
     t->max = max_sessions;
     t->slots = calloc(t->cap, sizeof *t->slots);
     if (!t->slots) {
         free(t);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the session index");
     }
-    return t;
+    *out = t;
+    return 0;
 }
 
 void session_table_destroy(session_table_t **self_p)

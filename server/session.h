@@ -33,8 +33,9 @@ typedef struct session {
 
 typedef struct session_table session_table_t;
 
-/* max_sessions: the hard limit; the index is sized for it lazily. */
-session_table_t *session_table_new(size_t max_sessions);
+/* max_sessions: the hard limit; the index is sized for it lazily.
+ * 0, or ERR_NOMEM with *out NULL. */
+int session_table_new(size_t max_sessions, session_table_t **out, errbuf_t *e);
 void session_table_destroy(session_table_t **self_p);
 
 size_t session_count(const session_table_t *t);

@@ -34,6 +34,15 @@
 #define ORIGIN_1 0x0101
 #define ORIGIN_2 0x0202
 
+static retry_cache_t *cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms)
+{
+    retry_cache_t *rc = NULL;
+    errbuf_t e;
+    ck_assert_msg(retry_cache_new(max_clients, max_bytes, ttl_ms, &rc, &e) == 0,
+                  "retry_cache_new: %s", e.msg);
+    return rc;
+}
+
 static int put_from(retry_cache_t *rc, uint64_t origin, uint64_t cid, uint64_t id, const char *text,
                     uint64_t now)
 {
@@ -61,7 +70,7 @@ static const char *find(retry_cache_t *rc, uint64_t cid, uint64_t id, uint64_t n
 
 START_TEST(test_cache_keeps_the_last_reply_per_client)
 {
-    retry_cache_t *rc = retry_cache_new(8, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(8, 1 << 20, 1000);
     put(rc, CID_A, 1, "a1", 0);
     put(rc, CID_B, 1, "b1", 0);
     put(rc, CID_A, 2, "a2", 0);
@@ -74,7 +83,7 @@ START_TEST(test_cache_keeps_the_last_reply_per_client)
     ck_assert_ptr_null(rc);
     retry_cache_destroy(&rc); /* safe twice */
 
-    rc = retry_cache_new(100, 1 << 20, 1000);
+    rc = cache_new(100, 1 << 20, 1000);
     put(rc, CID_A, 1, "a1", 0);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, CID_B, 1, "b1", 0), 0);
     ck_assert_str_eq(find(rc, CID_B, 1, 0), "b1");
@@ -88,7 +97,7 @@ END_TEST
 START_TEST(test_cache_an_origin_over_its_share_gives_up_its_own_oldest)
 {
     const uint64_t victim = 999ull << 20;
-    retry_cache_t *rc = retry_cache_new(128, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(128, 1 << 20, 1000);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, victim, 1, "victim", 0), 0);
     for (uint64_t c = 1; c <= 100; c++)
         ck_assert_int_eq(put_from(rc, ORIGIN_1, c << 20, 7, "flood", c), 0);
@@ -119,7 +128,7 @@ END_TEST
  * until it expires, and a new origin's reply is simply not kept. */
 START_TEST(test_cache_full_of_other_origins_keeps_them_and_refuses_a_newcomer)
 {
-    retry_cache_t *rc = retry_cache_new(4, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(4, 1 << 20, 1000);
     for (uint64_t o = 1; o <= 4; o++)
         ck_assert_int_eq(put_from(rc, o, o << 20, 1, "held", 0), 0);
     for (uint64_t o = 5; o <= 100; o++)
@@ -152,7 +161,7 @@ END_TEST
  * newest reply. */
 START_TEST(test_cache_bytes_are_shared_out_by_origin_too)
 {
-    retry_cache_t *rc = retry_cache_new(640, 2560, 1000);
+    retry_cache_t *rc = cache_new(640, 2560, 1000);
     char ten[] = "0123456789", big[101], huge[2600];
     memset(big, 'b', 100);
     big[100] = '\0';
@@ -186,7 +195,7 @@ END_TEST
 
 START_TEST(test_cache_drops_entries_after_the_ttl)
 {
-    retry_cache_t *rc = retry_cache_new(100, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(100, 1 << 20, 1000);
     put(rc, CID_A, 1, "old", 0);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, CID_B, 1, "new", 600), 0);
     ck_assert_str_eq(find(rc, CID_A, 1, 1000), "old");
@@ -253,9 +262,9 @@ static void fixture_init(fixture_t *f, size_t retry_clients, uint64_t retry_ttl_
     service_config_t cfg = {.max_sessions = 64, .max_batch = 16, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20, .retry_clients = retry_clients,
                             .retry_ttl_ms = retry_ttl_ms};
-    f->svc = service_new(&cfg);
+    errbuf_t e;
+    ck_assert_msg(service_new(&cfg, &f->svc, &e) == 0, "service_new: %s", e.msg);
     arena_new(4096, &f->arena, NULL);
-    ck_assert_ptr_nonnull(f->svc);
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = NS}};
     wire_reply_t rep;
     call(f, &req, 0, 1, &rep);
@@ -263,7 +272,6 @@ static void fixture_init(fixture_t *f, size_t retry_clients, uint64_t retry_ttl_
     memcpy(f->ids, rep.make.sessions, sizeof f->ids);
     const env_class_t *cls = env_find("CartPole-v1");
     float obs[4];
-    errbuf_t e;
     for (int i = 0; i < NS; i++) {
         uint64_t seed = 50 + (uint64_t)i;
         f->ref[i] = calloc(1, env_size(cls));

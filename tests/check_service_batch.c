@@ -58,9 +58,9 @@ static void fixture_init(fixture_t *f)
     f->rng = 0x2545f4914f6cdd1du;
     service_config_t cfg = {.max_sessions = NS, .max_batch = NS, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20};
-    f->svc = service_new(&cfg);
+    errbuf_t e;
+    ck_assert_msg(service_new(&cfg, &f->svc, &e) == 0, "service_new: %s", e.msg);
     arena_new(4096, &f->arena, NULL);
-    ck_assert_ptr_nonnull(f->svc);
     ck_assert_ptr_nonnull(f->arena);
 
     option_t mopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
@@ -81,7 +81,6 @@ static void fixture_init(fixture_t *f)
     const env_class_t *cls = env_find("CartPole-v1");
     option_t eopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     float obs[4];
-    errbuf_t e;
     for (int i = 0; i < NS; i++) {
         seeds[i] = 1000 + (uint64_t)i;
         f->ref[i] = calloc(1, env_size(cls));
