@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "fixture_server.h"
 #include "retry.h"
 #include "service.h"
 #include "wire.h"
@@ -211,72 +212,54 @@ END_TEST
 /* -------------------------------------------------------------- service */
 
 typedef struct fixture {
-    service_t *svc;
-    arena_t *arena;
-    wire_buf_t in, out, first;
+    svc_fixture_t sf; /* the service, its buffers, the peer and the clock */
+    wire_buf_t first; /* a reply kept to compare a duplicate's with */
     uint64_t ids[NS];
     env_t *ref[NS]; /* each session's twin, stepped once per step meant */
-    uint64_t now;
-    const service_peer_t *peer; /* who sends: NULL, or one of the peers below */
 } fixture_t;
 
-/* Sends the bytes in f->in; the reply is in f->out and decoded into rep. */
-static void send_in(fixture_t *f, wire_reply_t *rep)
-{
-    service_handle(f->svc, f->in.data, f->in.len, f->peer, f->now, &f->out, NULL);
-    arena_reset(f->arena);
-    errbuf_t e;
-    ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,
-                  "reply does not decode: %s", e.msg);
-}
+/* Sends the bytes in f->sf.in again; the reply is in f->sf.out. */
+static void send_in(fixture_t *f, wire_reply_t *rep) { svc_fixture_send(&f->sf, rep); }
 
 static void call(fixture_t *f, wire_request_t *req, uint64_t cid, uint64_t id, wire_reply_t *rep)
 {
-    req->major = WIRE_MAJOR;
-    req->minor = WIRE_MINOR;
     req->client_id = cid;
     req->id = id;
-    ck_assert_int_eq(wire_encode_request(req, &f->in), 0);
-    send_in(f, rep);
+    svc_fixture_call(&f->sf, req, rep);
 }
 
 /* Keeps a copy of the last reply's bytes. */
 static void keep_reply(fixture_t *f)
 {
-    f->first.data = realloc(f->first.data, f->out.len);
-    memcpy(f->first.data, f->out.data, f->out.len);
-    f->first.len = f->out.len;
+    f->first.data = realloc(f->first.data, f->sf.out.len);
+    memcpy(f->first.data, f->sf.out.data, f->sf.out.len);
+    f->first.len = f->sf.out.len;
 }
 
 static void ck_same_reply(const fixture_t *f)
 {
-    ck_assert_uint_eq(f->out.len, f->first.len);
-    ck_assert_msg(memcmp(f->out.data, f->first.data, f->out.len) == 0,
+    ck_assert_uint_eq(f->sf.out.len, f->first.len);
+    ck_assert_msg(memcmp(f->sf.out.data, f->first.data, f->sf.out.len) == 0,
                   "the duplicate's reply differs from the first");
 }
 
 static void fixture_init(fixture_t *f, size_t retry_clients, uint64_t retry_ttl_ms)
 {
     memset(f, 0, sizeof *f);
-    f->now = 1000;
     service_config_t cfg = {.max_sessions = 64, .max_batch = 16, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20, .retry_clients = retry_clients,
                             .retry_ttl_ms = retry_ttl_ms};
-    errbuf_t e;
-    ck_assert_msg(service_new(&cfg, &f->svc, &e) == 0, "service_new: %s", e.msg);
-    arena_new(4096, &f->arena, NULL);
+    svc_fixture_init(&f->sf, &cfg);
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = NS}};
     wire_reply_t rep;
     call(f, &req, 0, 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     memcpy(f->ids, rep.make.sessions, sizeof f->ids);
-    const env_class_t *cls = env_find("CartPole-v1");
     float obs[4];
     for (int i = 0; i < NS; i++) {
         uint64_t seed = 50 + (uint64_t)i;
-        f->ref[i] = calloc(1, env_size(cls));
-        ck_assert_int_eq(env_init(f->ref[i], cls, NULL, 0, &e), 0);
-        ck_assert_int_eq(env_reset(f->ref[i], &seed, NULL, 0, obs, &e), 0);
+        f->ref[i] = local_env("CartPole-v1", NULL, 0);
+        local_reset(f->ref[i], &seed, obs);
         wire_request_t r = {.op = WIRE_OP_RESET, .reset = {.session = f->ids[i], .has_seed = true,
                                                             .seed = seed}};
         call(f, &r, 0, 2, &rep);
@@ -288,14 +271,11 @@ static void fixture_deinit(fixture_t *f)
 {
     for (int i = 0; i < NS; i++)
         free(f->ref[i]);
-    service_destroy(&f->svc);
-    arena_destroy(&f->arena);
-    wire_buf_deinit(&f->in);
-    wire_buf_deinit(&f->out);
+    svc_fixture_deinit(&f->sf);
     wire_buf_deinit(&f->first);
 }
 
-static uint64_t env_steps(const fixture_t *f) { return service_stats(f->svc)->env_steps; }
+static uint64_t env_steps(const fixture_t *f) { return service_stats(f->sf.svc)->env_steps; }
 
 /* Steps session i with the action (client 0: no retry identity) and checks
  * the reply against its twin stepped once: proof that every step before
@@ -306,24 +286,18 @@ static void step_and_compare(fixture_t *f, int i, int64_t action)
     wire_reply_t rep;
     call(f, &req, 0, 999, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
-    float obs[4];
-    double reward;
-    bool term, trunc;
-    errbuf_t e;
-    ck_assert_int_eq(env_step(f->ref[i], action, obs, &reward, &term, &trunc, &e), 0);
-    ck_assert_msg(memcmp(rep.step.obs.data, obs, sizeof obs) == 0,
+    step_result_t want;
+    local_step(f->ref[i], action, &want);
+    ck_assert_msg(memcmp(rep.step.obs.data, want.obs, sizeof want.obs) == 0,
                   "session %d is not where one step per request puts it", i);
-    ck_assert(rep.step.reward == reward && rep.step.terminated == term &&
-              rep.step.truncated == trunc);
+    ck_assert(rep.step.reward == want.reward && rep.step.terminated == want.terminated &&
+              rep.step.truncated == want.truncated);
 }
 
 static void twin_step(fixture_t *f, int i, int64_t action)
 {
-    float obs[4];
-    double reward;
-    bool term, trunc;
-    errbuf_t e;
-    ck_assert_int_eq(env_step(f->ref[i], action, obs, &reward, &term, &trunc, &e), 0);
+    step_result_t r;
+    local_step(f->ref[i], action, &r);
 }
 
 START_TEST(test_duplicate_step_steps_once_and_gets_the_same_bytes)
@@ -340,7 +314,7 @@ START_TEST(test_duplicate_step_steps_once_and_gets_the_same_bytes)
     send_in(&f, &rep); /* the very same bytes again: a resend */
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps + 1);
-    ck_assert_uint_eq(service_stats(f.svc)->retries_replayed, 1);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_replayed, 1);
     call(&f, &req, CID_A, 11, &rep); /* a new id is a new step */
     ck_assert_int_eq(rep.code, ERR_OK);
     twin_step(&f, 0, 1);
@@ -455,7 +429,7 @@ START_TEST(test_duplicate_whose_reply_was_evicted_is_refused_not_executed)
     ck_assert_int_eq(rep.code, ERR_FAILED_PRECONDITION);
     ck_assert_ptr_nonnull(strstr(rep.message, "no longer cached"));
     ck_assert_uint_eq(env_steps(&f), steps);
-    ck_assert_uint_eq(service_stats(f.svc)->retries_refused, 3);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_refused, 3);
     for (int i = 0; i < NS; i++)
         step_and_compare(&f, i, 0);
     fixture_deinit(&f);
@@ -471,7 +445,7 @@ START_TEST(test_duplicate_after_the_ttl_is_refused_not_executed)
     call(&f, &req, CID_A, 7, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     twin_step(&f, 2, 0);
-    f.now += 51;
+    f.sf.now += 51;
     call(&f, &req, CID_A, 7, &rep);
     ck_assert_int_eq(rep.code, ERR_FAILED_PRECONDITION);
     step_and_compare(&f, 2, 1);
@@ -522,19 +496,19 @@ START_TEST(test_a_flood_from_other_connections_leaves_a_victims_reply)
     wire_request_t req = {.op = WIRE_OP_STEP, .step = {.session = f.ids[0], .action = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_conn;
+    f.sf.peer = &victim_conn;
     call(&f, &req, CID_A, 10, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 0, 1);
 
     service_peer_t flooder = {.conn = "flooder", .conn_len = 7};
-    f.peer = &flooder;
+    f.sf.peer = &flooder;
     for (uint64_t c = 1; c <= 5000; c++) {
         call(&f, &nothing, c << 13, 1, &rep);
         ck_assert_int_eq(rep.code, ERR_OK);
     }
-    ck_assert_uint_eq(service_stats(f.svc)->retries_not_kept, 0);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_not_kept, 0);
     uint8_t rid[5] = {0};
     flooder.conn = rid;
     flooder.conn_len = sizeof rid;
@@ -543,10 +517,10 @@ START_TEST(test_a_flood_from_other_connections_leaves_a_victims_reply)
         call(&f, &nothing, (5000 + c) << 13, 1, &rep);
         ck_assert_int_eq(rep.code, ERR_OK);
     }
-    ck_assert_uint_eq(service_stats(f.svc)->retries_not_kept, 969);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_not_kept, 969);
 
     uint64_t steps = env_steps(&f);
-    f.peer = &victim_conn2; /* the resend's fresh socket */
+    f.sf.peer = &victim_conn2; /* the resend's fresh socket */
     call(&f, &req, CID_A, 10, &rep);
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps);
@@ -572,16 +546,16 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     wire_request_t make = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_key;
+    f.sf.peer = &victim_key;
     call(&f, &make, CID_A, 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
-    f.peer = &mallory_key;
+    f.sf.peer = &mallory_key;
     call(&f, &nothing, CID_A, 1, &rep); /* the victim's (client_id, id) */
     ck_assert_int_eq(rep.code, ERR_OK);
     ck_assert_int_eq(rep.op, WIRE_OP_CLOSE);
     ck_assert_uint_eq(rep.close.closed, 0);
-    f.peer = &victim_key2;
+    f.sf.peer = &victim_key2;
     call(&f, &make, CID_A, 1, &rep);
     ck_same_reply(&f);
 
@@ -590,7 +564,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 1, 1);
-    f.peer = &mallory_key;
+    f.sf.peer = &mallory_key;
     call(&f, &nothing, CID_A, UINT64_MAX - 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     wire_request_t poison = {.op = WIRE_OP_STEP, .step = {.session = f.ids[2], .action = 0}};
@@ -599,7 +573,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     twin_step(&f, 2, 0);
 
     uint64_t steps = env_steps(&f);
-    f.peer = &victim_key;
+    f.sf.peer = &victim_key;
     call(&f, &step, CID_A, 2, &rep);
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps);
@@ -608,7 +582,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 2, 1);
-    f.peer = &victim_key2;
+    f.sf.peer = &victim_key2;
     call(&f, &step, CID_A, 3, &rep);
     ck_same_reply(&f);
     step_and_compare(&f, 1, 0);
@@ -626,12 +600,12 @@ START_TEST(test_without_curve_the_client_id_alone_names_the_client)
     wire_request_t step = {.op = WIRE_OP_STEP, .step = {.session = f.ids[3], .action = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_conn;
+    f.sf.peer = &victim_conn;
     call(&f, &step, CID_A, 5, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 3, 1);
-    f.peer = &victim_conn2;
+    f.sf.peer = &victim_conn2;
     call(&f, &nothing, CID_A, 5, &rep);
     ck_same_reply(&f);
     step_and_compare(&f, 3, 0);
