@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -33,6 +32,7 @@ typedef struct child {
     int out, err; /* read ends of the child's stdout and stderr */
 } child_t;
 
+/* envd, found beside the test runner so that other build folders work. */
 static void envd_path(char *path, size_t cap)
 {
     char self[PATH_MAX];
