@@ -16,17 +16,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlist.h"
 #include "env.h"
 
 typedef struct session {
     uint64_t id;
     uint64_t last_used_ms;
-    struct session *lru_prev, *lru_next;
+    dlist_node_t lru; /* in the table's LRU list */
     uint32_t mark; /* scratch for one request, e.g. duplicate detection in a batch */
     uint32_t moved_ms; /* low 32 bits of the time it last moved to the LRU tail */
     /* The (client, id) of the last request that changed this session, so
      * that a resent duplicate is recognized (docs/protocol.md, Retries);
-     * client is the retry identity (service.c), not the raw client_id. */
+     * client is the retry identity (service_retry.c), not the raw client_id. */
     uint64_t last_client_id, last_request_id;
     env_t env; /* must stay last: the class state follows it */
 } session_t;
