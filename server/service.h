@@ -6,7 +6,9 @@
  * says what was wrong. It never crashes on input and never changes state
  * when it answers with an error (a batch is validated whole before any
  * session moves). The ZeroMQ/libuv server, the tests and the fuzz target
- * all drive this same function.
+ * all drive this same function. It is written in three files behind
+ * service_internal.h: service.c (the request path, the single-session
+ * operations), service_batch.c, service_retry.c.
  */
 #ifndef SERVICE_H
 #define SERVICE_H
