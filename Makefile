@@ -217,6 +217,9 @@ $(BUILD)/gen/suites.inc: $(TEST_SRC)
 
 $(call obj,tests/check_main.c): $(BUILD)/gen/suites.inc
 
+# Fixtures several suites share (tests/fixture_*.c): no suite of their own.
+TEST_OBJ += $(call obj,$(wildcard tests/fixture_*.c))
+
 $(call obj,tests/fuzz/fuzz_envd.c): FILE_CPPFLAGS := -DFUZZ_ENTRY=fuzz_envd_one
 $(call obj,tests/fuzz/fuzz_ckpt.c): FILE_CPPFLAGS := -DFUZZ_ENTRY=fuzz_ckpt_one
 $(BUILD)/check_all: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libenvd.a $(BUILD)/libagent.a $(BUILD)/libcommon.a

@@ -120,9 +120,8 @@ int main(int argc, char **argv)
     const size_t chunk = 65536;
     service_config_t cfg = {.max_sessions = nsessions, .max_batch = chunk,
                             .session_ttl_ms = 3600000, .max_message_size = 1 << 26};
-    service_t *svc = service_new(&cfg);
+    service_t *svc = NULL;
     arena_t *a = NULL;
-    arena_new(64 * 1024, &a, NULL);
     wire_buf_t in = {0}, out = {0};
     uint64_t *ids = malloc(nsessions * sizeof *ids), *seeds = malloc(chunk * sizeof *seeds);
     static uint8_t actions[NSESSIONS];
@@ -130,7 +129,11 @@ int main(int argc, char **argv)
     wire_reply_t rep;
     errbuf_t e;
     err_clear(&e);
-    if (!svc || !a || !ids || !seeds)
+    if (service_new(&cfg, &svc, &e) < 0 || arena_new(64 * 1024, &a, &e) < 0) {
+        fprintf(stderr, "bench_service: %s\n", e.msg);
+        return 1;
+    }
+    if (!ids || !seeds)
         return 1;
 
     /* Made and seeded in chunks: sessions lie in memory in id order. */

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "dlist.h"
 #include "hostport.h"
 #include "log.h"
 
@@ -52,7 +53,7 @@ typedef struct http_conn {
     uv_timer_t timer; /* header and idle timeouts, then the reply's */
     uv_write_t write;
     struct http_server *server;
-    struct http_conn *prev, *next;
+    dlist_node_t link; /* in the server's open connections */
     uint64_t deadline; /* loop time by which the request must be complete */
     size_t len;
     char req[HTTP_REQ_MAX + 1];
@@ -72,14 +73,15 @@ struct http_server {
     http_limits_t limits;
     http_handler_cb cb;
     void *data;
-    http_conn_t *conns;
+    dlist_t conns; /* of http_conn_t.link */
     http_stats_t stats;
     int listener_state;
     int closing;
     int open_handles; /* listener, relisten timer, connections not yet closed */
 };
 
-int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
+/* "host:port" or "[v6]:port" (port 0 to 65535) into a sockaddr. */
+static int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
 {
     /* Port 0 asks the OS for a free port; http_server_port() reports it. */
     hostport_t hp;
@@ -108,12 +110,7 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     if (--c->handles > 0)
         return;
     http_server_t *h = c->server;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    dlist_unlink(&h->conns, &c->link);
     h->stats.open--;
     free(c->reply);
     free(c);
@@ -309,10 +306,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->tcp.data = c->timer.data = c;
     h->open_handles++;
     h->stats.open++;
-    c->next = h->conns;
-    if (h->conns)
-        h->conns->prev = c;
-    h->conns = c;
+    dlist_append(&h->conns, &c->link);
     c->deadline = uv_now(h->loop) + h->limits.header_timeout_ms;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
@@ -480,8 +474,8 @@ void http_server_close(http_server_t *h)
     if (!h || h->closing)
         return;
     h->closing = 1;
-    for (http_conn_t *c = h->conns; c; c = c->next)
-        conn_close(c);
+    for (dlist_node_t *n = h->conns.head; n; n = n->next)
+        conn_close(DLIST_ITEM(n, http_conn_t, link));
     listener_close(h);
     uv_close((uv_handle_t *)&h->relisten, on_relisten_closed);
 }

@@ -69,7 +69,4 @@ void http_server_write_metrics(const http_server_t *h, text_t *body);
  * once libuv has closed the last handle. */
 void http_server_close(http_server_t *h);
 
-/* Parses "host:port" or "[v6]:port" (port 0 to 65535) into a sockaddr. */
-int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e);
-
 #endif

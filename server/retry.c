@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlist.h"
 #include "err.h"
 
 typedef struct origin origin_t;
@@ -29,14 +30,14 @@ typedef struct entry {
     uint8_t *data;
     size_t len, cap;
     origin_t *origin;
-    struct entry *prev, *next;   /* all entries: prev is older */
-    struct entry *oprev, *onext; /* the origin's entries: oprev is older */
+    dlist_node_t all; /* in the cache's list of all entries */
+    dlist_node_t own; /* in its origin's list */
 } entry_t;
 
 struct origin {
     uint64_t key; /* first: the index reads its key here */
     size_t count, bytes;
-    entry_t *head, *tail;
+    dlist_t entries; /* of entry_t.own, oldest first */
 };
 
 typedef struct index {
@@ -49,7 +50,7 @@ struct retry_cache {
     size_t count, max_clients, bytes, max_bytes;
     size_t share_clients, share_bytes; /* one origin's, see RETRY_SHARES */
     uint64_t ttl_ms;
-    entry_t *head, *tail;
+    dlist_t all; /* of entry_t.all, oldest first */
 };
 
 /* ----------------------------------------------------------------- index */
@@ -95,21 +96,25 @@ static void index_remove(index_t *ix, uint64_t key)
 
 /* ------------------------------------------------------------- lifecycle */
 
-retry_cache_t *retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms)
+int retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms, retry_cache_t **out,
+                    errbuf_t *e)
 {
+    *out = NULL;
     retry_cache_t *rc = calloc(1, sizeof *rc);
     if (!rc)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the retry cache");
     if (index_init(&rc->clients, max_clients) < 0 || index_init(&rc->origins, max_clients + 1) < 0) {
         retry_cache_destroy(&rc);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for a retry cache index of %zu clients",
+                       max_clients);
     }
     rc->max_clients = max_clients;
     rc->max_bytes = max_bytes;
     rc->share_clients = max_clients / RETRY_SHARES ? max_clients / RETRY_SHARES : 1;
     rc->share_bytes = max_bytes / RETRY_SHARES;
     rc->ttl_ms = ttl_ms;
-    return rc;
+    *out = rc;
+    return 0;
 }
 
 void retry_cache_destroy(retry_cache_t **self_p)
@@ -117,8 +122,9 @@ void retry_cache_destroy(retry_cache_t **self_p)
     if (!self_p || !*self_p)
         return;
     retry_cache_t *rc = *self_p;
-    for (entry_t *en = rc->head, *next; en; en = next) {
-        next = en->next;
+    for (dlist_node_t *n = rc->all.head, *next; n; n = next) {
+        next = n->next;
+        entry_t *en = DLIST_ITEM(n, entry_t, all);
         free(en->data);
         free(en);
     }
@@ -137,43 +143,21 @@ size_t retry_cache_origins(const retry_cache_t *rc) { return rc->origins.count; 
 
 /* ----------------------------------------------------------------- lists */
 
-static void lru_unlink(retry_cache_t *rc, entry_t *en)
+static entry_t *oldest(const retry_cache_t *rc)
 {
-    if (en->prev)
-        en->prev->next = en->next;
-    else
-        rc->head = en->next;
-    if (en->next)
-        en->next->prev = en->prev;
-    else
-        rc->tail = en->prev;
-    en->prev = en->next = NULL;
+    return DLIST_ITEM(rc->all.head, entry_t, all);
 }
 
-static void lru_append(retry_cache_t *rc, entry_t *en)
+static entry_t *oldest_own(const origin_t *o)
 {
-    en->prev = rc->tail;
-    en->next = NULL;
-    if (rc->tail)
-        rc->tail->next = en;
-    else
-        rc->head = en;
-    rc->tail = en;
+    return DLIST_ITEM(o->entries.head, entry_t, own);
 }
 
 /* Takes en off its origin's list and out of its origin's counts. */
 static void own_unlink(entry_t *en)
 {
     origin_t *o = en->origin;
-    if (en->oprev)
-        en->oprev->onext = en->onext;
-    else
-        o->head = en->onext;
-    if (en->onext)
-        en->onext->oprev = en->oprev;
-    else
-        o->tail = en->oprev;
-    en->oprev = en->onext = NULL;
+    dlist_unlink(&o->entries, &en->own);
     o->count--;
     o->bytes -= en->cap;
     en->origin = NULL;
@@ -182,13 +166,7 @@ static void own_unlink(entry_t *en)
 static void own_append(origin_t *o, entry_t *en)
 {
     en->origin = o;
-    en->oprev = o->tail;
-    en->onext = NULL;
-    if (o->tail)
-        o->tail->onext = en;
-    else
-        o->head = en;
-    o->tail = en;
+    dlist_append(&o->entries, &en->own);
     o->count++;
     o->bytes += en->cap;
 }
@@ -223,7 +201,7 @@ static void origin_drop_if_empty(retry_cache_t *rc, origin_t *o)
 static void evict_entry(retry_cache_t *rc, entry_t *en)
 {
     index_remove(&rc->clients, en->client);
-    lru_unlink(rc, en);
+    dlist_unlink(&rc->all, &en->all);
     own_unlink(en);
     rc->count--;
     rc->bytes -= en->cap;
@@ -278,13 +256,13 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client, uint64_t origin, uint64_
          * to the origin it is stored from now. */
         origin_t *was = en->origin;
         own_unlink(en);
-        lru_unlink(rc, en);
+        dlist_unlink(&rc->all, &en->all);
         if (was != o)
             origin_drop_if_empty(rc, was);
     }
     /* At its share of clients, an origin gives up its own oldest entry. */
     while (o->count >= rc->share_clients)
-        evict_entry(rc, o->head);
+        evict_entry(rc, oldest_own(o));
     if (!en) {
         en = calloc(1, sizeof *en);
         if (!en) {
@@ -296,7 +274,7 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client, uint64_t origin, uint64_
         rc->clients.count++;
         rc->count++;
     }
-    lru_append(rc, en);
+    dlist_append(&rc->all, &en->all);
     own_append(o, en);
     if (len > en->cap) {
         uint8_t *data = realloc(en->data, len);
@@ -317,12 +295,13 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client, uint64_t origin, uint64_
     en->stored_ms = now_ms;
     /* Beyond its newest reply, an origin holds at most its share of bytes. */
     while (o->bytes > rc->share_bytes && o->count > 1)
-        evict_entry(rc, o->head);
+        evict_entry(rc, oldest_own(o));
     /* A full cache makes room among this origin's entries only, this one
      * last: other origins' entries leave by their TTL alone. */
     while (rc->count > rc->max_clients || rc->bytes > rc->max_bytes) {
-        bool last = o->head == en;
-        evict_entry(rc, o->head);
+        entry_t *old = oldest_own(o);
+        bool last = old == en;
+        evict_entry(rc, old);
         if (last) {
             origin_drop_if_empty(rc, o);
             return ERR_RESOURCE_EXHAUSTED;
@@ -334,8 +313,9 @@ int retry_cache_put(retry_cache_t *rc, uint64_t client, uint64_t origin, uint64_
 size_t retry_cache_expire(retry_cache_t *rc, uint64_t now_ms)
 {
     size_t n = 0;
-    while (rc->head && expired(rc, rc->head, now_ms)) {
-        evict(rc, rc->head);
+    entry_t *en;
+    while ((en = oldest(rc)) && expired(rc, en, now_ms)) {
+        evict(rc, en);
         n++;
     }
     return n;

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 typedef struct retry_cache retry_cache_t;
 
 /* An origin's share: at most max_clients / RETRY_SHARES entries (at least
@@ -41,8 +43,10 @@ typedef struct retry_cache retry_cache_t;
 #define RETRY_SHARES 64
 
 /* Bounds: at most max_clients entries holding at most max_bytes of replies
- * in all, each dropped ttl_ms after it was stored. */
-retry_cache_t *retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms);
+ * in all, each dropped ttl_ms after it was stored. 0, or ERR_NOMEM with
+ * *out NULL. */
+int retry_cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms, retry_cache_t **out,
+                    errbuf_t *e);
 void retry_cache_destroy(retry_cache_t **self_p);
 
 /* The reply stored for (client, id), or NULL when this client's last

@@ -1,5 +1,6 @@
 /*
- * server.c — ZeroMQ ROUTER + libuv loop (see server.h).
+ * server.c — envd's transport: a ZeroMQ ROUTER socket on a libuv loop,
+ * and the loop's timers and signals (see server.h).
  *
  * ZMQ_FD is edge-triggered: it signals that ZMQ_EVENTS may have changed,
  * not that a message is waiting, and a send can consume the signal. So the
@@ -24,20 +25,13 @@
  * with ZMQ_DONTWAIT and ROUTER_MANDATORY: a peer that is gone or whose
  * queue is full loses that reply (counted), and nobody else waits for it.
  *
- * CURVE: the ROUTER is a CURVE server and every client handshake is put
- * to a ZAP handler (RFC 27) before any of its messages reach the socket.
- * The handler is a REP socket bound to inproc://zeromq.zap.01 in the same
- * context *before* the ROUTER binds, so no connection is ever accepted
- * without it. It is served on the loop, through its ZMQ_FD like the
- * ROUTER, not from a thread: ZeroMQ's I/O thread waits for a ZAP reply
- * without blocking anything else, the answer is one lookup in a small key
- * table, and staying on the loop thread lets the key table be reloaded on
- * SIGHUP and the refusals counted with no locking.
+ * CURVE: the ROUTER is a CURVE server whose every client handshake goes
+ * to the ZAP authenticator (zap.c), bound in the same context before the
+ * ROUTER binds. What /healthz and /metrics answer is rendered by
+ * metrics.c from the service's counters and the transport's own below.
  */
 #include "server.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -49,16 +43,14 @@
 #include "curve.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "zap.h"
+#include "zmsg.h"
 
 #define DRAIN_BUDGET 256
 #define SPARE_MAX 32                  /* reply buffers kept for reuse... */
 #define SPARE_MAX_BYTES (16u << 20)   /* ...holding at most this much */
 #define MAX_FRAMES 4
-#define NBUCKETS 16
-
-static const double latency_bounds[NBUCKETS] = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1.0};
 
 /* A reply's encode buffer, lent to ZeroMQ while the reply is in flight. */
 typedef struct reply_buf {
@@ -76,38 +68,22 @@ struct server {
     uv_poll_t poll;
     uv_idle_t idle;
     uv_timer_t reap_timer;
-    uv_signal_t sigint, sigterm, sighup;
+    uv_signal_t sigint, sigterm;
     http_server_t *http;
-    /* CURVE client authentication (ZAP) */
-    void *zap;               /* REP on inproc://zeromq.zap.01; NULL without CURVE */
-    uv_poll_t zap_poll;
-    uint8_t (*client_keys)[32];
-    size_t nclient_keys;
-    uint64_t auth_failures;
-    uint64_t auth_last_log_ms, auth_unlogged; /* a refused client retries every ~100 ms */
+    zap_t *zap;              /* the CURVE client authenticator; NULL without CURVE */
     wire_buf_t out;          /* used only if a reply buffer cannot be allocated */
     reply_buf_t *spare;      /* loop thread only */
     _Atomic(reply_buf_t *) returned; /* pushed by ZeroMQ's I/O thread when sent */
     bool stopping;
-    int open_handles;
     /* metrics owned by the transport */
-    uint64_t latency_buckets[NBUCKETS + 1]; /* last: +Inf */
-    double latency_sum;
-    uint64_t latency_count;
+    metrics_latency_t latency;
     uint64_t replies_dropped;
-    uint64_t bytes_in, bytes_out;
 };
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    server_t *s = h->data;
-    s->open_handles--;
-}
-
-static void server_close_handle(server_t *s, uv_handle_t *h)
+static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
-        uv_close(h, on_handle_closed);
+        uv_close(h, NULL);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -180,7 +156,6 @@ static reply_buf_t *reply_buf_get(server_t *s)
 static void send_reply(server_t *s, zmq_msg_t *frames, int nenv, reply_buf_t *rb,
                        const wire_buf_t *body)
 {
-    size_t len = body->len; /* body is rb's, which is not ours once sent */
     /* nenv envelope frames (identity, optional delimiter) then the body. */
     for (int i = 0; i < nenv; i++) {
         if (zmq_send(s->sock, zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
@@ -198,7 +173,6 @@ static void send_reply(server_t *s, zmq_msg_t *frames, int nenv, reply_buf_t *rb
     } else if (zmq_send(s->sock, body->data, body->len, ZMQ_DONTWAIT) < 0) {
         goto dropped;
     }
-    s->bytes_out += len;
     return;
 dropped:
     /* EHOSTUNREACH: the peer left; EAGAIN: its queue is full. ZeroMQ drops
@@ -211,41 +185,14 @@ dropped:
     log_debug("reply dropped: %s", zmq_strerror(errno));
 }
 
-static void record_latency(server_t *s, uint64_t ns)
-{
-    double sec = (double)ns * 1e-9;
-    int b = 0;
-    while (b < NBUCKETS && sec > latency_bounds[b])
-        b++;
-    s->latency_buckets[b]++;
-    s->latency_sum += sec;
-    s->latency_count++;
-}
-
 /* Receives one whole message; returns false when none is waiting. */
 static bool handle_one(server_t *s)
 {
     zmq_msg_t frames[MAX_FRAMES];
-    int n = 0, extra = 0;
-    bool more = true;
-    while (more) {
-        /* Keep the first MAX_FRAMES frames; count and discard the rest. */
-        zmq_msg_t tmp, *m = n < MAX_FRAMES ? &frames[n] : &tmp;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, s->sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(m);
-            if (n == 0)
-                return false;
-            break; /* not expected: ZeroMQ delivers whole messages */
-        }
-        more = zmq_msg_more(m);
-        if (m == &tmp) {
-            zmq_msg_close(&tmp);
-            extra++;
-        } else {
-            n++;
-        }
-    }
+    int extra;
+    int n = zmsg_recv(s->sock, frames, MAX_FRAMES, &extra);
+    if (n == 0)
+        return false;
     uint64_t t0 = uv_hrtime();
     reply_buf_t *rb = reply_buf_get(s);
     wire_buf_t *out = rb ? &rb->wb : &s->out;
@@ -278,16 +225,14 @@ static bool handle_one(server_t *s)
             peer.key = user;
             peer.key_len = strlen(user);
         }
-        s->bytes_in += zmq_msg_size(&frames[nenv]);
         service_handle(s->svc, zmq_msg_data(&frames[nenv]), zmq_msg_size(&frames[nenv]), &peer,
                        uv_now(s->loop), out, &res);
         if (res.code != ERR_OK)
             log_debug("%s request failed: %s", wire_op_name(res.op), err_name(res.code));
     }
     send_reply(s, frames, nenv < n ? nenv : 1, rb, out);
-    for (int i = 0; i < n; i++)
-        zmq_msg_close(&frames[i]);
-    record_latency(s, uv_hrtime() - t0);
+    zmsg_close(frames, n);
+    metrics_latency_record(&s->latency, uv_hrtime() - t0);
     return true;
 }
 
@@ -337,252 +282,36 @@ static void on_signal(uv_signal_t *h, int signum)
 static int on_http(void *data, const char *path, text_t *b, const char **ctype)
 {
     server_t *s = data;
-    if (strcmp(path, "/healthz") == 0) {
-        if (s->stopping) {
-            text_printf(b, "shutting down\n");
-            return 503;
-        }
-        text_printf(b, "ok\n");
-        return 200;
-    }
-    if (strcmp(path, "/metrics") != 0) {
-        text_printf(b, "not found; try /healthz or /metrics\n");
-        return 404;
-    }
-    *ctype = "text/plain; version=0.0.4; charset=utf-8";
-    const service_stats_t *st = service_stats(s->svc);
-    text_printf(b, "# HELP envd_sessions_active Sessions currently open.\n"
-                        "# TYPE envd_sessions_active gauge\nenvd_sessions_active %zu\n",
-                     service_active_sessions(s->svc));
-    text_printf(b, "# HELP envd_sessions_created_total Sessions created.\n"
-                        "# TYPE envd_sessions_created_total counter\n"
-                        "envd_sessions_created_total %" PRIu64 "\n",
-                     st->sessions_created);
-    text_printf(b, "# HELP envd_sessions_reclaimed_total Sessions reclaimed after the idle TTL.\n"
-                        "# TYPE envd_sessions_reclaimed_total counter\n"
-                        "envd_sessions_reclaimed_total %" PRIu64 "\n",
-                     st->sessions_reclaimed);
-    text_printf(b, "# HELP envd_env_steps_total Environment steps taken.\n"
-                        "# TYPE envd_env_steps_total counter\nenvd_env_steps_total %" PRIu64 "\n",
-                     st->env_steps);
-    text_printf(b, "# HELP envd_retries_replayed_total Resent requests answered from the reply cache.\n"
-                        "# TYPE envd_retries_replayed_total counter\n"
-                        "envd_retries_replayed_total %" PRIu64 "\n",
-                     st->retries_replayed);
-    text_printf(b, "# HELP envd_retries_refused_total Resent requests refused: reply no longer cached, or stale.\n"
-                        "# TYPE envd_retries_refused_total counter\n"
-                        "envd_retries_refused_total %" PRIu64 "\n",
-                     st->retries_refused);
-    text_printf(b, "# HELP envd_retries_not_kept_total Replies the retry cache had no room for: their client's connection (key) had nothing to give up.\n"
-                        "# TYPE envd_retries_not_kept_total counter\n"
-                        "envd_retries_not_kept_total %" PRIu64 "\n",
-                     st->retries_not_kept);
-    text_printf(b, "# HELP envd_requests_total Requests by operation.\n"
-                        "# TYPE envd_requests_total counter\n");
-    text_printf(b, "envd_requests_total{op=\"invalid\"} %" PRIu64 "\n", st->requests_by_op[0]);
-    for (int op = WIRE_OP_FIRST; op <= WIRE_OP_LAST; op++)
-        text_printf(b, "envd_requests_total{op=\"%s\"} %" PRIu64 "\n", wire_op_name(op),
-                         st->requests_by_op[op]);
-    text_printf(b, "# HELP envd_errors_total Error replies by status code.\n"
-                        "# TYPE envd_errors_total counter\n");
-    for (int c = 1; c < SERVICE_NCODES; c++)
-        text_printf(b, "envd_errors_total{code=\"%s\"} %" PRIu64 "\n", err_name(-c),
-                         st->errors_by_code[c]);
-    text_printf(b, "# HELP envd_replies_dropped_total Replies dropped: peer gone or its queue full.\n"
-                        "# TYPE envd_replies_dropped_total counter\n"
-                        "envd_replies_dropped_total %" PRIu64 "\n",
-                     s->replies_dropped);
-    text_printf(b, "# HELP envd_auth_failures_total Client handshakes refused by CURVE authentication.\n"
-                        "# TYPE envd_auth_failures_total counter\n"
-                        "envd_auth_failures_total %" PRIu64 "\n",
-                     s->auth_failures);
-    text_printf(b, "# HELP envd_request_duration_seconds Time to handle and answer one request.\n"
-                        "# TYPE envd_request_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        cum += s->latency_buckets[i];
-        text_printf(b, "envd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                         latency_bounds[i], cum);
-    }
-    cum += s->latency_buckets[NBUCKETS];
-    text_printf(b, "envd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-    text_printf(b, "envd_request_duration_seconds_sum %.9f\n", s->latency_sum);
-    text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", s->latency_count);
-    http_server_write_metrics(s->http, b);
-    return 200;
+    metrics_transport_t t = {.stopping = s->stopping,
+                             .replies_dropped = s->replies_dropped,
+                             .auth_failures = server_auth_failures(s),
+                             .latency = &s->latency,
+                             .http = s->http};
+    return metrics_render(s->svc, &t, path, b, ctype);
 }
 
-/* ------------------------------------------------------------------- ZAP */
-
-static int key_cmp(const void *a, const void *b) { return memcmp(a, b, 32); }
-
-/* Reads every *.pub file of dir into a sorted table of binary keys. */
-static int load_client_keys(const char *dir, uint8_t (**keys_out)[32], size_t *n_out,
-                            errbuf_t *e)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return err_set(e, ERR_IO, "--curve-clients %s: %s", dir, strerror(errno));
-    uint8_t(*keys)[32] = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *ent;
-    while (rc == 0 && (ent = readdir(d))) {
-        size_t len = strlen(ent->d_name);
-        if (ent->d_name[0] == '.' || len < 5 || strcmp(ent->d_name + len - 4, ".pub") != 0)
-            continue;
-        char path[4096], z85[CURVE_Z85_LEN + 1];
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        if ((rc = curve_read_key(path, z85, e)) < 0)
-            break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *grown = realloc(keys, cap * sizeof *keys);
-            if (!grown) {
-                rc = err_set(e, ERR_NOMEM, "out of memory");
-                break;
-            }
-            keys = grown;
-        }
-        zmq_z85_decode(keys[n++], z85);
-    }
-    closedir(d);
-    if (rc < 0) {
-        free(keys);
-        return rc;
-    }
-    qsort(keys, n, sizeof *keys, key_cmp);
-    *keys_out = keys;
-    *n_out = n;
-    return 0;
-}
-
-int server_reload_clients(server_t *s, errbuf_t *e)
-{
-    uint8_t(*keys)[32];
-    size_t n;
-    int rc = load_client_keys(s->cfg.curve_clients, &keys, &n, e);
-    if (rc < 0)
-        return rc;
-    free(s->client_keys);
-    s->client_keys = keys;
-    s->nclient_keys = n;
-    if (n == 0)
-        log_warn("no client keys (*.pub) in %s: every client will be refused",
-                 s->cfg.curve_clients);
-    else
-        log_info("%zu authorised client keys from %s", n, s->cfg.curve_clients);
-    return 0;
-}
-
-/* Answers one ZAP request (RFC 27); false when none is waiting. */
-static bool zap_handle_one(server_t *s)
-{
-    /* version, request id, domain, address, routing id, mechanism, credentials */
-    enum { NF = 8 };
-    zmq_msg_t f[NF];
-    int n = 0;
-    bool more = true;
-    while (more) {
-        zmq_msg_t tmp, *m = n < NF ? &f[n] : &tmp;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, s->zap, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(m);
-            if (n == 0)
-                return false;
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (m == &tmp)
-            zmq_msg_close(&tmp);
-        else
-            n++;
-    }
-    char addr[64] = "?";
-    if (n >= 4)
-        snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
-                 (const char *)zmq_msg_data(&f[3]));
-    bool curve = n >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
-                 zmq_msg_size(&f[6]) == 32;
-    bool ok = curve && s->nclient_keys &&
-              bsearch(zmq_msg_data(&f[6]), s->client_keys, s->nclient_keys, 32, key_cmp);
-    char z85[CURVE_Z85_LEN + 1] = "(none)";
-    if (curve)
-        zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
-    if (!ok) {
-        /* ZeroMQ clients reconnect after a refusal, so log at most one line a second. */
-        s->auth_failures++;
-        uint64_t now = uv_now(s->loop);
-        if (s->auth_last_log_ms == 0 || now - s->auth_last_log_ms >= 1000) {
-            log_warn("refused client %s: %s %s (%" PRIu64 " more refusals not logged)", addr,
-                     curve ? "public key not authorised:" : "not a CURVE handshake",
-                     curve ? z85 : "", s->auth_unlogged);
-            s->auth_last_log_ms = now ? now : 1;
-            s->auth_unlogged = 0;
-        } else {
-            s->auth_unlogged++;
-        }
-    } else {
-        log_debug("client %s authenticated: %s", addr, z85);
-    }
-    /* The reply: version, request id, status code, status text, user id, metadata. */
-    if (n >= 2) {
-        zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(s->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(s->zap, ok ? "200" : "400", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        const char *text = ok ? "OK" : "client key not authorised";
-        zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(s->zap, ok ? z85 : "", ok ? CURVE_Z85_LEN : 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(s->zap, "", 0, ZMQ_DONTWAIT);
-    }
-    for (int i = 0; i < n; i++)
-        zmq_msg_close(&f[i]);
-    return true;
-}
-
-static void on_zap_readable(uv_poll_t *h, int status, int events)
-{
-    server_t *s = h->data;
-    /* Few and small: drain them all (edge-triggered fd, as for the ROUTER). */
-    while (zap_handle_one(s))
-        ;
-}
-
-/* Binds the ZAP handler; must run before the ROUTER binds. */
-static int zap_start(server_t *s, errbuf_t *e)
-{
-    int rc = server_reload_clients(s, e);
-    if (rc < 0)
-        return rc;
-    s->zap = zmq_socket(s->zctx, ZMQ_REP);
-    int linger = 0;
-    if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0)
-        return err_set(e, ERR_IO, "starting the ZAP handler: %s", zmq_strerror(errno));
-    int one = 1;
-    if (zmq_setsockopt(s->sock, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
-        zmq_setsockopt(s->sock, ZMQ_CURVE_SECRETKEY, s->cfg.curve_secret, CURVE_Z85_LEN) < 0 ||
-        zmq_setsockopt(s->sock, ZMQ_ZAP_DOMAIN, "envd", 4) < 0)
-        return err_set(e, ERR_INVALID_ARGUMENT, "CURVE server key: %s", zmq_strerror(errno));
-    return 0;
-}
-
-static void on_sighup(uv_signal_t *h, int signum)
-{
-    server_t *s = h->data;
-    errbuf_t e;
-    log_info("SIGHUP received: rereading the client keys");
-    if (server_reload_clients(s, &e) < 0)
-        log_error("%s; keeping the %zu keys loaded before", e.msg, s->nclient_keys);
-}
-
-uint64_t server_auth_failures(const server_t *s) { return s->auth_failures; }
+uint64_t server_auth_failures(const server_t *s) { return s->zap ? zap_failures(s->zap) : 0; }
 
 /* ------------------------------------------------------------- lifecycle */
 
 static int zmq_fail(errbuf_t *e, const char *what)
 {
     return err_set(e, ERR_IO, "%s: %s", what, zmq_strerror(errno));
+}
+
+/* Makes the ROUTER a CURVE server behind the ZAP authenticator, which
+ * zap_new binds first: no connection is ever accepted without it. */
+static int curve_start(server_t *s, errbuf_t *e)
+{
+    int rc = zap_new(s->zctx, s->cfg.curve_clients, &s->zap, e);
+    if (rc < 0)
+        return rc;
+    int one = 1;
+    if (zmq_setsockopt(s->sock, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_CURVE_SECRETKEY, s->cfg.curve_secret, CURVE_Z85_LEN) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_ZAP_DOMAIN, "envd", 4) < 0)
+        return err_set(e, ERR_INVALID_ARGUMENT, "CURVE server key: %s", zmq_strerror(errno));
+    return 0;
 }
 
 int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errbuf_t *e)
@@ -592,12 +321,9 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         return err_set(e, ERR_NOMEM, "out of memory");
     s->loop = loop;
     s->cfg = *cfg;
-    int rc = 0;
-    s->svc = service_new(&cfg->service);
-    if (!s->svc) {
-        rc = err_set(e, ERR_NOMEM, "out of memory creating the service");
+    int rc = service_new(&cfg->service, &s->svc, e);
+    if (rc < 0)
         goto err;
-    }
     s->zctx = zmq_ctx_new();
     s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_ROUTER) : NULL;
     if (!s->sock) {
@@ -618,7 +344,7 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         rc = zmq_fail(e, "configuring the ROUTER socket");
         goto err;
     }
-    if (cfg->curve_secret && (rc = zap_start(s, e)) < 0)
+    if (cfg->curve_secret && (rc = curve_start(s, e)) < 0)
         goto err;
     for (size_t i = 0; i < cfg->nbinds; i++) {
         if (zmq_bind(s->sock, cfg->binds[i]) < 0) {
@@ -636,22 +362,12 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         goto err;
     }
 
-    /* From here on every handle is counted and closed by server_stop(). */
+    /* From here on every handle is closed by server_stop(). */
     uv_poll_init(loop, &s->poll, fd);
     uv_idle_init(loop, &s->idle);
     uv_timer_init(loop, &s->reap_timer);
     s->poll.data = s->idle.data = s->reap_timer.data = s;
-    s->open_handles = 3;
     uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    if (s->zap) {
-        int zfd;
-        size_t zfdlen = sizeof zfd;
-        zmq_getsockopt(s->zap, ZMQ_FD, &zfd, &zfdlen);
-        uv_poll_init(loop, &s->zap_poll, zfd);
-        s->zap_poll.data = s;
-        s->open_handles++;
-        uv_poll_start(&s->zap_poll, UV_READABLE, on_zap_readable);
-    }
     uint64_t every = cfg->service.session_ttl_ms / 10;
     every = every < 10 ? 10 : every > 1000 ? 1000 : every;
     uv_timer_start(&s->reap_timer, on_reap, every, every);
@@ -659,15 +375,8 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
         uv_signal_init(loop, &s->sigint);
         uv_signal_init(loop, &s->sigterm);
         s->sigint.data = s->sigterm.data = s;
-        s->open_handles += 2;
         uv_signal_start(&s->sigint, on_signal, SIGINT);
         uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-        if (s->zap) {
-            uv_signal_init(loop, &s->sighup);
-            s->sighup.data = s;
-            s->open_handles++;
-            uv_signal_start(&s->sighup, on_sighup, SIGHUP);
-        }
     }
     if (cfg->metrics_addr) {
         rc = http_server_start(loop, cfg->metrics_addr, &cfg->metrics_limits, on_http, s,
@@ -681,9 +390,11 @@ int server_new(uv_loop_t *loop, const server_config_t *cfg, server_t **out, errb
                  cfg->metrics_addr, http_server_port(s->http),
                  http_server_stats(s->http)->max_conns);
     }
-    /* Messages may have queued before the poll started: the edge is gone. */
+    /* The authenticator first, as it answers handshakes that may have
+     * queued already (with SIGHUP rereading its keys). */
     if (s->zap)
-        on_zap_readable(&s->zap_poll, 0, UV_READABLE);
+        zap_start(s->zap, loop, cfg->handle_signals);
+    /* Messages may have queued before the poll started: the edge is gone. */
     on_readable(&s->poll, 0, UV_READABLE);
     *out = s;
     return 0;
@@ -703,17 +414,14 @@ void server_stop(server_t *s)
      * socket closes; the linger period lets those replies leave. */
     while (!drain(s))
         ;
-    server_close_handle(s, (uv_handle_t *)&s->poll);
-    server_close_handle(s, (uv_handle_t *)&s->idle);
-    server_close_handle(s, (uv_handle_t *)&s->reap_timer);
+    close_handle((uv_handle_t *)&s->poll);
+    close_handle((uv_handle_t *)&s->idle);
+    close_handle((uv_handle_t *)&s->reap_timer);
     if (s->cfg.handle_signals) {
-        server_close_handle(s, (uv_handle_t *)&s->sigint);
-        server_close_handle(s, (uv_handle_t *)&s->sigterm);
-        if (s->zap)
-            server_close_handle(s, (uv_handle_t *)&s->sighup);
+        close_handle((uv_handle_t *)&s->sigint);
+        close_handle((uv_handle_t *)&s->sigterm);
     }
-    if (s->zap)
-        server_close_handle(s, (uv_handle_t *)&s->zap_poll);
+    zap_stop(s->zap);
     http_server_close(s->http);
     s->http = NULL;
 }
@@ -725,8 +433,7 @@ void server_destroy(server_t **self_p)
     server_t *s = *self_p;
     if (s->sock)
         zmq_close(s->sock);
-    if (s->zap)
-        zmq_close(s->zap);
+    zap_destroy(&s->zap); /* its socket, before the context ends */
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     service_destroy(&s->svc);
@@ -734,7 +441,6 @@ void server_destroy(server_t **self_p)
     /* zmq_ctx_term has returned: every reply in flight has come back. */
     reply_buf_free_list(s->spare);
     reply_buf_free_list(atomic_exchange(&s->returned, NULL));
-    free(s->client_keys);
     free(s);
     *self_p = NULL;
 }

@@ -3,8 +3,10 @@
  *
  * The server binds one ROUTER socket to every configured endpoint, watches
  * its ZMQ_FD with uv_poll, and hands each request to the service. It also
- * runs the session-reclaim timer, the SIGINT/SIGTERM handlers and the
- * optional /healthz + /metrics HTTP listener, all on the caller's loop.
+ * runs the session-reclaim timer, the SIGINT/SIGTERM handlers, the
+ * optional /healthz + /metrics HTTP listener (http.c; metrics.c renders
+ * what it answers) and, under CURVE, the client authenticator (zap.c),
+ * all on the caller's loop.
  * After server_stop() (or a signal) every handle closes, so uv_run()
  * returns and the loop can be closed with nothing left open.
  */
@@ -59,8 +61,5 @@ int server_metrics_port(const server_t *s);
 
 /* Client handshakes refused by the CURVE authenticator (unknown key). */
 uint64_t server_auth_failures(const server_t *s);
-
-/* Rereads the authorised client keys; on failure the old set stays. */
-int server_reload_clients(server_t *s, errbuf_t *e);
 
 #endif

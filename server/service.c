@@ -1,69 +1,33 @@
 /*
- * service.c — decode, validate, dispatch into sessions, encode the reply.
+ * service.c — the request path: decode, validate, dispatch, encode exactly
+ * one reply; the service's lifecycle; the single-session operations.
  *
  * Every handler fills a wire_reply_t or returns an error through an
  * errbuf_t; service_handle() turns either into exactly one reply. Handlers
  * that touch several sessions check everything first and only then act, so
- * an error never leaves a batch half applied. All scratch memory (the
- * decode arena, the batch output blocks) is sized at start-up and reused:
- * nothing is allocated per step.
- *
- * Retries: a request that carries a client_id and changes state is
- * remembered twice over — its (client_id, id) on every session it changed,
- * and its encoded reply in the per-client reply cache (retry.c). A resend
- * of it is answered from the cache, byte for byte; one whose reply is gone
- * is recognized by the session marks and refused, so no request ever acts
- * twice (docs/protocol.md, "Retries"). Both key on the client's retry
- * identity rather than the client_id it sent: the client_id bound to the
- * CURVE key it authenticated with, hashed under a secret drawn at start,
- * so that another key reusing the client_id is another client, and no
- * peer can aim its ids at one slot of the cache's index.
+ * an error never leaves a batch half applied (the batch operations are in
+ * service_batch.c). All scratch memory (the decode arena, the batch output
+ * blocks) is sized at start-up and reused: nothing is allocated per step.
+ * Before dispatch, a resend of a request already answered is answered
+ * again from the reply cache, and after it a state-changing request's
+ * reply is kept for its resends (service_retry.c).
  */
-#include "service.h"
-
-#include "clock.h"
-#include "retry.h"
-#include "rng.h"
-#include "siphash.h"
+#include "service_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
+#include "rng.h"
 
-_Static_assert(sizeof(bool) == 1, "step_batch sends bool flags as the wire's uint8 bytes");
-
-struct service {
-    service_config_t cfg;
-    session_table_t *sessions;
-    retry_cache_t *retry; /* last reply per retrying client */
-    uint8_t secret[SIPHASH_KEY_LEN]; /* mixes peer-chosen ids: retry_origin, retry_client */
-    arena_t *arena;
-    service_stats_t stats;
-    uint64_t started_ms;
-    bool draining;
-    uint32_t mark; /* bumped per batch: session_t.mark == mark means "seen" */
-    unsigned obs_dim_max;
-    /* Batch scratch, sized for max_batch rows. */
-    session_t **batch;  /* (max_batch) */
-    int64_t *actions;   /* (max_batch) a step_batch's actions, whatever their dtype */
-    float *obs;         /* (max_batch, obs_dim_max) */
-    float *final_obs;   /* (max_batch, obs_dim_max) */
-    double *rewards;    /* (max_batch) */
-    bool *terminated, *truncated; /* (max_batch) each */
-    uint8_t *autoreset; /* (max_batch) */
-    env_t **step_envs;  /* (max_batch) the rows a step_batch steps; NULL: reset instead */
-    const char **env_ids; /* (env_class_count()) */
-};
-
-
-service_t *service_new(const service_config_t *cfg)
+int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e)
 {
+    *out = NULL;
     service_t *s = calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the service");
     s->cfg = *cfg;
     if (!s->cfg.retry_clients)
         s->cfg.retry_clients = SERVICE_RETRY_CLIENTS;
@@ -71,22 +35,26 @@ service_t *service_new(const service_config_t *cfg)
         s->cfg.retry_bytes = SERVICE_RETRY_BYTES;
     if (!s->cfg.retry_ttl_ms)
         s->cfg.retry_ttl_ms = SERVICE_RETRY_TTL_MS;
-    s->retry = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms);
+    int rc = retry_cache_new(s->cfg.retry_clients, s->cfg.retry_bytes, s->cfg.retry_ttl_ms,
+                             &s->retry, e);
+    if (rc < 0)
+        goto err;
     s->started_ms = clock_ms();
     for (size_t i = 0; i < env_class_count(); i++)
         if (env_class_at(i)->obs_dim > s->obs_dim_max)
             s->obs_dim_max = env_class_at(i)->obs_dim;
     size_t rows = cfg->max_batch ? cfg->max_batch : 1;
-    s->sessions = session_table_new(cfg->max_sessions);
+    if ((rc = session_table_new(cfg->max_sessions, &s->sessions, e)) < 0)
+        goto err;
     /* Sessions used again within ttl/32 keep their LRU place: a hot batch
      * then stops rewriting the list on every step, and idle sessions are
      * reclaimed at most ~3% of the TTL late (the reap timer runs every
      * ttl/10 anyway). */
-    if (s->sessions)
-        session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
-                                                            ? cfg->session_ttl_ms / 32
-                                                            : UINT32_MAX));
-    arena_new(64 * 1024, &s->arena, NULL);
+    session_set_touch_slack(s->sessions, (uint32_t)(cfg->session_ttl_ms / 32 < UINT32_MAX
+                                                        ? cfg->session_ttl_ms / 32
+                                                        : UINT32_MAX));
+    if ((rc = arena_new(64 * 1024, &s->arena, e)) < 0)
+        goto err;
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
@@ -97,15 +65,22 @@ service_t *service_new(const service_config_t *cfg)
     s->autoreset = calloc(rows, 1);
     s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (rng_os_bytes(s->secret, sizeof s->secret) < 0 || !s->sessions || !s->retry || !s->arena ||
-        !s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
+    if (!s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
         !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
-        service_destroy(&s);
-        return NULL;
+        rc = err_set(e, ERR_NOMEM, "out of memory for the batch buffers (%zu rows)", rows);
+        goto err;
+    }
+    if (rng_os_bytes(s->secret, sizeof s->secret) < 0) {
+        rc = err_set(e, ERR_IO, "no secret for the retry identities: the OS random source failed");
+        goto err;
     }
     for (size_t i = 0; i < env_class_count(); i++)
         s->env_ids[i] = env_class_at(i)->id;
-    return s;
+    *out = s;
+    return 0;
+err:
+    service_destroy(&s);
+    return rc;
 }
 
 void service_destroy(service_t **self_p)
@@ -132,7 +107,6 @@ void service_destroy(service_t **self_p)
 
 const service_stats_t *service_stats(const service_t *svc) { return &svc->stats; }
 size_t service_active_sessions(const service_t *svc) { return session_count(svc->sessions); }
-const service_config_t *service_config(const service_t *svc) { return &svc->cfg; }
 void service_drain(service_t *svc) { svc->draining = true; }
 
 size_t service_reap(service_t *svc, uint64_t now_ms)
@@ -145,7 +119,7 @@ size_t service_reap(service_t *svc, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *e)
+int service__find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *e)
 {
     *out = session_find(svc->sessions, id);
     if (!*out)
@@ -156,30 +130,19 @@ static int find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t *
     return 0;
 }
 
-/* Refuses a request that this session has already seen from this client:
- * the same id (a resend whose cached reply is gone: executing it again
- * would act twice) or an older one (a stale copy overtaken by later
- * requests). Ids of one client increase, so both are duplicates. */
-static int retry_check(service_t *svc, const wire_request_t *req, const session_t *s, errbuf_t *e)
+/* The session a single-session request names, unless the request is a
+ * duplicate of one it has executed. */
+static int lookup(service_t *svc, const wire_request_t *req, uint64_t id, session_t **out,
+                  errbuf_t *e)
 {
-    if (!req->client_id || s->last_client_id != req->client_id || req->id > s->last_request_id)
-        return 0;
-    svc->stats.retries_refused++;
-    if (req->id == s->last_request_id)
-        return err_set(e, ERR_FAILED_PRECONDITION,
-                       "duplicate request id %" PRIu64 ": already executed on session %016" PRIx64
-                       ", reply no longer cached",
-                       req->id, s->id);
-    return err_set(e, ERR_FAILED_PRECONDITION,
-                   "stale request id %" PRIu64 ": session %016" PRIx64
-                   " already executed request %" PRIu64 " of this client",
-                   req->id, s->id, s->last_request_id);
+    int rc = service__find_session(svc, id, out, e);
+    return rc < 0 ? rc : service__retry_check(svc, req, *out, e);
 }
 
-static void retry_mark(const wire_request_t *req, session_t *s)
+void service__touch(service_t *svc, const wire_request_t *req, session_t *s, uint64_t now_ms)
 {
-    s->last_client_id = req->client_id;
-    s->last_request_id = req->id;
+    session_touch(svc->sessions, s, now_ms);
+    service__retry_mark(req, s);
 }
 
 static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *obs,
@@ -201,71 +164,6 @@ static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *
     spec->max_episode_steps = env ? env->max_steps : cls->max_episode_steps;
     spec->has_reward_threshold = cls->has_reward_threshold;
     spec->reward_threshold = cls->reward_threshold;
-}
-
-/* Validates a batch's session ids: all known, no duplicates, one env class,
- * none that already executed this request (retry_check). Fills svc->batch. */
-static int batch_lookup(service_t *svc, const wire_request_t *req, const uint64_t *ids, size_t n,
-                        errbuf_t *e)
-{
-    if (n > svc->cfg.max_batch)
-        return err_set(e, ERR_RESOURCE_EXHAUSTED, "batch of %zu sessions exceeds the limit of %u",
-                       n, svc->cfg.max_batch);
-    if (++svc->mark == 0)
-        svc->mark = 1; /* on wrap, 0 must keep meaning "never marked" */
-    size_t missing = session_find_many(svc->sessions, ids, n, svc->batch);
-    if (missing < n) {
-        session_t *s;
-        return find_session(svc, ids[missing], &s, e); /* for its message */
-    }
-    const env_class_t *cls = NULL;
-    for (size_t i = 0; i < n; i++) {
-        session_t *s = svc->batch[i];
-        if (s->mark == svc->mark)
-            return err_set(e, ERR_INVALID_ARGUMENT,
-                           "session %016" PRIx64 " appears twice in one batch (row %zu)", ids[i], i);
-        s->mark = svc->mark;
-        int rc = retry_check(svc, req, s, e);
-        if (rc < 0)
-            return rc;
-        if (cls && s->env.cls != cls)
-            return err_set(e, ERR_INVALID_ARGUMENT,
-                           "batch mixes environments (%s and %s); use one batch per env id",
-                           cls->id, s->env.cls->id);
-        cls = s->env.cls;
-    }
-    return 0;
-}
-
-/* Widens n actions of a checked INT64, INT32 or UINT8 tensor; one loop per
- * dtype rather than a switch per row. */
-static void actions_widen(const wire_tensor_t *t, size_t n, int64_t *out)
-{
-    const unsigned char *p = t->data;
-    switch (t->dtype) {
-    case WIRE_DTYPE_INT64:
-        memcpy(out, p, n * sizeof *out);
-        break;
-    case WIRE_DTYPE_INT32:
-        for (size_t i = 0; i < n; i++) {
-            int32_t v;
-            memcpy(&v, p + 4 * i, 4);
-            out[i] = v;
-        }
-        break;
-    default:
-        for (size_t i = 0; i < n; i++)
-            out[i] = p[i];
-        break;
-    }
-}
-
-static void touch_batch(service_t *svc, const wire_request_t *req, size_t n, uint64_t now_ms)
-{
-    for (size_t i = 0; i < n; i++) {
-        session_touch(svc->sessions, svc->batch[i], now_ms);
-        retry_mark(req, svc->batch[i]);
-    }
 }
 
 /* --------------------------------------------------------------- handlers */
@@ -316,7 +214,7 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
             }
             return rc;
         }
-        retry_mark(req, s);
+        service__retry_mark(req, s);
         ids[i] = s->id;
     }
     svc->stats.sessions_created += count;
@@ -333,7 +231,7 @@ static int handle_describe(service_t *svc, const wire_request_t *req, uint64_t n
     const env_class_t *cls;
     if (req->describe.by_session) {
         session_t *s;
-        int rc = find_session(svc, req->describe.session, &s, e);
+        int rc = service__find_session(svc, req->describe.session, &s, e);
         if (rc < 0)
             return rc;
         session_touch(svc->sessions, s, now_ms);
@@ -353,15 +251,11 @@ static int handle_reset(service_t *svc, const wire_request_t *req, uint64_t now_
                         wire_reply_t *rep, errbuf_t *e)
 {
     session_t *s;
-    int rc = find_session(svc, req->reset.session, &s, e);
-    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0)
+    int rc = lookup(svc, req, req->reset.session, &s, e);
+    if (rc < 0 || (rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL,
+                                  req->reset.options, req->reset.noptions, svc->obs, e)) < 0)
         return rc;
-    rc = env_reset(&s->env, req->reset.has_seed ? &req->reset.seed : NULL, req->reset.options,
-                   req->reset.noptions, svc->obs, e);
-    if (rc < 0)
-        return rc;
-    session_touch(svc->sessions, s, now_ms);
-    retry_mark(req, s);
+    service__touch(svc, req, s, now_ms);
     wire_tensor_f32(&rep->reset.obs, svc->obs, s->env.cls->obs_dim, 0);
     return 0;
 }
@@ -370,136 +264,13 @@ static int handle_step(service_t *svc, const wire_request_t *req, uint64_t now_m
                        wire_reply_t *rep, errbuf_t *e)
 {
     session_t *s;
-    int rc = find_session(svc, req->step.session, &s, e);
-    if (rc < 0 || (rc = retry_check(svc, req, s, e)) < 0)
+    int rc = lookup(svc, req, req->step.session, &s, e);
+    if (rc < 0 || (rc = env_step(&s->env, req->step.action, svc->obs, &rep->step.reward,
+                                 &rep->step.terminated, &rep->step.truncated, e)) < 0)
         return rc;
-    rc = env_step(&s->env, req->step.action, svc->obs, &rep->step.reward, &rep->step.terminated,
-                  &rep->step.truncated, e);
-    if (rc < 0)
-        return rc;
-    session_touch(svc->sessions, s, now_ms);
-    retry_mark(req, s);
+    service__touch(svc, req, s, now_ms);
     svc->stats.env_steps++;
     wire_tensor_f32(&rep->step.obs, svc->obs, s->env.cls->obs_dim, 0);
-    return 0;
-}
-
-static int handle_reset_batch(service_t *svc, const wire_request_t *req, uint64_t now_ms,
-                              wire_reply_t *rep, errbuf_t *e)
-{
-    size_t n = req->reset_batch.n;
-    if (req->reset_batch.nseeds != 0 && req->reset_batch.nseeds != n)
-        return err_set(e, ERR_INVALID_ARGUMENT, "reset_batch: %zu seeds for %zu sessions",
-                       req->reset_batch.nseeds, n);
-    if (req->reset_batch.nseeded != 0 && req->reset_batch.nseeded != req->reset_batch.nseeds)
-        return err_set(e, ERR_INVALID_ARGUMENT,
-                       "reset_batch: seeded mask has %zu bytes for %zu seeds",
-                       req->reset_batch.nseeded, req->reset_batch.nseeds);
-    const option_t *opts = req->reset_batch.options;
-    int rc = batch_lookup(svc, req, req->reset_batch.sessions, n, e);
-    if (rc < 0)
-        return rc;
-    unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t *seed = NULL;
-        if (req->reset_batch.nseeds && (!req->reset_batch.seeded || req->reset_batch.seeded[i]))
-            seed = &req->reset_batch.seeds[i];
-        /* Options are checked before anything is drawn and are the same for
-         * every row, so only row 0 can fail here: nothing has moved yet. */
-        rc = env_reset(&svc->batch[i]->env, seed, opts, req->reset_batch.noptions,
-                       svc->obs + i * dim, e);
-        if (rc < 0)
-            return rc;
-    }
-    touch_batch(svc, req, n, now_ms);
-    wire_tensor_f32(&rep->reset_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
-    return 0;
-}
-
-static int handle_step_batch(service_t *svc, const wire_request_t *req, uint64_t now_ms,
-                             wire_reply_t *rep, errbuf_t *e)
-{
-    size_t n = req->step_batch.n;
-    const wire_tensor_t *act = &req->step_batch.actions;
-    int mode = req->step_batch.autoreset;
-    if (mode != WIRE_AUTORESET_NEXT_STEP && mode != WIRE_AUTORESET_SAME_STEP &&
-        mode != WIRE_AUTORESET_DISABLED)
-        return err_set(e, ERR_INVALID_ARGUMENT, "step_batch: unknown autoreset mode %d", mode);
-    int rc = batch_lookup(svc, req, req->step_batch.sessions, n, e);
-    if (rc < 0)
-        return rc;
-    if (n > 0) {
-        if (act->ndim != 1 || act->shape[0] != n)
-            return err_set(e, ERR_INVALID_ARGUMENT,
-                           "step_batch: actions must have shape [%zu] (one per session)", n);
-        if (act->dtype != WIRE_DTYPE_INT64 && act->dtype != WIRE_DTYPE_INT32 &&
-            act->dtype != WIRE_DTYPE_UINT8)
-            return err_set(e, ERR_INVALID_ARGUMENT,
-                           "step_batch: actions must be INT64, INT32 or UINT8 for a Discrete space");
-    }
-    int64_t *acts = svc->actions;
-    actions_widen(act, n, acts);
-    for (size_t i = 0; i < n; i++) {
-        rc = env_check_step(&svc->batch[i]->env, acts[i], e);
-        if (rc < 0) {
-            size_t len = strlen(e->msg);
-            snprintf(e->msg + len, sizeof e->msg - len, " (row %zu, session %016" PRIx64 ")", i,
-                     svc->batch[i]->id);
-            return rc;
-        }
-    }
-
-    unsigned dim = n ? svc->batch[0]->env.cls->obs_dim : 0;
-    /* Locals, so that the compiler need not reload them after every store. */
-    session_t **batch = svc->batch;
-    float *obs = svc->obs;
-    double *rewards = svc->rewards;
-    bool *terminated = svc->terminated, *truncated = svc->truncated;
-    uint8_t *autoreset = svc->autoreset;
-    /* NEXT_STEP: a finished session is reset instead of stepped (its row's
-     * env is left NULL below); every other row is stepped in one call that
-     * lets the class interleave rows. */
-    env_t **envs = svc->step_envs;
-    uint64_t steps = 0;
-    for (size_t i = 0; i < n; i++) {
-        env_t *env = &batch[i]->env;
-        autoreset[i] = mode == WIRE_AUTORESET_NEXT_STEP && env->done;
-        if (autoreset[i]) {
-            env_reset(env, NULL, NULL, 0, obs + i * dim, e);
-            rewards[i] = 0.0;
-            terminated[i] = truncated[i] = false;
-            envs[i] = NULL;
-        } else {
-            envs[i] = env;
-            steps++;
-        }
-    }
-    env_step_many_unchecked(envs, acts, n, obs, rewards, terminated, truncated);
-    if (mode == WIRE_AUTORESET_SAME_STEP) {
-        for (size_t i = 0; i < n; i++) {
-            float *row = obs + i * dim, *final = svc->final_obs + i * dim;
-            if (terminated[i] || truncated[i]) {
-                memcpy(final, row, dim * sizeof *row);
-                env_reset(&batch[i]->env, NULL, NULL, 0, row, e);
-                autoreset[i] = 1;
-            } else {
-                memset(final, 0, dim * sizeof *final);
-            }
-        }
-    }
-    touch_batch(svc, req, n, now_ms);
-    svc->stats.env_steps += steps;
-    rep->step_batch.n = n;
-    wire_tensor_f32(&rep->step_batch.obs, svc->obs, (uint32_t)n, dim ? dim : 1);
-    rep->step_batch.rewards = svc->rewards;
-    /* bool is one byte holding 0 or 1: the wire's uint8 flags as they are. */
-    rep->step_batch.terminated = (const uint8_t *)svc->terminated;
-    rep->step_batch.truncated = (const uint8_t *)svc->truncated;
-    rep->step_batch.autoreset = svc->autoreset;
-    if (mode == WIRE_AUTORESET_SAME_STEP) {
-        rep->step_batch.has_final_obs = true;
-        wire_tensor_f32(&rep->step_batch.final_obs, svc->final_obs, (uint32_t)n, dim ? dim : 1);
-    }
     return 0;
 }
 
@@ -513,7 +284,6 @@ static int handle_close(service_t *svc, const wire_request_t *req, wire_reply_t 
             closed++;
         }
     }
-    svc->stats.sessions_closed += closed;
     rep->close.closed = closed;
     return 0;
 }
@@ -545,8 +315,8 @@ static int dispatch(service_t *svc, const wire_request_t *req, uint64_t now_ms, 
     case WIRE_OP_DESCRIBE: return handle_describe(svc, req, now_ms, rep, e);
     case WIRE_OP_RESET: return handle_reset(svc, req, now_ms, rep, e);
     case WIRE_OP_STEP: return handle_step(svc, req, now_ms, rep, e);
-    case WIRE_OP_RESET_BATCH: return handle_reset_batch(svc, req, now_ms, rep, e);
-    case WIRE_OP_STEP_BATCH: return handle_step_batch(svc, req, now_ms, rep, e);
+    case WIRE_OP_RESET_BATCH: return service__reset_batch(svc, req, now_ms, rep, e);
+    case WIRE_OP_STEP_BATCH: return service__step_batch(svc, req, now_ms, rep, e);
     case WIRE_OP_CLOSE: return handle_close(svc, req, rep);
     case WIRE_OP_PING:
         rep->ping.payload = req->ping.payload;
@@ -555,83 +325,6 @@ static int dispatch(service_t *svc, const wire_request_t *req, uint64_t now_ms, 
     case WIRE_OP_STATS: fill_stats(svc, rep); return 0;
     default: return err_set(e, ERR_INVALID_ARGUMENT, "unknown operation %d", (int)req->op);
     }
-}
-
-/* The operations whose replies a resend must get back rather than cause
- * again; the others are re-executed, which changes nothing. */
-static bool op_changes_state(int op)
-{
-    switch (op) {
-    case WIRE_OP_MAKE:
-    case WIRE_OP_RESET:
-    case WIRE_OP_STEP:
-    case WIRE_OP_RESET_BATCH:
-    case WIRE_OP_STEP_BATCH:
-    case WIRE_OP_CLOSE: return true;
-    default: return false;
-    }
-}
-
-/* Where the cache accounts a reply: the CURVE key when there is one (a
- * flooder cannot mint those), else the connection; 0 for an unknown peer.
- * The tag byte keeps a key and a routing id with the same bytes apart. */
-static uint64_t retry_origin(const service_t *svc, const service_peer_t *peer)
-{
-    if (!peer)
-        return 0;
-    uint8_t buf[1 + 255]; /* ZMTP routing ids are at most 255 bytes, Z85 keys 40 */
-    const void *id = peer->key ? peer->key : peer->conn;
-    size_t n = peer->key ? peer->key_len : peer->conn_len;
-    if (n > sizeof buf - 1)
-        n = sizeof buf - 1;
-    buf[0] = peer->key ? 'K' : 'C';
-    if (n)
-        memcpy(buf + 1, id, n);
-    return siphash24(svc->secret, buf, 1 + n);
-}
-
-/* The retry identity of a request's client_id: bound to the CURVE key
- * (through origin, its hash) when there is one, never to a connection,
- * since resends come on fresh ones. 0 stays "no protection". */
-static uint64_t retry_client(const service_t *svc, uint64_t client_id, const service_peer_t *peer,
-                             uint64_t origin)
-{
-    if (!client_id)
-        return 0;
-    uint64_t in[2] = {client_id, peer && peer->key ? origin : 0};
-    uint8_t buf[16];
-    for (int i = 0; i < 16; i++) /* little-endian on every host */
-        buf[i] = (uint8_t)(in[i / 8] >> (8 * (i % 8)));
-    uint64_t h = siphash24(svc->secret, buf, sizeof buf);
-    return h ? h : 1;
-}
-
-/* Answers a resend of the client's last state-changing request from the
- * cache; false when it is not one. */
-static bool replay_cached(service_t *svc, const wire_request_t *req, uint64_t now_ms,
-                          wire_buf_t *out, service_result_t *res)
-{
-    size_t len;
-    int code;
-    const void *bytes = retry_cache_find(svc->retry, req->client_id, req->id, now_ms, &len, &code);
-    if (!bytes)
-        return false;
-    if (out->cap < len) {
-        uint8_t *data = realloc(out->data, len);
-        if (!data)
-            return false; /* the session marks refuse it instead */
-        out->data = data;
-        out->cap = len;
-    }
-    memcpy(out->data, bytes, len);
-    out->len = len;
-    svc->stats.requests_by_op[req->op]++;
-    svc->stats.retries_replayed++;
-    if (res) {
-        res->op = req->op;
-        res->code = code;
-    }
-    return true;
 }
 
 static void encode_or_internal(service_t *svc, wire_reply_t *rep, wire_buf_t *out)
@@ -657,15 +350,10 @@ void service_handle(service_t *svc, const void *msg, size_t len, const service_p
     memset(&rep, 0, sizeof rep);
 
     int rc = wire_decode_request(svc->arena, msg, len, &req, &e);
-    bool retryable = rc == 0 && req.client_id != 0 && op_changes_state(req.op);
     uint64_t origin = 0;
-    if (retryable) {
-        /* From here on client_id is the retry identity: the cache and the
-         * session marks only ever compare it. */
-        origin = retry_origin(svc, peer);
-        req.client_id = retry_client(svc, req.client_id, peer, origin);
-    }
-    if (retryable && req.major == WIRE_MAJOR && replay_cached(svc, &req, now_ms, out, res))
+    bool retryable = rc == 0 && service__retry_begin(svc, &req, peer, &origin);
+    if (retryable && req.major == WIRE_MAJOR &&
+        service__retry_replay(svc, &req, now_ms, out, res))
         return;
     if ((rc == 0 || req.major != 0) && req.major != WIRE_MAJOR)
         rc = err_set(&e, ERR_VERSION_MISMATCH,
@@ -696,12 +384,9 @@ void service_handle(service_t *svc, const void *msg, size_t len, const service_p
     }
     encode_or_internal(svc, &rep, out);
     /* Error replies too: a resend then gets the same bytes, whatever
-     * happened in between. If the put fails, the session marks still
-     * refuse a resend rather than execute it again. */
-    if (retryable && dispatched && out->len &&
-        retry_cache_put(svc->retry, req.client_id, origin, req.id, rc, out->data, out->len,
-                        now_ms) < 0)
-        svc->stats.retries_not_kept++;
+     * happened in between. */
+    if (retryable && dispatched && out->len)
+        service__retry_keep(svc, &req, origin, rc, out, now_ms);
     if (res) {
         res->op = op;
         res->code = rc;

@@ -6,7 +6,9 @@
  * says what was wrong. It never crashes on input and never changes state
  * when it answers with an error (a batch is validated whole before any
  * session moves). The ZeroMQ/libuv server, the tests and the fuzz target
- * all drive this same function.
+ * all drive this same function. It is written in three files behind
+ * service_internal.h: service.c (the request path, the single-session
+ * operations), service_batch.c, service_retry.c.
  */
 #ifndef SERVICE_H
 #define SERVICE_H
@@ -43,7 +45,7 @@ typedef struct service_stats {
     uint64_t requests_by_op[SERVICE_NOPS]; /* index: wire_op_t; 0 = undecodable */
     uint64_t errors_by_code[SERVICE_NCODES]; /* index: -code */
     uint64_t env_steps;
-    uint64_t sessions_created, sessions_reclaimed, sessions_closed;
+    uint64_t sessions_created, sessions_reclaimed;
     uint64_t retries_replayed; /* duplicates answered from the reply cache */
     uint64_t retries_refused;  /* duplicates refused: reply no longer cached, or stale */
     uint64_t retries_not_kept; /* replies the cache had no room for (see retry.h) */
@@ -51,7 +53,9 @@ typedef struct service_stats {
 
 typedef struct service service_t;
 
-service_t *service_new(const service_config_t *cfg);
+/* 0, or a negative code (ERR_NOMEM; ERR_IO when the OS random source
+ * fails) with *out NULL and e saying why. */
+int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e);
 void service_destroy(service_t **self_p);
 
 /* What service_handle learnt about the request, for metrics and logs. */
@@ -90,6 +94,5 @@ void service_drain(service_t *svc);
 
 const service_stats_t *service_stats(const service_t *svc);
 size_t service_active_sessions(const service_t *svc);
-const service_config_t *service_config(const service_t *svc);
 
 #endif

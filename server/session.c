@@ -21,22 +21,24 @@ struct session_table {
     size_t ids_left;
     size_t cap, count, max;
     uint32_t touch_slack_ms;
-    session_t *lru_head, *lru_tail; /* head = least recently used */
+    dlist_t lru; /* of session_t.lru; head = least recently used */
 };
 
-session_table_t *session_table_new(size_t max_sessions)
+int session_table_new(size_t max_sessions, session_table_t **out, errbuf_t *e)
 {
+    *out = NULL;
     session_table_t *t = calloc(1, sizeof *t);
     if (!t)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the session table");
     t->cap = 1024;
     t->max = max_sessions;
     t->slots = calloc(t->cap, sizeof *t->slots);
     if (!t->slots) {
         free(t);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory for the session index");
     }
-    return t;
+    *out = t;
+    return 0;
 }
 
 void session_table_destroy(session_table_t **self_p)
@@ -44,11 +46,11 @@ void session_table_destroy(session_table_t **self_p)
     if (!self_p || !*self_p)
         return;
     session_table_t *t = *self_p;
-    session_t *s = t->lru_head;
-    while (s) {
-        session_t *next = s->lru_next;
-        free(s);
-        s = next;
+    dlist_node_t *n = t->lru.head;
+    while (n) {
+        dlist_node_t *next = n->next;
+        free(DLIST_ITEM(n, session_t, lru));
+        n = next;
     }
     free(t->slots);
     free(t);
@@ -147,30 +149,6 @@ static void index_remove(session_table_t *t, session_t *s)
     t->slots[hole] = NULL;
 }
 
-static void lru_unlink(session_table_t *t, session_t *s)
-{
-    if (s->lru_prev)
-        s->lru_prev->lru_next = s->lru_next;
-    else
-        t->lru_head = s->lru_next;
-    if (s->lru_next)
-        s->lru_next->lru_prev = s->lru_prev;
-    else
-        t->lru_tail = s->lru_prev;
-    s->lru_prev = s->lru_next = NULL;
-}
-
-static void lru_append(session_table_t *t, session_t *s)
-{
-    s->lru_prev = t->lru_tail;
-    s->lru_next = NULL;
-    if (t->lru_tail)
-        t->lru_tail->lru_next = s;
-    else
-        t->lru_head = s;
-    t->lru_tail = s;
-}
-
 int session_create(session_table_t *t, const env_class_t *cls, const option_t *opts,
                    size_t nopts, uint64_t now_ms, session_t **out, errbuf_t *e)
 {
@@ -201,7 +179,7 @@ int session_create(session_table_t *t, const env_class_t *cls, const option_t *o
     s->last_used_ms = now_ms;
     s->moved_ms = (uint32_t)now_ms;
     index_put(t->slots, t->cap - 1, s);
-    lru_append(t, s);
+    dlist_append(&t->lru, &s->lru);
     t->count++;
     *out = s;
     return 0;
@@ -215,9 +193,9 @@ void session_touch(session_table_t *t, session_t *s, uint64_t now_ms)
      * behind it, so the reaper, which stops at the first head that has not
      * expired, is late by at most the slack. (uint32 arithmetic: correct
      * across the 49-day wrap.) */
-    if (t->lru_tail != s && (uint32_t)now_ms - s->moved_ms >= t->touch_slack_ms) {
-        lru_unlink(t, s);
-        lru_append(t, s);
+    if (t->lru.tail != &s->lru && (uint32_t)now_ms - s->moved_ms >= t->touch_slack_ms) {
+        dlist_unlink(&t->lru, &s->lru);
+        dlist_append(&t->lru, &s->lru);
         s->moved_ms = (uint32_t)now_ms;
     }
 }
@@ -225,7 +203,7 @@ void session_touch(session_table_t *t, session_t *s, uint64_t now_ms)
 void session_close(session_table_t *t, session_t *s)
 {
     index_remove(t, s);
-    lru_unlink(t, s);
+    dlist_unlink(&t->lru, &s->lru);
     t->count--;
     free(s);
 }
@@ -233,8 +211,9 @@ void session_close(session_table_t *t, session_t *s)
 size_t session_reap(session_table_t *t, uint64_t now_ms, uint64_t ttl_ms)
 {
     size_t n = 0;
-    while (t->lru_head && t->lru_head->last_used_ms + ttl_ms <= now_ms) {
-        session_close(t, t->lru_head);
+    session_t *s;
+    while ((s = DLIST_ITEM(t->lru.head, session_t, lru)) && s->last_used_ms + ttl_ms <= now_ms) {
+        session_close(t, s);
         n++;
     }
     return n;

@@ -16,25 +16,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlist.h"
 #include "env.h"
 
 typedef struct session {
     uint64_t id;
     uint64_t last_used_ms;
-    struct session *lru_prev, *lru_next;
+    dlist_node_t lru; /* in the table's LRU list */
     uint32_t mark; /* scratch for one request, e.g. duplicate detection in a batch */
     uint32_t moved_ms; /* low 32 bits of the time it last moved to the LRU tail */
     /* The (client, id) of the last request that changed this session, so
      * that a resent duplicate is recognized (docs/protocol.md, Retries);
-     * client is the retry identity (service.c), not the raw client_id. */
+     * client is the retry identity (service_retry.c), not the raw client_id. */
     uint64_t last_client_id, last_request_id;
     env_t env; /* must stay last: the class state follows it */
 } session_t;
 
 typedef struct session_table session_table_t;
 
-/* max_sessions: the hard limit; the index is sized for it lazily. */
-session_table_t *session_table_new(size_t max_sessions);
+/* max_sessions: the hard limit; the index is sized for it lazily.
+ * 0, or ERR_NOMEM with *out NULL. */
+int session_table_new(size_t max_sessions, session_table_t **out, errbuf_t *e);
 void session_table_destroy(session_table_t **self_p);
 
 size_t session_count(const session_table_t *t);

@@ -1,8 +1,8 @@
 /*
- * check_http.c — the metrics listener's bounds (server/http.c): the
- * connection cap and the descriptor share it is derived from, the header
- * and idle timeouts, and what happens when the process has no descriptor
- * left to accept with.
+ * check_http.c — the metrics listener (server/http.c): the methods it
+ * serves, the connection cap and the descriptor share it is derived from,
+ * the header and idle timeouts, and what happens when the process has no
+ * descriptor left to accept with.
  *
  * Each test runs a private uv_loop on the test thread and drives it in
  * short steps (run_until) between what a plain loopback TCP client does,
@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 
@@ -64,19 +65,12 @@ static void fixture_stop(fixture_t *f)
     ck_assert_int_eq(uv_loop_close(&f->loop), 0);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Turns the loop until done(f, arg) or WAIT_MS; returns done's last answer. */
 static bool run_until(fixture_t *f, bool (*done)(fixture_t *, void *), void *arg)
 {
-    uint64_t end = now_ms() + WAIT_MS;
+    uint64_t end = clock_ms() + WAIT_MS;
     while (!done(f, arg)) {
-        if (now_ms() > end)
+        if (clock_ms() > end)
             return false;
         uv_run(&f->loop, UV_RUN_NOWAIT);
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
@@ -123,10 +117,10 @@ static bool fd_closed(fixture_t *f, void *arg) { return peer_closed(*(int *)arg)
 static void exchange(fixture_t *f, int fd, const char *request, char *out, size_t cap)
 {
     size_t len = 0;
-    uint64_t end = now_ms() + WAIT_MS;
+    uint64_t end = clock_ms() + WAIT_MS;
     ck_assert_int_eq(send(fd, request, strlen(request), MSG_NOSIGNAL), (ssize_t)strlen(request));
     for (;;) {
-        ck_assert_msg(now_ms() < end, "no complete reply within %d ms", WAIT_MS);
+        ck_assert_msg(clock_ms() < end, "no complete reply within %d ms", WAIT_MS);
         uv_run(&f->loop, UV_RUN_NOWAIT);
         ssize_t n = recv(fd, out + len, cap - 1 - len, MSG_DONTWAIT);
         if (n == 0)
@@ -146,6 +140,28 @@ static bool stats_open_is(fixture_t *f, void *arg)
 {
     return http_server_stats(f->http)->open == *(int *)arg;
 }
+
+/* ------------------------------------------------------------ requests */
+
+/* Only GET and HEAD are served, and HEAD without the body. */
+START_TEST(test_post_is_405_and_head_answers_without_the_body)
+{
+    fixture_t f;
+    char resp[4096];
+
+    fixture_start(&f, NULL);
+    int fd = tcp_open(f.port);
+    exchange(&f, fd, "POST /metrics HTTP/1.0\r\n\r\n", resp, sizeof resp);
+    ck_assert_msg(strncmp(resp, "HTTP/1.0 405 ", 13) == 0, "%s", resp);
+    close(fd);
+    fd = tcp_open(f.port);
+    exchange(&f, fd, "HEAD /healthz HTTP/1.0\r\n\r\n", resp, sizeof resp);
+    ck_assert_msg(strncmp(resp, "HTTP/1.0 200 ", 13) == 0 && !strstr(resp, "\r\n\r\nok"), "%s",
+                  resp);
+    close(fd);
+    fixture_stop(&f);
+}
+END_TEST
 
 /* ------------------------------------------------------------- the cap */
 
@@ -251,8 +267,8 @@ START_TEST(test_a_trickling_request_is_closed_at_the_header_timeout)
     fixture_start(&f, &lim);
     int fd = tcp_open(f.port);
     ck_assert_int_eq(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
-    uint64_t end = now_ms() + WAIT_MS;
-    while (!closed && now_ms() < end) {
+    uint64_t end = clock_ms() + WAIT_MS;
+    while (!closed && clock_ms() < end) {
         if (send(fd, ".", 1, MSG_NOSIGNAL) == 1)
             sent++;
         for (int i = 0; i < 10 && !closed; i++) {
@@ -353,6 +369,7 @@ Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
     TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_post_is_405_and_head_answers_without_the_body);
     tcase_add_test(tc, test_connections_over_the_cap_are_closed_at_once_and_counted);
     tcase_add_test(tc, test_the_cap_is_a_quarter_of_the_descriptors_free_at_start);
     tcase_add_test(tc, test_a_silent_connection_is_closed_at_the_idle_timeout);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "fixture_server.h"
 #include "retry.h"
 #include "service.h"
 #include "wire.h"
@@ -33,6 +34,15 @@
 
 #define ORIGIN_1 0x0101
 #define ORIGIN_2 0x0202
+
+static retry_cache_t *cache_new(size_t max_clients, size_t max_bytes, uint64_t ttl_ms)
+{
+    retry_cache_t *rc = NULL;
+    errbuf_t e;
+    ck_assert_msg(retry_cache_new(max_clients, max_bytes, ttl_ms, &rc, &e) == 0,
+                  "retry_cache_new: %s", e.msg);
+    return rc;
+}
 
 static int put_from(retry_cache_t *rc, uint64_t origin, uint64_t cid, uint64_t id, const char *text,
                     uint64_t now)
@@ -61,7 +71,7 @@ static const char *find(retry_cache_t *rc, uint64_t cid, uint64_t id, uint64_t n
 
 START_TEST(test_cache_keeps_the_last_reply_per_client)
 {
-    retry_cache_t *rc = retry_cache_new(8, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(8, 1 << 20, 1000);
     put(rc, CID_A, 1, "a1", 0);
     put(rc, CID_B, 1, "b1", 0);
     put(rc, CID_A, 2, "a2", 0);
@@ -74,7 +84,7 @@ START_TEST(test_cache_keeps_the_last_reply_per_client)
     ck_assert_ptr_null(rc);
     retry_cache_destroy(&rc); /* safe twice */
 
-    rc = retry_cache_new(100, 1 << 20, 1000);
+    rc = cache_new(100, 1 << 20, 1000);
     put(rc, CID_A, 1, "a1", 0);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, CID_B, 1, "b1", 0), 0);
     ck_assert_str_eq(find(rc, CID_B, 1, 0), "b1");
@@ -88,7 +98,7 @@ END_TEST
 START_TEST(test_cache_an_origin_over_its_share_gives_up_its_own_oldest)
 {
     const uint64_t victim = 999ull << 20;
-    retry_cache_t *rc = retry_cache_new(128, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(128, 1 << 20, 1000);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, victim, 1, "victim", 0), 0);
     for (uint64_t c = 1; c <= 100; c++)
         ck_assert_int_eq(put_from(rc, ORIGIN_1, c << 20, 7, "flood", c), 0);
@@ -119,7 +129,7 @@ END_TEST
  * until it expires, and a new origin's reply is simply not kept. */
 START_TEST(test_cache_full_of_other_origins_keeps_them_and_refuses_a_newcomer)
 {
-    retry_cache_t *rc = retry_cache_new(4, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(4, 1 << 20, 1000);
     for (uint64_t o = 1; o <= 4; o++)
         ck_assert_int_eq(put_from(rc, o, o << 20, 1, "held", 0), 0);
     for (uint64_t o = 5; o <= 100; o++)
@@ -152,7 +162,7 @@ END_TEST
  * newest reply. */
 START_TEST(test_cache_bytes_are_shared_out_by_origin_too)
 {
-    retry_cache_t *rc = retry_cache_new(640, 2560, 1000);
+    retry_cache_t *rc = cache_new(640, 2560, 1000);
     char ten[] = "0123456789", big[101], huge[2600];
     memset(big, 'b', 100);
     big[100] = '\0';
@@ -186,7 +196,7 @@ END_TEST
 
 START_TEST(test_cache_drops_entries_after_the_ttl)
 {
-    retry_cache_t *rc = retry_cache_new(100, 1 << 20, 1000);
+    retry_cache_t *rc = cache_new(100, 1 << 20, 1000);
     put(rc, CID_A, 1, "old", 0);
     ck_assert_int_eq(put_from(rc, ORIGIN_2, CID_B, 1, "new", 600), 0);
     ck_assert_str_eq(find(rc, CID_A, 1, 1000), "old");
@@ -202,73 +212,54 @@ END_TEST
 /* -------------------------------------------------------------- service */
 
 typedef struct fixture {
-    service_t *svc;
-    arena_t *arena;
-    wire_buf_t in, out, first;
+    svc_fixture_t sf; /* the service, its buffers, the peer and the clock */
+    wire_buf_t first; /* a reply kept to compare a duplicate's with */
     uint64_t ids[NS];
     env_t *ref[NS]; /* each session's twin, stepped once per step meant */
-    uint64_t now;
-    const service_peer_t *peer; /* who sends: NULL, or one of the peers below */
 } fixture_t;
 
-/* Sends the bytes in f->in; the reply is in f->out and decoded into rep. */
-static void send_in(fixture_t *f, wire_reply_t *rep)
-{
-    service_handle(f->svc, f->in.data, f->in.len, f->peer, f->now, &f->out, NULL);
-    arena_reset(f->arena);
-    errbuf_t e;
-    ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,
-                  "reply does not decode: %s", e.msg);
-}
+/* Sends the bytes in f->sf.in again; the reply is in f->sf.out. */
+static void send_in(fixture_t *f, wire_reply_t *rep) { svc_fixture_send(&f->sf, rep); }
 
 static void call(fixture_t *f, wire_request_t *req, uint64_t cid, uint64_t id, wire_reply_t *rep)
 {
-    req->major = WIRE_MAJOR;
-    req->minor = WIRE_MINOR;
     req->client_id = cid;
     req->id = id;
-    ck_assert_int_eq(wire_encode_request(req, &f->in), 0);
-    send_in(f, rep);
+    svc_fixture_call(&f->sf, req, rep);
 }
 
 /* Keeps a copy of the last reply's bytes. */
 static void keep_reply(fixture_t *f)
 {
-    f->first.data = realloc(f->first.data, f->out.len);
-    memcpy(f->first.data, f->out.data, f->out.len);
-    f->first.len = f->out.len;
+    f->first.data = realloc(f->first.data, f->sf.out.len);
+    memcpy(f->first.data, f->sf.out.data, f->sf.out.len);
+    f->first.len = f->sf.out.len;
 }
 
 static void ck_same_reply(const fixture_t *f)
 {
-    ck_assert_uint_eq(f->out.len, f->first.len);
-    ck_assert_msg(memcmp(f->out.data, f->first.data, f->out.len) == 0,
+    ck_assert_uint_eq(f->sf.out.len, f->first.len);
+    ck_assert_msg(memcmp(f->sf.out.data, f->first.data, f->sf.out.len) == 0,
                   "the duplicate's reply differs from the first");
 }
 
 static void fixture_init(fixture_t *f, size_t retry_clients, uint64_t retry_ttl_ms)
 {
     memset(f, 0, sizeof *f);
-    f->now = 1000;
     service_config_t cfg = {.max_sessions = 64, .max_batch = 16, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20, .retry_clients = retry_clients,
                             .retry_ttl_ms = retry_ttl_ms};
-    f->svc = service_new(&cfg);
-    arena_new(4096, &f->arena, NULL);
-    ck_assert_ptr_nonnull(f->svc);
+    svc_fixture_init(&f->sf, &cfg);
     wire_request_t req = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = NS}};
     wire_reply_t rep;
     call(f, &req, 0, 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     memcpy(f->ids, rep.make.sessions, sizeof f->ids);
-    const env_class_t *cls = env_find("CartPole-v1");
     float obs[4];
-    errbuf_t e;
     for (int i = 0; i < NS; i++) {
         uint64_t seed = 50 + (uint64_t)i;
-        f->ref[i] = calloc(1, env_size(cls));
-        ck_assert_int_eq(env_init(f->ref[i], cls, NULL, 0, &e), 0);
-        ck_assert_int_eq(env_reset(f->ref[i], &seed, NULL, 0, obs, &e), 0);
+        f->ref[i] = local_env("CartPole-v1", NULL, 0);
+        local_reset(f->ref[i], &seed, obs);
         wire_request_t r = {.op = WIRE_OP_RESET, .reset = {.session = f->ids[i], .has_seed = true,
                                                             .seed = seed}};
         call(f, &r, 0, 2, &rep);
@@ -280,14 +271,11 @@ static void fixture_deinit(fixture_t *f)
 {
     for (int i = 0; i < NS; i++)
         free(f->ref[i]);
-    service_destroy(&f->svc);
-    arena_destroy(&f->arena);
-    wire_buf_deinit(&f->in);
-    wire_buf_deinit(&f->out);
+    svc_fixture_deinit(&f->sf);
     wire_buf_deinit(&f->first);
 }
 
-static uint64_t env_steps(const fixture_t *f) { return service_stats(f->svc)->env_steps; }
+static uint64_t env_steps(const fixture_t *f) { return service_stats(f->sf.svc)->env_steps; }
 
 /* Steps session i with the action (client 0: no retry identity) and checks
  * the reply against its twin stepped once: proof that every step before
@@ -298,24 +286,18 @@ static void step_and_compare(fixture_t *f, int i, int64_t action)
     wire_reply_t rep;
     call(f, &req, 0, 999, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
-    float obs[4];
-    double reward;
-    bool term, trunc;
-    errbuf_t e;
-    ck_assert_int_eq(env_step(f->ref[i], action, obs, &reward, &term, &trunc, &e), 0);
-    ck_assert_msg(memcmp(rep.step.obs.data, obs, sizeof obs) == 0,
+    step_result_t want;
+    local_step(f->ref[i], action, &want);
+    ck_assert_msg(memcmp(rep.step.obs.data, want.obs, sizeof want.obs) == 0,
                   "session %d is not where one step per request puts it", i);
-    ck_assert(rep.step.reward == reward && rep.step.terminated == term &&
-              rep.step.truncated == trunc);
+    ck_assert(rep.step.reward == want.reward && rep.step.terminated == want.terminated &&
+              rep.step.truncated == want.truncated);
 }
 
 static void twin_step(fixture_t *f, int i, int64_t action)
 {
-    float obs[4];
-    double reward;
-    bool term, trunc;
-    errbuf_t e;
-    ck_assert_int_eq(env_step(f->ref[i], action, obs, &reward, &term, &trunc, &e), 0);
+    step_result_t r;
+    local_step(f->ref[i], action, &r);
 }
 
 START_TEST(test_duplicate_step_steps_once_and_gets_the_same_bytes)
@@ -332,7 +314,7 @@ START_TEST(test_duplicate_step_steps_once_and_gets_the_same_bytes)
     send_in(&f, &rep); /* the very same bytes again: a resend */
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps + 1);
-    ck_assert_uint_eq(service_stats(f.svc)->retries_replayed, 1);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_replayed, 1);
     call(&f, &req, CID_A, 11, &rep); /* a new id is a new step */
     ck_assert_int_eq(rep.code, ERR_OK);
     twin_step(&f, 0, 1);
@@ -447,7 +429,7 @@ START_TEST(test_duplicate_whose_reply_was_evicted_is_refused_not_executed)
     ck_assert_int_eq(rep.code, ERR_FAILED_PRECONDITION);
     ck_assert_ptr_nonnull(strstr(rep.message, "no longer cached"));
     ck_assert_uint_eq(env_steps(&f), steps);
-    ck_assert_uint_eq(service_stats(f.svc)->retries_refused, 3);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_refused, 3);
     for (int i = 0; i < NS; i++)
         step_and_compare(&f, i, 0);
     fixture_deinit(&f);
@@ -463,7 +445,7 @@ START_TEST(test_duplicate_after_the_ttl_is_refused_not_executed)
     call(&f, &req, CID_A, 7, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     twin_step(&f, 2, 0);
-    f.now += 51;
+    f.sf.now += 51;
     call(&f, &req, CID_A, 7, &rep);
     ck_assert_int_eq(rep.code, ERR_FAILED_PRECONDITION);
     step_and_compare(&f, 2, 1);
@@ -514,19 +496,19 @@ START_TEST(test_a_flood_from_other_connections_leaves_a_victims_reply)
     wire_request_t req = {.op = WIRE_OP_STEP, .step = {.session = f.ids[0], .action = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_conn;
+    f.sf.peer = &victim_conn;
     call(&f, &req, CID_A, 10, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 0, 1);
 
     service_peer_t flooder = {.conn = "flooder", .conn_len = 7};
-    f.peer = &flooder;
+    f.sf.peer = &flooder;
     for (uint64_t c = 1; c <= 5000; c++) {
         call(&f, &nothing, c << 13, 1, &rep);
         ck_assert_int_eq(rep.code, ERR_OK);
     }
-    ck_assert_uint_eq(service_stats(f.svc)->retries_not_kept, 0);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_not_kept, 0);
     uint8_t rid[5] = {0};
     flooder.conn = rid;
     flooder.conn_len = sizeof rid;
@@ -535,10 +517,10 @@ START_TEST(test_a_flood_from_other_connections_leaves_a_victims_reply)
         call(&f, &nothing, (5000 + c) << 13, 1, &rep);
         ck_assert_int_eq(rep.code, ERR_OK);
     }
-    ck_assert_uint_eq(service_stats(f.svc)->retries_not_kept, 969);
+    ck_assert_uint_eq(service_stats(f.sf.svc)->retries_not_kept, 969);
 
     uint64_t steps = env_steps(&f);
-    f.peer = &victim_conn2; /* the resend's fresh socket */
+    f.sf.peer = &victim_conn2; /* the resend's fresh socket */
     call(&f, &req, CID_A, 10, &rep);
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps);
@@ -564,16 +546,16 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     wire_request_t make = {.op = WIRE_OP_MAKE, .make = {.env_id = "CartPole-v1", .count = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_key;
+    f.sf.peer = &victim_key;
     call(&f, &make, CID_A, 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
-    f.peer = &mallory_key;
+    f.sf.peer = &mallory_key;
     call(&f, &nothing, CID_A, 1, &rep); /* the victim's (client_id, id) */
     ck_assert_int_eq(rep.code, ERR_OK);
     ck_assert_int_eq(rep.op, WIRE_OP_CLOSE);
     ck_assert_uint_eq(rep.close.closed, 0);
-    f.peer = &victim_key2;
+    f.sf.peer = &victim_key2;
     call(&f, &make, CID_A, 1, &rep);
     ck_same_reply(&f);
 
@@ -582,7 +564,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 1, 1);
-    f.peer = &mallory_key;
+    f.sf.peer = &mallory_key;
     call(&f, &nothing, CID_A, UINT64_MAX - 1, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     wire_request_t poison = {.op = WIRE_OP_STEP, .step = {.session = f.ids[2], .action = 0}};
@@ -591,7 +573,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     twin_step(&f, 2, 0);
 
     uint64_t steps = env_steps(&f);
-    f.peer = &victim_key;
+    f.sf.peer = &victim_key;
     call(&f, &step, CID_A, 2, &rep);
     ck_same_reply(&f);
     ck_assert_uint_eq(env_steps(&f), steps);
@@ -600,7 +582,7 @@ START_TEST(test_another_key_with_the_same_client_id_is_another_client)
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 2, 1);
-    f.peer = &victim_key2;
+    f.sf.peer = &victim_key2;
     call(&f, &step, CID_A, 3, &rep);
     ck_same_reply(&f);
     step_and_compare(&f, 1, 0);
@@ -618,12 +600,12 @@ START_TEST(test_without_curve_the_client_id_alone_names_the_client)
     wire_request_t step = {.op = WIRE_OP_STEP, .step = {.session = f.ids[3], .action = 1}};
     wire_request_t nothing = {.op = WIRE_OP_CLOSE};
     wire_reply_t rep;
-    f.peer = &victim_conn;
+    f.sf.peer = &victim_conn;
     call(&f, &step, CID_A, 5, &rep);
     ck_assert_int_eq(rep.code, ERR_OK);
     keep_reply(&f);
     twin_step(&f, 3, 1);
-    f.peer = &victim_conn2;
+    f.sf.peer = &victim_conn2;
     call(&f, &nothing, CID_A, 5, &rep);
     ck_same_reply(&f);
     step_and_compare(&f, 3, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "fixture_server.h"
 #include "service.h"
 #include "wire.h"
 
@@ -22,9 +23,7 @@
 #define MAX_STEPS 30 /* short episodes, so truncation happens too */
 
 typedef struct fixture {
-    service_t *svc;
-    arena_t *arena;
-    wire_buf_t in, out;
+    svc_fixture_t sf; /* the service, its buffers and its clock (1000 ms throughout) */
     uint64_t ids[NS];
     env_t *ref[NS];
     uint64_t rng;
@@ -38,18 +37,11 @@ static uint64_t next_rand(fixture_t *f)
     return f->rng;
 }
 
-/* Encodes req, hands it to the service and decodes the reply. */
+/* Encodes req (with the next id), hands it to the service and decodes the reply. */
 static void call(fixture_t *f, wire_request_t *req, wire_reply_t *rep)
 {
-    req->major = WIRE_MAJOR;
-    req->minor = WIRE_MINOR;
     req->id++;
-    ck_assert_int_eq(wire_encode_request(req, &f->in), 0);
-    service_handle(f->svc, f->in.data, f->in.len, NULL, 1000, &f->out, NULL);
-    arena_reset(f->arena);
-    errbuf_t e;
-    ck_assert_msg(wire_decode_reply(f->arena, f->out.data, f->out.len, rep, &e) == 0,
-                  "reply does not decode: %s", e.msg);
+    svc_fixture_call(&f->sf, req, rep);
 }
 
 static void fixture_init(fixture_t *f)
@@ -58,10 +50,7 @@ static void fixture_init(fixture_t *f)
     f->rng = 0x2545f4914f6cdd1du;
     service_config_t cfg = {.max_sessions = NS, .max_batch = NS, .session_ttl_ms = 3600000,
                             .max_message_size = 1 << 20};
-    f->svc = service_new(&cfg);
-    arena_new(4096, &f->arena, NULL);
-    ck_assert_ptr_nonnull(f->svc);
-    ck_assert_ptr_nonnull(f->arena);
+    svc_fixture_init(&f->sf, &cfg);
 
     option_t mopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     wire_request_t req;
@@ -78,15 +67,11 @@ static void fixture_init(fixture_t *f)
     memcpy(f->ids, rep.make.sessions, sizeof f->ids);
 
     uint64_t seeds[NS];
-    const env_class_t *cls = env_find("CartPole-v1");
-    option_t eopt = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = MAX_STEPS};
     float obs[4];
-    errbuf_t e;
     for (int i = 0; i < NS; i++) {
         seeds[i] = 1000 + (uint64_t)i;
-        f->ref[i] = calloc(1, env_size(cls));
-        ck_assert_int_eq(env_init(f->ref[i], cls, &eopt, 1, &e), 0);
-        ck_assert_int_eq(env_reset(f->ref[i], &seeds[i], NULL, 0, obs, &e), 0);
+        f->ref[i] = local_env("CartPole-v1", &mopt, 1);
+        local_reset(f->ref[i], &seeds[i], obs);
     }
     memset(&req, 0, sizeof req);
     req.op = WIRE_OP_RESET_BATCH;
@@ -102,10 +87,7 @@ static void fixture_deinit(fixture_t *f)
 {
     for (int i = 0; i < NS; i++)
         free(f->ref[i]);
-    service_destroy(&f->svc);
-    arena_destroy(&f->arena);
-    wire_buf_deinit(&f->in);
-    wire_buf_deinit(&f->out);
+    svc_fixture_deinit(&f->sf);
 }
 
 /* Builds a step_batch over a random subset in random order; rows[] gets
@@ -152,35 +134,22 @@ static size_t random_batch(fixture_t *f, int mode, int round, wire_request_t *re
 static void check_row(env_t *env, int mode, int64_t action, const wire_reply_t *rep, size_t r,
                       int round)
 {
-    float obs[4], final_obs[4] = {0, 0, 0, 0};
-    double reward = 0.0;
-    bool term = false, trunc = false;
-    uint8_t reset = 0;
-    errbuf_t e;
-    if (mode == WIRE_AUTORESET_NEXT_STEP && env->done) {
-        ck_assert_int_eq(env_reset(env, NULL, NULL, 0, obs, &e), 0);
-        reset = 1;
-    } else {
-        ck_assert_int_eq(env_step(env, action, obs, &reward, &term, &trunc, &e), 0);
-        if (mode == WIRE_AUTORESET_SAME_STEP && (term || trunc)) {
-            memcpy(final_obs, obs, sizeof obs);
-            ck_assert_int_eq(env_reset(env, NULL, NULL, 0, obs, &e), 0);
-            reset = 1;
-        }
-    }
+    batch_row_t x;
+    mirror_batch_row(env, mode, action, &x);
     const float *got = (const float *)rep->step_batch.obs.data + 4 * r;
-    ck_assert_msg(memcmp(got, obs, sizeof obs) == 0, "mode %d round %d row %zu: observation",
+    ck_assert_msg(memcmp(got, x.obs, sizeof x.obs) == 0, "mode %d round %d row %zu: observation",
                   mode, round, r);
-    ck_assert_msg(memcmp(&rep->step_batch.rewards[r], &reward, sizeof reward) == 0,
+    ck_assert_msg(memcmp(&rep->step_batch.rewards[r], &x.reward, sizeof x.reward) == 0,
                   "mode %d round %d row %zu: reward", mode, round, r);
-    ck_assert_msg(rep->step_batch.terminated[r] == term && rep->step_batch.truncated[r] == trunc,
+    ck_assert_msg(rep->step_batch.terminated[r] == x.terminated &&
+                      rep->step_batch.truncated[r] == x.truncated,
                   "mode %d round %d row %zu: flags", mode, round, r);
-    ck_assert_msg(rep->step_batch.autoreset[r] == reset, "mode %d round %d row %zu: autoreset",
-                  mode, round, r);
+    ck_assert_msg(rep->step_batch.autoreset[r] == x.autoreset,
+                  "mode %d round %d row %zu: autoreset", mode, round, r);
     ck_assert(rep->step_batch.has_final_obs == (mode == WIRE_AUTORESET_SAME_STEP));
     if (rep->step_batch.has_final_obs)
-        ck_assert_msg(memcmp((const float *)rep->step_batch.final_obs.data + 4 * r, final_obs,
-                             sizeof final_obs) == 0,
+        ck_assert_msg(memcmp((const float *)rep->step_batch.final_obs.data + 4 * r, x.final_obs,
+                             sizeof x.final_obs) == 0,
                       "mode %d round %d row %zu: final observation", mode, round, r);
 }
 

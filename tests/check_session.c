@@ -14,6 +14,14 @@
 #include "rng.h"
 #include "session.h"
 
+static session_table_t *table_new(size_t max_sessions)
+{
+    session_table_t *t = NULL;
+    errbuf_t e;
+    ck_assert_msg(session_table_new(max_sessions, &t, &e) == 0, "session_table_new: %s", e.msg);
+    return t;
+}
+
 static const env_class_t *cartpole(void)
 {
     const env_class_t *cls = env_find("CartPole-v1");
@@ -38,7 +46,7 @@ static int cmp_u64(const void *a, const void *b)
 
 START_TEST(test_create_find_close)
 {
-    session_table_t *t = session_table_new(10);
+    session_table_t *t = table_new(10);
     session_t *s[3];
 
     ck_assert_uint_eq(session_count(t), 0);
@@ -68,7 +76,7 @@ END_TEST
 
 START_TEST(test_make_options_reach_the_env_and_bad_ones_create_nothing)
 {
-    session_table_t *t = session_table_new(10);
+    session_table_t *t = table_new(10);
     option_t steps = {.key = "max_episode_steps", .type = OPTION_INT, .v.i = 7};
     option_t bad = {.key = "no_such_option", .type = OPTION_BOOL, .v.b = true};
     session_t *s = NULL;
@@ -92,7 +100,7 @@ END_TEST
 START_TEST(test_ids_are_unique_and_nonzero_across_index_growth)
 {
     enum { N = 5000 };
-    session_table_t *t = session_table_new(N);
+    session_table_t *t = table_new(N);
     uint64_t *ids = malloc(N * sizeof *ids);
     size_t bytes0 = session_index_bytes(t);
 
@@ -117,7 +125,7 @@ END_TEST
 
 START_TEST(test_limit_is_resource_exhausted_and_frees_up_on_close)
 {
-    session_table_t *t = session_table_new(3);
+    session_table_t *t = table_new(3);
     session_t *s[3], *extra = NULL;
     errbuf_t e;
 
@@ -139,7 +147,7 @@ END_TEST
 /* Reclaimed: last use + ttl <= now. One millisecond either side. */
 START_TEST(test_reap_by_ttl_with_an_explicit_clock)
 {
-    session_table_t *t = session_table_new(10);
+    session_table_t *t = table_new(10);
     session_t *a = create_ok(t, 1000);
     session_t *b = create_ok(t, 1100);
     uint64_t ida = a->id, idb = b->id;
@@ -162,7 +170,7 @@ END_TEST
  * used last outlives the ones created after it. */
 START_TEST(test_touch_keeps_a_session_alive_in_lru_order)
 {
-    session_table_t *t = session_table_new(10);
+    session_table_t *t = table_new(10);
     session_t *a = create_ok(t, 0);
     session_t *b = create_ok(t, 10);
     session_t *c = create_ok(t, 20);
@@ -218,7 +226,7 @@ static void ck_table_matches(session_table_t *t, const ref_t *r, int op)
 START_TEST(test_random_operations_match_a_reference_array)
 {
     enum { MAX = 4000, OPS = 40000 };
-    session_table_t *t = session_table_new(MAX);
+    session_table_t *t = table_new(MAX);
     ref_t r = {.e = calloc(MAX, sizeof(ref_entry_t)), .n = 0};
     uint64_t *closed = calloc(OPS, sizeof *closed);
     size_t nclosed = 0, reaped_total = 0;

@@ -70,9 +70,7 @@ static void setup(void)
 {
     service_config_t cfg = {.max_sessions = 64, .max_batch = 16, .session_ttl_ms = 20000,
                             .max_message_size = 1 << 20};
-    svc = service_new(&cfg);
-    arena_new(4096, &arena, NULL);
-    if (!svc || !arena)
+    if (service_new(&cfg, &svc, NULL) < 0 || arena_new(4096, &arena, NULL) < 0)
         abort();
 }
 
