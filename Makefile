@@ -226,7 +226,9 @@ $(BUILD)/check_all: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libenvd.a $(BUILD)/l
 	$(LINK) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) $(FINAL_LDLIBS)
 
 # `make check`: the Check suites only (no deps step). CK_RUN_SUITE=name runs one.
-check: all $(BUILD)/check_all
+# The benchmarks are built too (not run), so a change that breaks one fails here.
+BENCH_BINS = $(BUILD)/bench_qnet $(BUILD)/bench_envd $(BUILD)/bench_rss $(BUILD)/bench_service $(BUILD)/soak
+check: all $(BUILD)/check_all $(BENCH_BINS)
 	$(BUILD)/check_all
 
 test: deps
