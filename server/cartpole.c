@@ -29,9 +29,9 @@
 #define RESET_HIGH 0.05
 
 /* Box bounds: the float32 values Gymnasium builds from [2*2.4, inf,
- * 2*theta_limit, inf], widened to double (float32 4099999a and 3ed67750). */
-static const double obs_high[4] = {0x1.333334p+2, INFINITY, 0x1.aceeap-2, INFINITY};
-static const double obs_low[4] = {-0x1.333334p+2, -INFINITY, -0x1.aceeap-2, -INFINITY};
+ * 2*theta_limit, inf] (float32 4099999a and 3ed67750). */
+static const float obs_high[4] = {0x1.333334p+2f, INFINITY, 0x1.aceeap-2f, INFINITY};
+static const float obs_low[4] = {-0x1.333334p+2f, -INFINITY, -0x1.aceeap-2f, -INFINITY};
 
 static void cartpole_obs(const cartpole_t *cp, float *obs)
 {
@@ -189,7 +189,8 @@ static void cartpole_step_many(void *const *states, const int64_t *actions, size
     {                                                                                       \
         .id = name, .max_episode_steps = steps, .has_reward_threshold = true,               \
         .reward_threshold = threshold, .state_size = sizeof(cartpole_t), .obs_dim = 4,      \
-        .n_actions = 2, .obs_low = obs_low, .obs_high = obs_high, .init = cartpole_init,    \
+        .obs_low = obs_low, .obs_high = obs_high, .action_kind = ENV_DISCRETE,              \
+        .n_actions = 2, .init = cartpole_init,                                              \
         .reset = cartpole_reset, .step = cartpole_step, .step_many = cartpole_step_many,    \
     }
 

@@ -95,3 +95,32 @@ void mountaincar_step(mountaincar_t *s, int64_t action, float *obs, double *rewa
     obs[0] = (float)p;
     obs[1] = (float)v;
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int mountaincar_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return mountaincar_init(state, opts, nopts, e);
+}
+
+static int mountaincar_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                                   float *obs, errbuf_t *e)
+{
+    return mountaincar_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void mountaincar_class_step(void *state, int64_t action, float *obs, double *reward,
+                                   bool *terminated)
+{
+    mountaincar_step(state, action, obs, reward, terminated);
+}
+
+const env_class_t mountaincar_v0_class = {
+    .id = "MountainCar-v0", .max_episode_steps = MOUNTAINCAR_MAX_EPISODE_STEPS,
+    .has_reward_threshold = true, .reward_threshold = MOUNTAINCAR_REWARD_THRESHOLD,
+    .state_size = sizeof(mountaincar_t), .obs_dim = MOUNTAINCAR_OBS_DIM,
+    .obs_low = mountaincar_obs_low, .obs_high = mountaincar_obs_high,
+    .action_kind = ENV_DISCRETE, .n_actions = MOUNTAINCAR_N_ACTIONS,
+    .init = mountaincar_class_init, .reset = mountaincar_class_reset,
+    .step = mountaincar_class_step,
+};

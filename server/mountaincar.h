@@ -47,4 +47,7 @@ int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t
 void mountaincar_step(mountaincar_t *s, int64_t action, float *obs, double *reward,
                       bool *terminated);
 
+/* MountainCar-v0 in the registry: 200 steps, threshold -110. */
+extern const env_class_t mountaincar_v0_class;
+
 #endif

@@ -189,3 +189,37 @@ void mountaincar_continuous_step_f64(mountaincar_continuous_t *s, double a, floa
 {
     mountaincar_continuous_advance(s, (num_t){a, K_F64}, obs, reward, terminated);
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int mcc_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return mountaincar_continuous_init(state, opts, nopts, e);
+}
+
+static int mcc_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                           float *obs, errbuf_t *e)
+{
+    return mountaincar_continuous_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void mcc_class_step(void *state, const void *action, env_dtype_t dtype, float *obs,
+                           double *reward, bool *terminated)
+{
+    if (dtype == ENV_F32)
+        mountaincar_continuous_step_f32(state, *(const float *)action, obs, reward, terminated);
+    else
+        mountaincar_continuous_step_f64(state, *(const double *)action, obs, reward, terminated);
+}
+
+const env_class_t mountaincar_continuous_v0_class = {
+    .id = "MountainCarContinuous-v0",
+    .max_episode_steps = MOUNTAINCAR_CONTINUOUS_MAX_EPISODE_STEPS,
+    .has_reward_threshold = true, .reward_threshold = MOUNTAINCAR_CONTINUOUS_REWARD_THRESHOLD,
+    .state_size = sizeof(mountaincar_continuous_t), .obs_dim = MOUNTAINCAR_CONTINUOUS_OBS_DIM,
+    .obs_low = mountaincar_continuous_obs_low, .obs_high = mountaincar_continuous_obs_high,
+    .action_kind = ENV_BOX, .action_dim = MOUNTAINCAR_CONTINUOUS_ACTION_DIM,
+    .action_low = mountaincar_continuous_action_low,
+    .action_high = mountaincar_continuous_action_high, .init = mcc_class_init,
+    .reset = mcc_class_reset, .step_box = mcc_class_step,
+};

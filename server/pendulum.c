@@ -147,3 +147,35 @@ void pendulum_step_f64(pendulum_t *s, double u, float *obs, double *reward, bool
     double b = 3.0 * u;
     pendulum_advance(s, c3, b, obs, reward, terminated);
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int pendulum_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return pendulum_init(state, opts, nopts, e);
+}
+
+static int pendulum_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                                float *obs, errbuf_t *e)
+{
+    return pendulum_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void pendulum_class_step(void *state, const void *action, env_dtype_t dtype, float *obs,
+                                double *reward, bool *terminated)
+{
+    if (dtype == ENV_F32)
+        pendulum_step_f32(state, *(const float *)action, obs, reward, terminated);
+    else
+        pendulum_step_f64(state, *(const double *)action, obs, reward, terminated);
+}
+
+const env_class_t pendulum_v1_class = {
+    .id = "Pendulum-v1", .max_episode_steps = PENDULUM_MAX_EPISODE_STEPS,
+    .has_reward_threshold = false, .state_size = sizeof(pendulum_t),
+    .obs_dim = PENDULUM_OBS_DIM, .obs_low = pendulum_obs_low, .obs_high = pendulum_obs_high,
+    .action_kind = ENV_BOX, .action_dim = PENDULUM_ACTION_DIM,
+    .action_low = pendulum_action_low, .action_high = pendulum_action_high,
+    .init = pendulum_class_init, .reset = pendulum_class_reset,
+    .step_box = pendulum_class_step,
+};

@@ -119,7 +119,7 @@ static int replay_step(replay_t *r, env_t *env, const cJSON *rec)
 
     if (!cJSON_IsNumber(a) || !cJSON_IsNumber(rw))
         return replay_fail(r, "action or reward missing in the golden file");
-    if (env_step(env, (int64_t)a->valuedouble, obs, &reward, &terminated, &truncated, &e) < 0)
+    if (env_step(env, ENV_DISCRETE((int64_t)a->valuedouble), obs, &reward, &terminated, &truncated, &e) < 0)
         return replay_fail(r, "env_step: %s", e.msg);
     if (check_obs(r, rec, "obs_hex", "state_f64_hex", env, obs) < 0)
         return -1;
@@ -256,7 +256,7 @@ static bool terminates_from(double x, double theta)
 
     reset_ok(env, 0, obs);
     *cp = (cartpole_t){.x = x, .theta = theta};
-    ck_assert_int_eq(env_step(env, 0, obs, &reward, &term, &trunc, &e), 0);
+    ck_assert_int_eq(env_step(env, ENV_DISCRETE(0), obs, &reward, &term, &trunc, &e), 0);
     ck_assert(cp->x == x && cp->theta == theta);
     free(env);
     return term;
@@ -290,11 +290,11 @@ START_TEST(test_step_before_reset_fails_and_changes_nothing)
     errbuf_t e;
 
     memcpy(before, env, size);
-    ck_assert_int_eq(env_check_step(env, 0, &e), ERR_FAILED_PRECONDITION);
-    ck_assert_int_eq(env_step(env, 0, obs, &reward, &term, &trunc, &e), ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(env_check_step(env, ENV_DISCRETE(0), &e), ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(env_step(env, ENV_DISCRETE(0), obs, &reward, &term, &trunc, &e), ERR_FAILED_PRECONDITION);
     ck_assert_int_eq(e.code, ERR_FAILED_PRECONDITION);
     /* OrderEnforcing is outside the action check, so it answers first. */
-    ck_assert_int_eq(env_step(env, 2, obs, &reward, &term, &trunc, &e), ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(env_step(env, ENV_DISCRETE(2), obs, &reward, &term, &trunc, &e), ERR_FAILED_PRECONDITION);
     ck_assert_msg(memcmp(before, env, size) == 0, "a refused step changed the instance");
     free(before);
     free(env);
@@ -316,14 +316,14 @@ START_TEST(test_invalid_action_fails_and_changes_nothing)
     reset_ok(b, 3, ob);
     for (int t = 1; t <= 30; t++) {
         for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-            ck_assert_int_eq(env_check_step(a, bad[k], &e), ERR_INVALID_ARGUMENT);
-            ck_assert_int_eq(env_step(a, bad[k], oa, &ra, &ta, &ua, &e), ERR_INVALID_ARGUMENT);
+            ck_assert_int_eq(env_check_step(a, ENV_DISCRETE(bad[k]), &e), ERR_INVALID_ARGUMENT);
+            ck_assert_int_eq(env_step(a, ENV_DISCRETE(bad[k]), oa, &ra, &ta, &ua, &e), ERR_INVALID_ARGUMENT);
             ck_assert_msg(strstr(e.msg, "action") != NULL, "unhelpful message: %s", e.msg);
         }
         ck_assert_msg(memcmp(a, b, size) == 0, "t %d: a refused action changed the instance", t);
         int64_t action = t % 3 == 0;
-        ck_assert_int_eq(env_step(a, action, oa, &ra, &ta, &ua, &e), 0);
-        ck_assert_int_eq(env_step(b, action, ob, &rb, &tb, &ub, &e), 0);
+        ck_assert_int_eq(env_step(a, ENV_DISCRETE(action), oa, &ra, &ta, &ua, &e), 0);
+        ck_assert_int_eq(env_step(b, ENV_DISCRETE(action), ob, &rb, &tb, &ub, &e), 0);
         ck_assert_msg(memcmp(oa, ob, sizeof oa) == 0, "t %d: trajectories differ", t);
         ck_assert(ra == rb && ta == tb && ua == ub);
     }
@@ -410,7 +410,7 @@ static void ck_truncates_at(env_t *env, uint64_t seed, int limit)
 
     reset_ok(env, seed, obs);
     for (int t = 1; t <= limit + 2; t++) {
-        ck_assert_int_eq(env_step(env, balance(obs), obs, &reward, &term, &trunc, &e), 0);
+        ck_assert_int_eq(env_step(env, ENV_DISCRETE(balance(obs)), obs, &reward, &term, &trunc, &e), 0);
         ck_assert_msg(!term, "terminated at t %d", t);
         ck_assert_msg(trunc == (t >= limit), "t %d: truncated = %d with limit %d", t, trunc,
                       limit);
@@ -444,8 +444,8 @@ START_TEST(test_v0_truncates_at_200_with_v1_dynamics)
     reset_ok(v0, 1, o0);
     reset_ok(v1, 1, o1);
     for (int t = 1; t <= 200; t++) {
-        ck_assert_int_eq(env_step(v0, balance(o0), o0, &r0, &t0, &u0, &e), 0);
-        ck_assert_int_eq(env_step(v1, balance(o1), o1, &r1, &t1, &u1, &e), 0);
+        ck_assert_int_eq(env_step(v0, ENV_DISCRETE(balance(o0)), o0, &r0, &t0, &u0, &e), 0);
+        ck_assert_int_eq(env_step(v1, ENV_DISCRETE(balance(o1)), o1, &r1, &t1, &u1, &e), 0);
         ck_assert_msg(memcmp(o0, o1, sizeof o0) == 0 && r0 == r1 && t0 == t1,
                       "t %d: v0 and v1 dynamics differ", t);
     }
@@ -497,11 +497,11 @@ START_TEST(test_batched_steps_equal_single_steps_bit_for_bit)
             act[i] = (int64_t)(lcg >> 63);
             rows[i] = (lcg >> 40) % 7 == 0 ? NULL : many[i];
         }
-        env_step_many_unchecked(rows, act, ROWS, obs_many, rew_many, term_many, trunc_many);
+        env_step_many_unchecked(rows, act, 0, ROWS, obs_many, rew_many, term_many, trunc_many);
         for (int i = 0; i < ROWS; i++) {
             if (!rows[i])
                 continue;
-            env_step_unchecked(one[i], act[i], obs_one, &rew_one, &term_one, &trunc_one);
+            env_step_unchecked(one[i], ENV_DISCRETE(act[i]), obs_one, &rew_one, &term_one, &trunc_one);
             ck_assert_msg(memcmp(many[i], one[i], env_size(one[i]->cls)) == 0 &&
                               memcmp(obs_many + 4 * i, obs_one, sizeof obs_one) == 0 &&
                               f64_bits(rew_many[i]) == f64_bits(rew_one) &&
@@ -612,7 +612,7 @@ START_TEST(test_reset_rejects_bad_bounds_and_changes_nothing)
     errbuf_t e;
 
     reset_ok(env, 5, obs);
-    ck_assert_int_eq(env_step(env, 1, obs, &reward, &term, &trunc, &e), 0);
+    ck_assert_int_eq(env_step(env, ENV_DISCRETE(1), obs, &reward, &term, &trunc, &e), 0);
     memcpy(before, env, size);
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         ck_assert_msg(try_reset(env, 6, bad[k], 2, obs, &e) == ERR_INVALID_ARGUMENT,

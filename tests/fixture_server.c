@@ -305,7 +305,7 @@ void local_reset(env_t *env, const uint64_t *seed, float *obs)
 void local_step(env_t *env, int64_t action, step_result_t *r)
 {
     errbuf_t e;
-    ck_assert_msg(env_step(env, action, r->obs, &r->reward, &r->terminated, &r->truncated, &e) == 0,
+    ck_assert_msg(env_step(env, ENV_DISCRETE(action), r->obs, &r->reward, &r->terminated, &r->truncated, &e) == 0,
                   "env_step: %s", e.msg);
 }
 
