@@ -18,7 +18,6 @@ struct dqn {
     qnet_t *online, *target;
     int in, A, B;
     int64_t updates;     /* gradient steps taken */
-    double last_norm;
     float *mem;          /* the one allocation the batch buffers below point into */
     float *obs;          /* (B, in) */
     float *next;         /* (B, in) */
@@ -91,10 +90,8 @@ void dqn_init(dqn_t *d, rng_t *rng)
 
 qnet_t *dqn_online(dqn_t *d) { return d->online; }
 qnet_t *dqn_target(dqn_t *d) { return d->target; }
-const dqn_config_t *dqn_config(const dqn_t *d) { return &d->cfg; }
 int64_t dqn_updates(const dqn_t *d) { return d->updates; }
 void dqn_set_updates(dqn_t *d, int64_t n) { d->updates = n; }
-double dqn_last_grad_norm(const dqn_t *d) { return d->last_norm; }
 
 /* ------------------------------------------------------ pure pieces */
 
@@ -177,8 +174,8 @@ double dqn_train_step(dqn_t *d, replay_t *r, rng_t *rng)
     double loss = dqn_huber_grad(d->dq, q, d->act, d->y, B, A, (float)d->cfg.huber_delta);
     qnet_zero_grad(d->online);
     qnet_backward(d->online, d->dq, B);
-    d->last_norm = d->cfg.max_grad_norm > 0 ? qnet_clip_grad(d->online, (float)d->cfg.max_grad_norm)
-                                            : qnet_grad_norm(d->online);
+    if (d->cfg.max_grad_norm > 0)
+        qnet_clip_grad(d->online, (float)d->cfg.max_grad_norm);
     qnet_adam_step(d->online, d->cfg.lr, 0.9, 0.999, d->cfg.adam_eps);
 
     d->updates++;

@@ -62,15 +62,11 @@ double dqn_train_step(dqn_t *d, replay_t *r, rng_t *rng);
 
 qnet_t *dqn_online(dqn_t *d);
 qnet_t *dqn_target(dqn_t *d);
-const dqn_config_t *dqn_config(const dqn_t *d);
 
 /* Gradient steps taken so far (saved in checkpoints: it decides when the
  * target moves next). */
 int64_t dqn_updates(const dqn_t *d);
 void dqn_set_updates(dqn_t *d, int64_t n);
-
-/* The global gradient norm of the last step, before clipping. */
-double dqn_last_grad_norm(const dqn_t *d);
 
 /* ------------------------------------------------------ pure pieces */
 

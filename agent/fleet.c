@@ -607,8 +607,6 @@ size_t fleet_live(const fleet_t *f)
     return n;
 }
 
-size_t fleet_live_slots(const fleet_t *f) { return fleet_live(f) * (size_t)f->S; }
-
 size_t fleet_occupied(const fleet_t *f)
 {
     size_t n = 0;

@@ -479,19 +479,9 @@ void qnet_shape(const qnet_t *q, qnet_shape_t *shape)
     *shape = q->shape;
 }
 
-int qnet_in(const qnet_t *q)
-{
-    return q->shape.in;
-}
-
 int qnet_out(const qnet_t *q)
 {
     return q->shape.out;
-}
-
-int qnet_max_batch(const qnet_t *q)
-{
-    return q->max_batch;
 }
 
 int qnet_nlayers(const qnet_t *q)

@@ -148,9 +148,7 @@ int qnet_same_shape(const qnet_t *a, const qnet_t *b);
 /* The shape of q, written to *shape. */
 void qnet_shape(const qnet_t *q, qnet_shape_t *shape);
 
-int qnet_in(const qnet_t *q);
 int qnet_out(const qnet_t *q);
-int qnet_max_batch(const qnet_t *q);
 
 /* Number of linear layers: nhidden + 1. */
 int qnet_nlayers(const qnet_t *q);
