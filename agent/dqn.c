@@ -10,6 +10,7 @@
 #include "dqn.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,16 +45,22 @@ int dqn_new(const dqn_config_t *cfg, const qnet_shape_t *shape, dqn_t **out, err
     d->B = cfg->batch;
     d->in = shape->in;
     d->A = shape->out;
-    d->online = qnet_new_shape(shape, d->B);
-    d->target = qnet_new_shape(shape, 1); /* predict only */
+    int rc = qnet_new_shape(shape, d->B, &d->online, e);
+    if (rc == 0)
+        rc = qnet_new_shape(shape, 1, &d->target, e); /* predict only */
+    if (rc < 0) {
+        char why[ERR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", e->msg);
+        dqn_destroy(&d);
+        return err_set(e, rc, "dqn: cannot make a net of this shape (in %d, out %d, %d hidden): %s",
+                       shape->in, shape->out, shape->nhidden, why);
+    }
     size_t B = (size_t)d->B, in = (size_t)d->in, A = (size_t)d->A;
     size_t nfloats = 2 * B * in + B + 2 * B * A + B + B * A;
     d->mem = malloc(nfloats * sizeof(float) + B * sizeof(int32_t) + B);
-    if (!d->online || !d->target || !d->mem) {
-        int rc = d->mem ? ERR_INVALID_ARGUMENT : ERR_NOMEM;
+    if (!d->mem) {
         dqn_destroy(&d);
-        return err_set(e, rc, "dqn: cannot make a net of this shape (in %d, out %d, %d hidden)",
-                       shape->in, shape->out, shape->nhidden);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
     float *p = d->mem;
     d->obs = p, p += B * in;

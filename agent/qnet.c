@@ -210,18 +210,22 @@ static size_t round_up(size_t n)
     return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
+int qnet_new_shape(const qnet_shape_t *shape, int max_batch, qnet_t **out, errbuf_t *e)
 {
+    *out = NULL;
     if (!shape || shape->in < 1 || shape->out < 1 || shape->nhidden < 0 ||
         shape->nhidden > QNET_MAX_HIDDEN || max_batch < 1)
-        return NULL;
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "qnet: inputs, outputs and max_batch must be >= 1 and 0 to %d hidden "
+                       "layers", QNET_MAX_HIDDEN);
     for (int l = 0; l < shape->nhidden; l++)
         if (shape->hidden[l] < 1)
-            return NULL;
+            return err_set(e, ERR_INVALID_ARGUMENT, "qnet: hidden layer %d has width %d", l + 1,
+                           (int)shape->hidden[l]);
 
     qnet_t *q = calloc(1, sizeof(*q));
     if (!q)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "qnet: out of memory");
     q->shape.in = shape->in;
     q->shape.out = shape->out;
     q->shape.nhidden = shape->nhidden;
@@ -259,7 +263,7 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->mem = aligned_alloc(ALIGN_FLOATS * sizeof(float), total * sizeof(float));
     if (!q->mem) {
         free(q);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "qnet: out of memory for %zu floats", total);
     }
     memset(q->mem, 0, total * sizeof(float));
     float *p = q->mem;
@@ -277,17 +281,23 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->tile[0] = p, p += round_up((size_t)QNET_TILE * mw);
     q->tile[1] = p, p += round_up((size_t)QNET_TILE * mw);
     assert((size_t)(p - q->mem) == total);
-    return q;
+    *out = q;
+    return 0;
 }
 
-qnet_t *qnet_new(int in, const int *hidden, int nhidden, int out, int max_batch)
+int qnet_new(int in, const int *hidden, int nhidden, int nout, int max_batch, qnet_t **out,
+             errbuf_t *e)
 {
-    if (nhidden < 0 || nhidden > QNET_MAX_HIDDEN || (nhidden > 0 && !hidden))
-        return NULL;
-    qnet_shape_t s = {.in = in, .out = out, .nhidden = nhidden};
+    *out = NULL;
+    if (nhidden < 0 || nhidden > QNET_MAX_HIDDEN)
+        return err_set(e, ERR_INVALID_ARGUMENT, "qnet: %d hidden layers, not 0 to %d", nhidden,
+                       QNET_MAX_HIDDEN);
+    if (nhidden > 0 && !hidden)
+        return err_set(e, ERR_INVALID_ARGUMENT, "qnet: %d hidden layers without widths", nhidden);
+    qnet_shape_t s = {.in = in, .out = nout, .nhidden = nhidden};
     for (int l = 0; l < nhidden; l++)
         s.hidden[l] = hidden[l];
-    return qnet_new_shape(&s, max_batch);
+    return qnet_new_shape(&s, max_batch, out, e);
 }
 
 void qnet_destroy(qnet_t **q)

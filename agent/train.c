@@ -438,9 +438,8 @@ int train_check_checkpoint(const train_config_t *c, const ckpt_t *ck, int obs_di
         rc = 0;
     if (rc == 0)
         rc = dqn_new(&c->dqn, &h.shape, &r.dqn, e);
-    if (rc == 0 && !(r.replay = replay_new(c->eval_only ? 1 : (size_t)c->buffer_size, obs_dim)))
-        rc = err_set(e, ERR_NOMEM, "out of memory (replay of %" PRId64 " transitions)",
-                     c->buffer_size);
+    if (rc == 0)
+        rc = replay_new(c->eval_only ? 1 : (size_t)c->buffer_size, obs_dim, &r.replay, e);
     if (rc == 0)
         rc = load_state(&r, &h, e);
     replay_destroy(&r.replay);
@@ -751,13 +750,13 @@ static int setup(run_t *r, errbuf_t *e)
     }
     if ((rc = dqn_new(&c->dqn, &r->shape, &r->dqn, e)) < 0)
         return rc;
-    r->replay = replay_new(c->eval_only ? 1 : (size_t)c->buffer_size, r->D);
+    if ((rc = replay_new(c->eval_only ? 1 : (size_t)c->buffer_size, r->D, &r->replay, e)) < 0)
+        return rc;
     size_t nslots = fleet_nslots(r->fleet);
     r->q = malloc(nslots * (size_t)r->A * sizeof(float));
     r->act = malloc(nslots * sizeof(int32_t));
-    if (!r->replay || !r->q || !r->act)
-        return err_set(e, ERR_NOMEM, "out of memory (replay of %" PRId64 " transitions)",
-                       c->buffer_size);
+    if (!r->q || !r->act)
+        return err_set(e, ERR_NOMEM, "out of memory for the actions of %zu sessions", nslots);
     if ((rc = evaluator_new((int)c->eval_episodes, r->D, r->A, &r->ev, e)) < 0)
         return rc;
 

@@ -53,7 +53,8 @@ START_TEST(test_batched_greedy_evaluation_equals_episodes_played_one_by_one)
      * it keeps the pole up for some tens of steps, a different number
      * for each seed. */
     int hidden[1] = {2};
-    qnet_t *net = qnet_new(4, hidden, 1, 2, 1);
+    qnet_t *net = NULL;
+    ck_assert_msg(qnet_new(4, hidden, 1, 2, 1, &net, &e) == 0, "%s", e.msg);
     float *w0 = qnet_weight(net, 0), *w1 = qnet_weight(net, 1);
     float feat[4] = {0.0f, 0.0f, 1.0f, 0.0f};
     for (int i = 0; i < 4; i++) {
