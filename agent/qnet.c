@@ -24,6 +24,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -487,6 +488,15 @@ int qnet_set_isa(qnet_t *q, const char *isa)
 void qnet_shape(const qnet_t *q, qnet_shape_t *shape)
 {
     *shape = q->shape;
+}
+
+void qnet_shape_text(const qnet_shape_t *s, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%d", s->in);
+    for (int l = 0; l < s->nhidden && n > 0 && (size_t)n < len; l++)
+        n += snprintf(buf + n, len - (size_t)n, "-%d", s->hidden[l]);
+    if (n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "-%d", s->out);
 }
 
 int qnet_out(const qnet_t *q)

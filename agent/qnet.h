@@ -154,6 +154,10 @@ int qnet_same_shape(const qnet_t *a, const qnet_t *b);
 /* The shape of q, written to *shape. */
 void qnet_shape(const qnet_t *q, qnet_shape_t *shape);
 
+/* A shape as text for messages, "in-hidden...-out" (e.g. "4-64-64-2"),
+ * cut to fit len. */
+void qnet_shape_text(const qnet_shape_t *s, char *buf, size_t len);
+
 int qnet_out(const qnet_t *q);
 
 /* Number of linear layers: nhidden + 1. */
