@@ -195,29 +195,18 @@ int fleet__reset_some(fleet_t *f, endpoint_t *ep, size_t n, bool seeded, errbuf_
 
 /* ----------------------------------------------------------- accessors */
 
-size_t fleet_live(const fleet_t *f)
+/* Places in state s (is) or in any other state (!is). */
+static size_t count(const fleet_t *f, ep_state_t s, bool is)
 {
     size_t n = 0;
     for (size_t k = 0; k < f->E; k++)
-        n += f->eps[k].state == EP_LIVE;
+        n += (f->eps[k].state == s) == is;
     return n;
 }
 
-size_t fleet_occupied(const fleet_t *f)
-{
-    size_t n = 0;
-    for (size_t k = 0; k < f->E; k++)
-        n += f->eps[k].state != EP_VACANT;
-    return n;
-}
-
-size_t fleet_usable(const fleet_t *f)
-{
-    size_t n = 0;
-    for (size_t k = 0; k < f->E; k++)
-        n += f->eps[k].state != EP_FAILED;
-    return n;
-}
+size_t fleet_live(const fleet_t *f) { return count(f, EP_LIVE, true); }
+size_t fleet_occupied(const fleet_t *f) { return count(f, EP_VACANT, false); }
+size_t fleet_usable(const fleet_t *f) { return count(f, EP_FAILED, false); }
 
 int fleet_obs_dim(const fleet_t *f) { return f->D; }
 int fleet_num_actions(const fleet_t *f) { return f->A; }
