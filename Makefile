@@ -131,10 +131,7 @@ TEST_OBJ    := $(call obj,$(TEST_SRC))
 # The fuzz targets without libFuzzer: check_fuzz_replay.c feeds them their corpora.
 FUZZ_REPLAY_OBJ := $(call obj,$(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_TARGETS)))
 
-BINS := $(BUILD)/envd
-ifneq ($(wildcard agent/main.c),)
-BINS += $(BUILD)/agentd
-endif
+BINS := $(BUILD)/envd $(BUILD)/agentd
 
 .PHONY: all deps test check run bench bench-qnet bench-train bench-act clean python plot test-python bench-python \
         asan fuzz fuzz-build fuzz-corpus

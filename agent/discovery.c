@@ -1,6 +1,7 @@
 /*
- * discovery.c — DNS name to sorted envd endpoints, and the diff of two
- * lookups (see discovery.h).
+ * discovery.c — agentd's --env-dns: a DNS name to sorted envd endpoints,
+ * the diff and the plan of two lookups, and the follower that applies
+ * them to the fleet (see discovery.h).
  *
  * getaddrinfo returns addresses in the resolver's order (round-robin DNS
  * shuffles them on every query) and may repeat one per socket type. The
@@ -10,7 +11,6 @@
  * same list, element for element.
  */
 #include "discovery.h"
-#include "hostport.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -21,6 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include "clock.h"
+#include "hostport.h"
+#include "log.h"
 
 typedef struct addr_key {
     int family;        /* AF_INET sorts before AF_INET6 */
@@ -193,4 +198,152 @@ int discovery_plan(const discovery_endpoint_t *places, int nplaces,
         fill_addr[(*nfill)++] = j;
     }
     return lost;
+}
+
+/* ------------------------------------------------------------ follower */
+
+struct discovery {
+    char *name;           /* HOST:PORT as given, for messages */
+    hostport_t hp;
+    int places;
+    double every;
+    const char *const *fixed; /* endpoints given otherwise (--env), borrowed */
+    size_t nfixed;        /* ... and the fleet's first place kept for replicas */
+    fleet_t *fleet;       /* borrowed, from discovery_follow() on */
+    double next;          /* time of the next lookup */
+    bool failing;         /* the last lookup failed (logged once per streak) */
+    bool full;            /* the last lookup had more replicas than places (likewise) */
+    discovery_endpoint_t first[DISCOVERY_MAX];  /* the first lookup, which endpoints borrow */
+    discovery_endpoint_t found[DISCOVERY_MAX];
+    discovery_endpoint_t held[DISCOVERY_MAX];   /* (places) "" when vacant */
+};
+
+int discovery_new(const char *name, int places, double every, discovery_t **out, errbuf_t *e)
+{
+    *out = NULL;
+    if (places < 1 || places > DISCOVERY_MAX)
+        return err_set(e, ERR_INVALID_ARGUMENT, "%d places for replicas, not 1 to %d", places,
+                       DISCOVERY_MAX);
+    discovery_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    int rc = hostport_parse(name, 0, &d->hp, e);
+    if (rc == 0 && !(d->name = strdup(name)))
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+    if (rc < 0) {
+        discovery_destroy(&d);
+        return rc;
+    }
+    d->places = places;
+    d->every = every;
+    *out = d;
+    return 0;
+}
+
+void discovery_destroy(discovery_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->name);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int discovery_first(discovery_t *d, const char **endpoints, size_t *n, double give_up_s,
+                    volatile sig_atomic_t *stop, errbuf_t *e)
+{
+    d->fixed = endpoints;
+    d->nfixed = *n;
+    double t0 = clock_s();
+    for (int attempt = 0;; attempt++) {
+        int found = discovery_resolve(d->hp.host, d->hp.port, d->first, DISCOVERY_MAX, e);
+        if (found == ERR_INVALID_ARGUMENT)
+            return found;
+        if (found > 0) {
+            int used = 0;
+            for (int i = 0; i < found && i < DISCOVERY_MAX; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < d->nfixed && !dup; k++)
+                    dup = strcmp(endpoints[k], d->first[i]) == 0;
+                if (!dup && used == d->places) {
+                    log_warn("--env-dns %s: %d addresses, --env-dns-max is %d: %s and later "
+                             "ones left out", d->name, found, d->places, d->first[i]);
+                    break;
+                }
+                if (!dup) {
+                    endpoints[(*n)++] = d->first[i];
+                    used++;
+                }
+                log_info("--env-dns %s: %s%s", d->name, d->first[i],
+                         dup ? " (already given by --env)" : "");
+            }
+            return 0;
+        }
+        double waited = clock_s() - t0;
+        if (waited >= give_up_s) {
+            log_error("--env-dns %s: %s; gave up after %.0f s", d->name, e->msg, waited);
+            return err_set(e, ERR_TIMEOUT, "--env-dns %s: no address after %.0f s", d->name,
+                           waited);
+        }
+        if (attempt % 20 == 0)
+            log_warn("--env-dns %s: %s; retrying", d->name, e->msg);
+        nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+        if (*stop)
+            return err_set(e, ERR_UNAVAILABLE, "--env-dns %s: stopped while waiting", d->name);
+    }
+}
+
+void discovery_follow(discovery_t *d, fleet_t *f)
+{
+    d->fleet = f;
+    d->next = clock_s() + d->every;
+}
+
+/* A failed lookup keeps the current set — a resolver that is down for a
+ * moment (ERR_UNAVAILABLE), and also a name with no address at all
+ * (ERR_NOT_FOUND): a service scaled to zero, or a hosts file caught while
+ * being rewritten, must not throw away sessions that may still answer;
+ * servers that are really gone are dropped by the fleet's timeout anyway.
+ * The lookup blocks the loop: instant from a hosts file, one local round
+ * trip to the Docker or cluster DNS; a resolver that does not answer costs
+ * its own timeout at most once per period, while no request is in flight. */
+void discovery_refresh(discovery_t *d)
+{
+    double t = clock_s();
+    if (!d->fleet || t < d->next)
+        return;
+    d->next = t + d->every;
+    errbuf_t e;
+    int n = discovery_resolve(d->hp.host, d->hp.port, d->found, DISCOVERY_MAX, &e);
+    if (n < 0) {
+        if (!d->failing)
+            log_warn("--env-dns %s: %s; keeping the %zu endpoints in use", d->name, e.msg,
+                     fleet_occupied(d->fleet));
+        d->failing = true;
+        return;
+    }
+    if (d->failing)
+        log_info("--env-dns %s resolves again: %d addresses", d->name, n);
+    d->failing = false;
+    if (n > DISCOVERY_MAX)
+        n = DISCOVERY_MAX;
+    int np = d->places;
+    for (int i = 0; i < np; i++) {
+        const char *ep = fleet_endpoint(d->fleet, d->nfixed + (size_t)i);
+        snprintf(d->held[i], sizeof d->held[i], "%s", ep ? ep : "");
+    }
+    int empty[DISCOVERY_MAX], fill_place[DISCOVERY_MAX], fill_addr[DISCOVERY_MAX];
+    int nempty, nfill;
+    int lost = discovery_plan(d->held, np, d->found, n, d->fixed, (int)d->nfixed, empty, &nempty,
+                              fill_place, fill_addr, &nfill);
+    for (int i = 0; i < nempty; i++)
+        fleet_set_endpoint(d->fleet, d->nfixed + (size_t)empty[i], NULL, &e);
+    for (int i = 0; i < nfill; i++)
+        if (fleet_set_endpoint(d->fleet, d->nfixed + (size_t)fill_place[i],
+                               d->found[fill_addr[i]], &e) < 0)
+            log_warn("--env-dns %s: %s: %s", d->name, d->found[fill_addr[i]], e.msg);
+    if (lost > 0 && !d->full)
+        log_warn("--env-dns %s: %d addresses, --env-dns-max is %d: %d replica(s) left out",
+                 d->name, n, np, lost);
+    d->full = lost > 0;
 }

@@ -10,6 +10,7 @@
 #include "dqn.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,6 @@ struct dqn {
     qnet_t *online, *target;
     int in, A, B;
     int64_t updates;     /* gradient steps taken */
-    double last_norm;
     float *mem;          /* the one allocation the batch buffers below point into */
     float *obs;          /* (B, in) */
     float *next;         /* (B, in) */
@@ -45,16 +45,22 @@ int dqn_new(const dqn_config_t *cfg, const qnet_shape_t *shape, dqn_t **out, err
     d->B = cfg->batch;
     d->in = shape->in;
     d->A = shape->out;
-    d->online = qnet_new_shape(shape, d->B);
-    d->target = qnet_new_shape(shape, 1); /* predict only */
+    int rc = qnet_new_shape(shape, d->B, &d->online, e);
+    if (rc == 0)
+        rc = qnet_new_shape(shape, 1, &d->target, e); /* predict only */
+    if (rc < 0) {
+        char why[ERR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", e->msg);
+        dqn_destroy(&d);
+        return err_set(e, rc, "dqn: cannot make a net of this shape (in %d, out %d, %d hidden): %s",
+                       shape->in, shape->out, shape->nhidden, why);
+    }
     size_t B = (size_t)d->B, in = (size_t)d->in, A = (size_t)d->A;
     size_t nfloats = 2 * B * in + B + 2 * B * A + B + B * A;
     d->mem = malloc(nfloats * sizeof(float) + B * sizeof(int32_t) + B);
-    if (!d->online || !d->target || !d->mem) {
-        int rc = d->mem ? ERR_INVALID_ARGUMENT : ERR_NOMEM;
+    if (!d->mem) {
         dqn_destroy(&d);
-        return err_set(e, rc, "dqn: cannot make a net of this shape (in %d, out %d, %d hidden)",
-                       shape->in, shape->out, shape->nhidden);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
     float *p = d->mem;
     d->obs = p, p += B * in;
@@ -91,10 +97,8 @@ void dqn_init(dqn_t *d, rng_t *rng)
 
 qnet_t *dqn_online(dqn_t *d) { return d->online; }
 qnet_t *dqn_target(dqn_t *d) { return d->target; }
-const dqn_config_t *dqn_config(const dqn_t *d) { return &d->cfg; }
 int64_t dqn_updates(const dqn_t *d) { return d->updates; }
 void dqn_set_updates(dqn_t *d, int64_t n) { d->updates = n; }
-double dqn_last_grad_norm(const dqn_t *d) { return d->last_norm; }
 
 /* ------------------------------------------------------ pure pieces */
 
@@ -177,8 +181,8 @@ double dqn_train_step(dqn_t *d, replay_t *r, rng_t *rng)
     double loss = dqn_huber_grad(d->dq, q, d->act, d->y, B, A, (float)d->cfg.huber_delta);
     qnet_zero_grad(d->online);
     qnet_backward(d->online, d->dq, B);
-    d->last_norm = d->cfg.max_grad_norm > 0 ? qnet_clip_grad(d->online, (float)d->cfg.max_grad_norm)
-                                            : qnet_grad_norm(d->online);
+    if (d->cfg.max_grad_norm > 0)
+        qnet_clip_grad(d->online, (float)d->cfg.max_grad_norm);
     qnet_adam_step(d->online, d->cfg.lr, 0.9, 0.999, d->cfg.adam_eps);
 
     d->updates++;

@@ -4,11 +4,11 @@
  * target-network update; plus epsilon-greedy action selection and the
  * linear epsilon schedule.
  *
- * This is the learning rule only. Where transitions come from (envd), when
- * to train (learning_starts, train_freq, gradient_steps) and what is saved
- * in a checkpoint belong to train.c. The pure pieces (dqn_td_targets,
- * dqn_huber_grad, dqn_epsilon, dqn_select_actions) are exported so that
- * tests can hold them to hand-computed values.
+ * This is the learning rule only. Where transitions come from (envd) and
+ * when to train (learning_starts, train_freq, gradient_steps) belong to
+ * train.c, what is saved in a checkpoint to run_ckpt.c. The pure pieces
+ * (dqn_td_targets, dqn_huber_grad, dqn_epsilon, dqn_select_actions) are
+ * exported so that tests can hold them to hand-computed values.
  *
  * Conventions are those of Stable-Baselines3 / CleanRL: the loss is the
  * mean over the batch of Huber(Q(s, a) - y); a terminated transition has no
@@ -62,15 +62,11 @@ double dqn_train_step(dqn_t *d, replay_t *r, rng_t *rng);
 
 qnet_t *dqn_online(dqn_t *d);
 qnet_t *dqn_target(dqn_t *d);
-const dqn_config_t *dqn_config(const dqn_t *d);
 
 /* Gradient steps taken so far (saved in checkpoints: it decides when the
  * target moves next). */
 int64_t dqn_updates(const dqn_t *d);
 void dqn_set_updates(dqn_t *d, int64_t n);
-
-/* The global gradient norm of the last step, before clipping. */
-double dqn_last_grad_norm(const dqn_t *d);
 
 /* ------------------------------------------------------ pure pieces */
 

@@ -109,9 +109,8 @@ int fleet_start(fleet_t *f, errbuf_t *e);
  * Call it once per tick, and in a loop while no endpoint is live. */
 void fleet_poll(fleet_t *f);
 
-/* Live endpoints, and slots over them. */
+/* Live endpoints. */
 size_t fleet_live(const fleet_t *f);
-size_t fleet_live_slots(const fleet_t *f);
 
 /* Places that may still serve (not failed for good); vacant places count,
  * as they may be filled. */
@@ -126,7 +125,7 @@ int fleet_num_actions(const fleet_t *f);
 uint32_t fleet_max_episode_steps(const fleet_t *f);
 
 /* The current observations of the live slots, (n, obs_dim) in slot order;
- * *n gets fleet_live_slots(). Valid until the next fleet call. */
+ * *n gets fleet_live() * sessions. Valid until the next fleet call. */
 const float *fleet_obs(fleet_t *f, size_t *n);
 
 /* Sends one step_batch to every live endpoint: act (n) as from fleet_obs().

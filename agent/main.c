@@ -16,12 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "clock.h"
 #include "curve.h"
 #include "discovery.h"
-#include "hostport.h"
 #include "log.h"
 #include "opts.h"
 #include "text.h"
@@ -311,61 +308,31 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-/* --env-dns: every address the name has now becomes one more endpoint,
- * after the --env ones, up to --env-dns-max (train.c keeps that many places
- * and follows later lookups). A scaled service's replicas may still be
- * starting, so a name without addresses is retried for up to --give-up
- * seconds. Returns 0 or an exit status. */
-static discovery_endpoint_t dns_endpoints[TRAIN_MAX_ENDPOINTS];
-
-static int resolve_env_dns(train_config_t *c)
+/* --env-dns: the follower of the name (discovery.c) and its first
+ * lookup, which adds the name's addresses to the --env endpoints; train.c
+ * keeps places for more and follows later lookups. Options come first, so
+ * summary.json's "env" lists what the lookup found. Returns 0 or an exit
+ * status. */
+static int start_env_dns(train_config_t *c, discovery_t **dns)
 {
-    hostport_t hp;
     errbuf_t e;
-    if (hostport_parse(c->env_dns, 0, &hp, &e) < 0) {
+    if (discovery_new(c->env_dns, (int)c->env_dns_max, c->env_dns_every, dns, &e) < 0) {
         fprintf(stderr, "agentd: --env-dns: %s\nTry 'agentd --help'.\n", e.msg);
         return TRAIN_EXIT_USAGE;
     }
-    int room = (int)c->env_dns_max;
     c->nfixed = c->nendpoints;
-    double t0 = clock_s();
-    for (int attempt = 0;; attempt++) {
-        int n = discovery_resolve(hp.host, hp.port, dns_endpoints, TRAIN_MAX_ENDPOINTS, &e);
-        if (n == ERR_INVALID_ARGUMENT) {
-            fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
-            return TRAIN_EXIT_USAGE;
-        }
-        if (n > 0) {
-            int used = 0;
-            for (int i = 0; i < n && i < TRAIN_MAX_ENDPOINTS; i++) {
-                bool dup = false;
-                for (size_t k = 0; k < c->nfixed && !dup; k++)
-                    dup = strcmp(c->endpoints[k], dns_endpoints[i]) == 0;
-                if (!dup && used == room) {
-                    log_warn("--env-dns %s: %d addresses, --env-dns-max is %d: %s and later "
-                             "ones left out", c->env_dns, n, room, dns_endpoints[i]);
-                    break;
-                }
-                if (!dup) {
-                    c->endpoints[c->nendpoints++] = dns_endpoints[i];
-                    used++;
-                }
-                log_info("--env-dns %s: %s%s", c->env_dns, dns_endpoints[i],
-                         dup ? " (already given by --env)" : "");
-            }
-            return 0;
-        }
-        double waited = clock_s() - t0;
-        if (waited >= c->give_up_s) {
-            log_error("--env-dns %s: %s; gave up after %.0f s", c->env_dns, e.msg, waited);
-            return TRAIN_EXIT_ERROR;
-        }
-        if (attempt % 20 == 0)
-            log_warn("--env-dns %s: %s; retrying", c->env_dns, e.msg);
-        nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
-        if (stop_signal)
-            return stop_signal == SIGINT ? TRAIN_EXIT_SIGINT : TRAIN_EXIT_SIGTERM;
+    int rc = discovery_first(*dns, c->endpoints, &c->nendpoints, c->give_up_s, &stop_signal, &e);
+    if (rc == 0) {
+        c->dns = *dns;
+        return 0;
     }
+    if (rc == ERR_INVALID_ARGUMENT) {
+        fprintf(stderr, "agentd: --env-dns: %s\n", e.msg);
+        return TRAIN_EXIT_USAGE;
+    }
+    if (rc == ERR_TIMEOUT) /* logged */
+        return TRAIN_EXIT_ERROR;
+    return stop_signal == SIGINT ? TRAIN_EXIT_SIGINT : TRAIN_EXIT_SIGTERM;
 }
 
 int main(int argc, char **argv)
@@ -395,7 +362,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (st.cfg.env_dns && (rc = resolve_env_dns(&st.cfg)) != 0) {
+    discovery_t *dns = NULL;
+    if (st.cfg.env_dns && (rc = start_env_dns(&st.cfg, &dns)) != 0) {
+        discovery_destroy(&dns);
         opts_deinit(&o);
         return rc;
     }
@@ -404,6 +373,7 @@ int main(int argc, char **argv)
         errbuf_t e;
         if (curve_client_load(st.cfg.curve_server_key, st.cfg.curve_key, &curve, &e) < 0) {
             fprintf(stderr, "agentd: CURVE keys: %s\n", e.msg);
+            discovery_destroy(&dns);
             opts_deinit(&o);
             return TRAIN_EXIT_USAGE;
         }
@@ -414,6 +384,7 @@ int main(int argc, char **argv)
     st.cfg.options_json = st.json;
 
     int status = train_run(&st.cfg, &stop_signal);
+    discovery_destroy(&dns);
     free(st.json);
     opts_deinit(&o);
     return status;

@@ -24,6 +24,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,18 +211,22 @@ static size_t round_up(size_t n)
     return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
+int qnet_new_shape(const qnet_shape_t *shape, int max_batch, qnet_t **out, errbuf_t *e)
 {
+    *out = NULL;
     if (!shape || shape->in < 1 || shape->out < 1 || shape->nhidden < 0 ||
         shape->nhidden > QNET_MAX_HIDDEN || max_batch < 1)
-        return NULL;
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "qnet: inputs, outputs and max_batch must be >= 1 and 0 to %d hidden "
+                       "layers", QNET_MAX_HIDDEN);
     for (int l = 0; l < shape->nhidden; l++)
         if (shape->hidden[l] < 1)
-            return NULL;
+            return err_set(e, ERR_INVALID_ARGUMENT, "qnet: hidden layer %d has width %d", l + 1,
+                           (int)shape->hidden[l]);
 
     qnet_t *q = calloc(1, sizeof(*q));
     if (!q)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "qnet: out of memory");
     q->shape.in = shape->in;
     q->shape.out = shape->out;
     q->shape.nhidden = shape->nhidden;
@@ -259,7 +264,7 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->mem = aligned_alloc(ALIGN_FLOATS * sizeof(float), total * sizeof(float));
     if (!q->mem) {
         free(q);
-        return NULL;
+        return err_set(e, ERR_NOMEM, "qnet: out of memory for %zu floats", total);
     }
     memset(q->mem, 0, total * sizeof(float));
     float *p = q->mem;
@@ -277,17 +282,23 @@ qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch)
     q->tile[0] = p, p += round_up((size_t)QNET_TILE * mw);
     q->tile[1] = p, p += round_up((size_t)QNET_TILE * mw);
     assert((size_t)(p - q->mem) == total);
-    return q;
+    *out = q;
+    return 0;
 }
 
-qnet_t *qnet_new(int in, const int *hidden, int nhidden, int out, int max_batch)
+int qnet_new(int in, const int *hidden, int nhidden, int nout, int max_batch, qnet_t **out,
+             errbuf_t *e)
 {
-    if (nhidden < 0 || nhidden > QNET_MAX_HIDDEN || (nhidden > 0 && !hidden))
-        return NULL;
-    qnet_shape_t s = {.in = in, .out = out, .nhidden = nhidden};
+    *out = NULL;
+    if (nhidden < 0 || nhidden > QNET_MAX_HIDDEN)
+        return err_set(e, ERR_INVALID_ARGUMENT, "qnet: %d hidden layers, not 0 to %d", nhidden,
+                       QNET_MAX_HIDDEN);
+    if (nhidden > 0 && !hidden)
+        return err_set(e, ERR_INVALID_ARGUMENT, "qnet: %d hidden layers without widths", nhidden);
+    qnet_shape_t s = {.in = in, .out = nout, .nhidden = nhidden};
     for (int l = 0; l < nhidden; l++)
         s.hidden[l] = hidden[l];
-    return qnet_new_shape(&s, max_batch);
+    return qnet_new_shape(&s, max_batch, out, e);
 }
 
 void qnet_destroy(qnet_t **q)
@@ -479,19 +490,18 @@ void qnet_shape(const qnet_t *q, qnet_shape_t *shape)
     *shape = q->shape;
 }
 
-int qnet_in(const qnet_t *q)
+void qnet_shape_text(const qnet_shape_t *s, char *buf, size_t len)
 {
-    return q->shape.in;
+    int n = snprintf(buf, len, "%d", s->in);
+    for (int l = 0; l < s->nhidden && n > 0 && (size_t)n < len; l++)
+        n += snprintf(buf + n, len - (size_t)n, "-%d", s->hidden[l]);
+    if (n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "-%d", s->out);
 }
 
 int qnet_out(const qnet_t *q)
 {
     return q->shape.out;
-}
-
-int qnet_max_batch(const qnet_t *q)
-{
-    return q->max_batch;
 }
 
 int qnet_nlayers(const qnet_t *q)

@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "rng.h"
 
 #define QNET_MAX_HIDDEN 8
@@ -71,12 +72,17 @@ typedef struct qnet_shape {
 
 /* ------------------------------------------------------------ lifetime */
 
-/* A net of the given shape whose training forward takes up to max_batch
- * rows. Parameters start at zero: call qnet_init() or load them. Gradients,
- * moments and Adam's step start at zero. Returns NULL if a size is < 1 (or
- * nhidden is outside 0..QNET_MAX_HIDDEN) or memory runs out. */
-qnet_t *qnet_new(int in, const int *hidden, int nhidden, int out, int max_batch);
-qnet_t *qnet_new_shape(const qnet_shape_t *shape, int max_batch);
+/* A net in -> hidden[0..nhidden) -> nout whose training forward takes up
+ * to max_batch rows, in *out. Parameters start at zero: call qnet_init() or
+ * load them. Gradients, moments and Adam's step start at zero. Returns 0,
+ * ERR_INVALID_ARGUMENT if a size is < 1 (or nhidden is outside
+ * 0..QNET_MAX_HIDDEN, or hidden is NULL with nhidden > 0), or ERR_NOMEM;
+ * on failure *out is NULL and e says why. */
+int qnet_new(int in, const int *hidden, int nhidden, int nout, int max_batch, qnet_t **out,
+             errbuf_t *e);
+
+/* The same for a shape (a checkpoint header's). */
+int qnet_new_shape(const qnet_shape_t *shape, int max_batch, qnet_t **out, errbuf_t *e);
 
 /* Frees *q and sets *q to NULL. Safe on NULL and on a NULL *q. */
 void qnet_destroy(qnet_t **q);
@@ -148,9 +154,11 @@ int qnet_same_shape(const qnet_t *a, const qnet_t *b);
 /* The shape of q, written to *shape. */
 void qnet_shape(const qnet_t *q, qnet_shape_t *shape);
 
-int qnet_in(const qnet_t *q);
+/* A shape as text for messages, "in-hidden...-out" (e.g. "4-64-64-2"),
+ * cut to fit len. */
+void qnet_shape_text(const qnet_shape_t *s, char *buf, size_t len);
+
 int qnet_out(const qnet_t *q);
-int qnet_max_batch(const qnet_t *q);
 
 /* Number of linear layers: nhidden + 1. */
 int qnet_nlayers(const qnet_t *q);

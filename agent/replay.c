@@ -21,13 +21,18 @@ struct replay {
     uint8_t *truncated;    /* (cap) */
 };
 
-replay_t *replay_new(size_t cap, int obs_dim)
+int replay_new(size_t cap, int obs_dim, replay_t **out, errbuf_t *e)
 {
-    if (cap < 1 || obs_dim < 1 || cap > SIZE_MAX / sizeof(float) / (size_t)obs_dim)
-        return NULL;
+    *out = NULL;
+    if (cap < 1 || obs_dim < 1)
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "replay: a capacity of %zu rows of %d floats; both must be >= 1", cap,
+                       obs_dim);
+    if (cap > SIZE_MAX / sizeof(float) / (size_t)obs_dim)
+        return err_set(e, ERR_NOMEM, "out of memory (replay of %zu transitions)", cap);
     replay_t *r = calloc(1, sizeof(*r));
     if (!r)
-        return NULL;
+        return err_set(e, ERR_NOMEM, "out of memory (replay of %zu transitions)", cap);
     r->cap = cap;
     r->obs_dim = obs_dim;
     size_t od = (size_t)obs_dim;
@@ -39,10 +44,11 @@ replay_t *replay_new(size_t cap, int obs_dim)
     r->truncated = calloc(cap, 1);
     if (!r->obs || !r->next_obs || !r->action || !r->reward || !r->terminated || !r->truncated)
         goto err;
-    return r;
+    *out = r;
+    return 0;
 err:
     replay_destroy(&r);
-    return NULL;
+    return err_set(e, ERR_NOMEM, "out of memory (replay of %zu transitions)", cap);
 }
 
 void replay_destroy(replay_t **rp)

@@ -19,13 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "rng.h"
 
 typedef struct replay replay_t;
 
-/* An empty buffer of cap rows of obs_dim floats per observation. NULL if a
- * size is < 1 or memory runs out. */
-replay_t *replay_new(size_t cap, int obs_dim);
+/* An empty buffer of cap rows of obs_dim floats per observation, in *out.
+ * Returns 0, ERR_INVALID_ARGUMENT if a size is < 1, or ERR_NOMEM; on
+ * failure *out is NULL and e says why. */
+int replay_new(size_t cap, int obs_dim, replay_t **out, errbuf_t *e);
 
 /* Frees *r and sets *r to NULL. Safe on NULL and on a NULL *r. */
 void replay_destroy(replay_t **r);

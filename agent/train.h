@@ -20,6 +20,10 @@
  * time, and the fleet reads replies in a fixed order. So one seed against
  * one envd gives the same checkpoint bytes every time, and a resumed run
  * equals an uninterrupted one.
+ *
+ * train.c is the loop itself (setup, tick, teardown); what a checkpoint
+ * holds is run_ckpt.c, what the user sees report.c, and --env-dns
+ * discovery.c.
  */
 #ifndef TRAIN_H
 #define TRAIN_H
@@ -29,7 +33,7 @@
 #include <stdint.h>
 
 #include "curve.h"
-#include "checkpoint.h"
+#include "discovery.h"
 #include "dqn.h"
 #include "qnet.h"
 
@@ -46,12 +50,14 @@ enum {
 };
 
 #define TRAIN_MAX_ENDPOINTS 64
+_Static_assert(TRAIN_MAX_ENDPOINTS == DISCOVERY_MAX, "--env-dns keeps up to every place");
 
 typedef struct train_config {
     /* servers */
     const char *endpoints[TRAIN_MAX_ENDPOINTS];
     size_t nendpoints;
     const char *env_dns;       /* --env-dns HOST:PORT; main.c adds its addresses to endpoints */
+    discovery_t *dns;          /* main.c's follower of env_dns, first lookup done; NULL: none */
     size_t nfixed;             /* with env_dns: endpoints[0..nfixed) came from --env */
     int64_t env_dns_max;       /* places for env_dns replicas (endpoints[nfixed..] and vacant) */
     double env_dns_every;      /* seconds between lookups of env_dns */
@@ -106,13 +112,11 @@ typedef struct train_config {
  * number); it is only read. Returns one of the TRAIN_EXIT_* statuses. */
 int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop);
 
-/* Checks a checkpoint the way resuming it with cfg would, without any
- * server: the header against cfg (format, env id, network shape), the net's
- * inputs and outputs against obs_dim and n_actions, the session sections
- * against nslots (unless eval_only), then loads the learner and replay
- * sections into a scratch learner and a replay of cfg->buffer_size. 0, or
- * the error resuming would stop with. For the checkpoint fuzz target. */
-int train_check_checkpoint(const train_config_t *cfg, const ckpt_t *ck, int obs_dim,
-                           int n_actions, size_t nslots, errbuf_t *e);
+/* Exploration after env_steps training steps: the linear schedule of
+ * --eps-start, --eps-end and --eps-decay-steps. */
+static inline double train_epsilon(const train_config_t *c, int64_t env_steps)
+{
+    return dqn_epsilon(env_steps, c->eps_start, c->eps_end, c->eps_decay_steps);
+}
 
 #endif

@@ -189,7 +189,12 @@ static void bench_net(int width, int threads_default)
 {
     enum { IN = 4, OUT = 2, ACT_B = 1024 };
     int h[2] = {width, width};
-    qnet_t *q = qnet_new(IN, h, 2, OUT, ACT_B);
+    qnet_t *q = NULL;
+    errbuf_t e;
+    if (qnet_new(IN, h, 2, OUT, ACT_B, &q, &e) < 0) {
+        fprintf(stderr, "bench_qnet: %s\n", e.msg);
+        exit(1);
+    }
     rng_t r;
     rng_seed(&r, 1);
     qnet_init(q, &r);

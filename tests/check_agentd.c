@@ -1,7 +1,7 @@
 /*
  * check_agentd.c — the agentd program end to end: build/envd and
  * build/agentd as real processes over ipc:// sockets in a private
- * directory (tests/spawn.h), every wait bounded.
+ * directory (tests/envds.h on tests/spawn.h), every wait bounded.
  *
  * What must hold: a fixed seed reaches a modest evaluation return within a
  * small budget (deterministic: the run is a function of its seed, so this
@@ -20,43 +20,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "envds.h"
 
 typedef struct harness {
-    char *dir;
-    char ep[2][256];
-    pid_t envd[2];
-    char log[300];
+    envds_t s;            /* the servers and the private directory */
+    char log[300];        /* agentd's output, appended run after run */
 } harness_t;
 
 static void start(harness_t *h, int nservers)
 {
-    memset(h, 0, sizeof *h);
-    h->dir = spawn_tmpdir();
-    ck_assert_ptr_nonnull(h->dir);
-    snprintf(h->log, sizeof h->log, "%s/agentd.log", h->dir);
-    for (int i = 0; i < nservers; i++) {
-        snprintf(h->ep[i], sizeof h->ep[i], "ipc://%s/envd%d.sock", h->dir, i);
-        h->envd[i] = spawn_envd(h->ep[i], NULL);
-        ck_assert_int_gt(h->envd[i], 0);
-    }
+    envds_start(&h->s, nservers);
+    snprintf(h->log, sizeof h->log, "%s/agentd.log", h->s.dir);
 }
 
 static void stop(harness_t *h)
 {
-    for (int i = 0; i < 2; i++)
-        spawn_kill(&h->envd[i], SIGTERM);
-    spawn_rmdir(&h->dir);
+    envds_stop(&h->s);
 }
 
-/* h->dir/name */
+/* h's directory/name */
 static const char *path(const harness_t *h, const char *name)
 {
-    static char buf[4][320];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", h->dir, name);
-    return buf[k];
+    return envds_path(&h->s, name);
 }
 
 /* Options every test run shares: small, quiet, fast to evaluate. The
@@ -69,7 +54,7 @@ static const char *path(const harness_t *h, const char *name)
  * (at most 90 s) with its output appended to h->log. Returns its exit status. */
 static int agentd(harness_t *h, const char *first, ...)
 {
-    char *argv[64] = {spawn_bin("agentd"), "--env", h->ep[0], COMMON};
+    char *argv[64] = {spawn_bin("agentd"), "--env", h->s.ep[0], COMMON};
     int n = 0;
     while (argv[n])
         n++;
@@ -92,12 +77,18 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
-static int log_has(const harness_t *h, const char *needle)
+/* The file at path holds needle. */
+static int text_has(const char *path, const char *needle)
 {
-    char *text = spawn_slurp(h->log, NULL);
+    char *text = spawn_slurp(path, NULL);
     int found = text && strstr(text, needle);
     free(text);
     return found;
+}
+
+static int log_has(const harness_t *h, const char *needle)
+{
+    return text_has(h->log, needle);
 }
 
 /* ------------------------------------------------------------- learning */
@@ -237,7 +228,7 @@ END_TEST
 
 /* ---------------------------------------------------------- checkpoints */
 
-/* Writes a checkpoint of a short run to h->dir/ok.ckpt. */
+/* Writes a checkpoint of a short run to path(h, "ok.ckpt"). */
 static void short_run(harness_t *h)
 {
     ck_assert_int_eq(agentd(h, "--seed", "2", "--target-return", "1e9", "--total-steps", "1200",
@@ -309,7 +300,7 @@ START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
 {
     harness_t h;
     start(&h, 1);
-    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "4",
+    char *argv[] = {spawn_bin("agentd"), "--env", h.s.ep[0], COMMON, "--seed", "4",
                     "--target-return", "1e9", "--total-steps", "100000000",
                     "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "sig.ckpt"),
                     NULL};
@@ -342,13 +333,10 @@ START_TEST(test_sigterm_saves_a_checkpoint_that_loads)
 }
 END_TEST
 
-/* h->dir/name's contents hold needle */
+/* path(h, name)'s contents hold needle */
 static int file_has(const harness_t *h, const char *name, const char *needle)
 {
-    char *text = spawn_slurp(path(h, name), NULL);
-    int found = text && strstr(text, needle);
-    free(text);
-    return found;
+    return text_has(path(h, name), needle);
 }
 
 /* The run's one durable product is its final checkpoint: when that save
@@ -381,7 +369,7 @@ START_TEST(test_a_final_save_that_fails_exits_4_and_says_why)
 
     /* A disk that fills: the writes fail, and no temporary file stays. */
     char *sh[64] = {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"",
-                    spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "1",
+                    spawn_bin("agentd"), "--env", h.s.ep[0], COMMON, "--seed", "1",
                     "--target-return", "1e9", "--total-steps", "1500", "--learning-starts", "500",
                     "--logdir", (char *)path(&h, "full"), "--save", (char *)path(&h, "full.ckpt"),
                     NULL};
@@ -393,7 +381,7 @@ START_TEST(test_a_final_save_that_fails_exits_4_and_says_why)
     ck_assert(file_has(&h, "full/summary.json", "\"saved\": false"));
     ck_assert_int_ne(access(path(&h, "full.ckpt"), F_OK), 0);
     char tmp[400];
-    snprintf(tmp, sizeof tmp, "ls %s | grep -q 'full.ckpt.tmp'", h.dir);
+    snprintf(tmp, sizeof tmp, "ls %s | grep -q 'full.ckpt.tmp'", h.s.dir);
     ck_assert_msg(system(tmp) != 0, "a temporary checkpoint file was left behind");
     stop(&h);
 }
@@ -407,7 +395,7 @@ START_TEST(test_sigterm_whose_final_save_fails_exits_4)
     harness_t h;
     start(&h, 1);
     ck_assert_int_eq(mkdir(path(&h, "ck"), 0755), 0);
-    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], COMMON, "--seed", "4",
+    char *argv[] = {spawn_bin("agentd"), "--env", h.s.ep[0], COMMON, "--seed", "4",
                     "--target-return", "1e9", "--total-steps", "100000000", "--save-every", "500",
                     "--logdir", (char *)path(&h, "run"), "--save", (char *)path(&h, "ck/x.ckpt"),
                     NULL};
@@ -441,16 +429,14 @@ END_TEST
 START_TEST(test_usage_errors_exit_2)
 {
     harness_t h;
-    memset(&h, 0, sizeof h);
-    h.dir = spawn_tmpdir();
-    snprintf(h.log, sizeof h.log, "%s/agentd.log", h.dir);
-    strcpy(h.ep[0], "ipc:///nonexistent");
+    start(&h, 0); /* no server: every run stops at its options */
+    strcpy(h.s.ep[0], "ipc:///nonexistent");
     ck_assert_int_eq(agentd(&h, "--sessions", "0", NULL), 2);
     ck_assert_int_eq(agentd(&h, "--hidden", "64,x", NULL), 2);
     ck_assert_int_eq(agentd(&h, "--eval-only", NULL), 2);
     ck_assert_int_eq(agentd(&h, "--no-such-flag", NULL), 2);
     ck_assert(log_has(&h, "--eval-only needs --load PATH"));
-    spawn_rmdir(&h.dir);
+    stop(&h);
 }
 END_TEST
 
@@ -467,7 +453,7 @@ START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
      * 2000-3600: always at 4000 with evaluations every 4000), far inside
      * the 100k budget. A live server that a loaded machine stalls past
      * the timeout is dropped too, and rejoins: the run still ends. */
-    char *argv[] = {spawn_bin("agentd"), "--env", h.ep[0], "--env", h.ep[1], COMMON,
+    char *argv[] = {spawn_bin("agentd"), "--env", h.s.ep[0], "--env", h.s.ep[1], COMMON,
                     "--seed", "3", "--timeout-ms", "1000", "--target-return", "150",
                     "--total-steps", "100000", "--eval-every", "6000",
                     "--logdir", (char *)path(&h, "run"), NULL};
@@ -482,7 +468,7 @@ START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
         usleep(5000);
     }
     ck_assert_msg(seen, "agentd did not reach 2000 env steps");
-    spawn_kill(&h.envd[1], SIGKILL);
+    spawn_kill(&h.s.pid[1], SIGKILL);
     int status = spawn_wait(pid, 90.0);
     ck_assert(status != -1 && WIFEXITED(status));
     ck_assert_msg(WEXITSTATUS(status) == 0, "agentd exit %d (see %s)", WEXITSTATUS(status), h.log);

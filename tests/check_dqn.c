@@ -155,7 +155,7 @@ static void learner_open(learner_t *l, const dqn_config_t *cfg, uint64_t seed)
     ck_assert_msg(dqn_new(cfg, &shape, &l->d, &e) == 0, "%s", e.msg);
     rng_seed(&l->rng, seed);
     dqn_init(l->d, &l->rng);
-    l->r = replay_new(16, 4);
+    ck_assert_msg(replay_new(16, 4, &l->r, &e) == 0, "%s", e.msg);
     float s[4] = {0.01f, -0.02f, 0.03f, 0.04f}, s2[4] = {0.02f, 0.1f, 0.02f, -0.1f};
     replay_add(l->r, s, 1, 1.0f, s2, 1, 0);
 }

@@ -9,7 +9,7 @@
 
 #include "dqn.h"
 #include "evaluator.h"
-#include "spawn.h"
+#include "envds.h"
 
 /* Plays one greedy episode of net from seed on session sid; returns its return. */
 static double play_one(client_t *c, uint64_t sid, qnet_t *net, uint64_t seed)
@@ -39,21 +39,18 @@ static double play_one(client_t *c, uint64_t sid, qnet_t *net, uint64_t seed)
 
 START_TEST(test_batched_greedy_evaluation_equals_episodes_played_one_by_one)
 {
-    char *dir = spawn_tmpdir();
-    char ep[256];
-    snprintf(ep, sizeof ep, "ipc://%s/envd.sock", dir);
-    pid_t pid = spawn_envd(ep, NULL);
-    ck_assert_int_gt(pid, 0);
-    void *z = zmq_ctx_new();
+    envds_t t;
+    envds_start(&t, 1);
     client_t *c = NULL;
     errbuf_t e;
-    ck_assert_int_eq(client_new(z, ep, 5000, &c, &e), 0);
+    ck_assert_int_eq(client_new(t.zctx, t.ep[0], 5000, &c, &e), 0);
 
     /* A hand-made controller, Q(right) - Q(left) = theta with no damping:
      * it keeps the pole up for some tens of steps, a different number
      * for each seed. */
     int hidden[1] = {2};
-    qnet_t *net = qnet_new(4, hidden, 1, 2, 1);
+    qnet_t *net = NULL;
+    ck_assert_msg(qnet_new(4, hidden, 1, 2, 1, &net, &e) == 0, "%s", e.msg);
     float *w0 = qnet_weight(net, 0), *w1 = qnet_weight(net, 1);
     float feat[4] = {0.0f, 0.0f, 1.0f, 0.0f};
     for (int i = 0; i < 4; i++) {
@@ -93,9 +90,7 @@ START_TEST(test_batched_greedy_evaluation_equals_episodes_played_one_by_one)
     evaluator_destroy(&ev);
     qnet_destroy(&net);
     client_destroy(&c);
-    zmq_ctx_term(z);
-    spawn_kill(&pid, SIGTERM);
-    spawn_rmdir(&dir);
+    envds_stop(&t);
 }
 END_TEST
 

@@ -17,35 +17,13 @@
 #include "fleet.h"
 #include "log.h"
 #include "lossy_proxy.h"
-#include "spawn.h"
+#include "envds.h"
 
-typedef struct env2 {
-    char *dir;
-    char ep[2][256];
-    pid_t pid[2];
-    void *zctx;
-} env2_t;
-
-static void env2_start(env2_t *t, int n)
+/* Quiet: drops and failures are expected here. */
+static void start_quiet(envds_t *t, int n)
 {
-    memset(t, 0, sizeof *t);
-    log_init("check", LOG_ERROR - 1); /* quiet: drops and failures are expected here */
-    t->dir = spawn_tmpdir();
-    ck_assert_ptr_nonnull(t->dir);
-    for (int i = 0; i < n; i++) {
-        snprintf(t->ep[i], sizeof t->ep[i], "ipc://%s/envd%d.sock", t->dir, i);
-        t->pid[i] = spawn_envd(t->ep[i], NULL);
-        ck_assert_int_gt(t->pid[i], 0);
-    }
-    t->zctx = zmq_ctx_new();
-}
-
-static void env2_stop(env2_t *t)
-{
-    for (int i = 0; i < 2; i++)
-        spawn_kill(&t->pid[i], SIGTERM);
-    zmq_ctx_term(t->zctx);
-    spawn_rmdir(&t->dir);
+    log_init("check", LOG_ERROR - 1);
+    envds_start(t, n);
 }
 
 /* CartPole-v1 on eps[0..n), `sessions` each, probes after 20-200 ms.
@@ -69,11 +47,28 @@ static fleet_t *open_fleet(void *zctx, const fleet_config_t *cfg)
     return f;
 }
 
-static fleet_t *make_fleet(env2_t *t, int nep, int sessions, uint64_t seed, int timeout_ms)
+static fleet_t *make_fleet(envds_t *t, int nep, int sessions, uint64_t seed, int timeout_ms)
 {
     const char *eps[2] = {t->ep[0], t->ep[1]};
     fleet_config_t cfg = test_config(eps, (size_t)nep, sessions, timeout_ms, seed);
     return open_fleet(t->zctx, &cfg);
+}
+
+/* Ticks with action 0 until `live` endpoints are live (at most 20 s). */
+static void tick_until_live(fleet_t *f, size_t live)
+{
+    int32_t act[64] = {0};
+    size_t n;
+    fleet_batch_t b;
+    double until = spawn_now() + 20.0;
+    while (fleet_live(f) != live && spawn_now() < until) {
+        fleet_poll(f);
+        fleet_obs(f, &n);
+        fleet_send(f, act);
+        fleet_collect(f, &b);
+        usleep(2000);
+    }
+    ck_assert_uint_eq(fleet_live(f), live);
 }
 
 /* A policy that balances for a while: push towards where the pole falls. */
@@ -81,8 +76,8 @@ static int32_t balance(const float *o) { return o[2] + 0.5f * o[3] > 0 ? 1 : 0; 
 
 START_TEST(test_transitions_end_in_the_true_final_observation)
 {
-    env2_t t;
-    env2_start(&t, 2);
+    envds_t t;
+    start_quiet(&t, 2);
     fleet_t *f = make_fleet(&t, 2, 3, 11, 30000);
     ck_assert_int_eq(fleet_live(f), 2);
     ck_assert_int_eq(fleet_obs_dim(f), 4);
@@ -150,14 +145,14 @@ START_TEST(test_transitions_end_in_the_true_final_observation)
                   terminated, truncated);
     client_destroy(&ref);
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
 START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
 {
-    env2_t t;
-    env2_start(&t, 2);
+    envds_t t;
+    start_quiet(&t, 2);
     fleet_t *f = make_fleet(&t, 2, 4, 5, 1000);
     int32_t act[8] = {0};
     size_t n;
@@ -185,15 +180,7 @@ START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
     }
     t.pid[1] = spawn_envd(t.ep[1], NULL);
     ck_assert_int_gt(t.pid[1], 0);
-    double until = spawn_now() + 20.0;
-    while (fleet_live(f) < 2 && spawn_now() < until) {
-        fleet_poll(f);
-        fleet_obs(f, &n);
-        fleet_send(f, act);
-        fleet_collect(f, &b);
-        usleep(2000);
-    }
-    ck_assert_int_eq(fleet_live(f), 2);
+    tick_until_live(f, 2);
     fleet_obs(f, &n);
     ck_assert_uint_eq(n, 8);
     fleet_send(f, act);
@@ -201,14 +188,14 @@ START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
     ck_assert_uint_eq(b.n, 8);
     ck_assert_uint_eq(b.dropped, 0);
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
 START_TEST(test_rebuilt_fleet_continues_exactly)
 {
-    env2_t t;
-    env2_start(&t, 1);
+    envds_t t;
+    start_quiet(&t, 1);
     const int S = 5;
     fleet_t *f = make_fleet(&t, 1, S, 99, 30000);
     int32_t act[5];
@@ -259,14 +246,14 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
     }
     fleet_destroy(&g);
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
 START_TEST(test_unknown_env_fails_with_a_clear_error)
 {
-    env2_t t;
-    env2_start(&t, 1);
+    envds_t t;
+    start_quiet(&t, 1);
     const char *eps[1] = {t.ep[0]};
     fleet_config_t cfg = test_config(eps, 1, 2, 2000, 1);
     cfg.env_id = "MountainCar-v0";
@@ -276,7 +263,7 @@ START_TEST(test_unknown_env_fails_with_a_clear_error)
     ck_assert_int_eq(fleet_start(f, &e), ERR_FAILED_PRECONDITION);
     ck_assert_ptr_nonnull(strstr(e.msg, "MountainCar-v0"));
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
@@ -322,8 +309,8 @@ START_TEST(test_lost_step_batch_replies_are_resent_not_stepped_twice)
     static float want_next[TICKS * 12], got_next[TICKS * 12], want_rew[TICKS * 3],
         got_rew[TICKS * 3];
     static uint8_t want_done[TICKS * 3], got_done[TICKS * 3];
-    env2_t t;
-    env2_start(&t, 1);
+    envds_t t;
+    start_quiet(&t, 1);
     size_t dropped;
     run_one_endpoint(t.zctx, t.ep[0], TICKS, want_next, want_rew, want_done, &dropped);
     ck_assert_uint_eq(dropped, 0);
@@ -337,7 +324,7 @@ START_TEST(test_lost_step_batch_replies_are_resent_not_stepped_twice)
     ck_assert_int_eq(memcmp(got_next, want_next, sizeof got_next), 0);
     ck_assert_int_eq(memcmp(got_rew, want_rew, sizeof got_rew), 0);
     ck_assert_int_eq(memcmp(got_done, want_done, sizeof got_done), 0);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
@@ -346,8 +333,8 @@ END_TEST
 START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
 {
     static const int drop[] = {5, 0}; /* the second step_batch's reply */
-    env2_t t;
-    env2_start(&t, 1);
+    envds_t t;
+    start_quiet(&t, 1);
     proxy_t p;
     proxy_start(&p, t.zctx, t.ep[0], drop);
     const char *eps[1] = {p.endpoint};
@@ -372,7 +359,7 @@ START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
     proxy_stop(&p);
     ck_assert_int_eq(p.dropped, 1);
     ck_assert_int_eq(p.requests, 5); /* hello, make, reset_batch, 2 step_batch: no resend */
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
@@ -394,27 +381,10 @@ static void tick_steadily(fleet_t *f, int ticks, size_t slots)
     }
 }
 
-/* Ticks with action 0 until `live` endpoints are live (at most 20 s). */
-static void tick_until_live(fleet_t *f, size_t live)
-{
-    int32_t act[64] = {0};
-    size_t n;
-    fleet_batch_t b;
-    double until = spawn_now() + 20.0;
-    while (fleet_live(f) != live && spawn_now() < until) {
-        fleet_poll(f);
-        fleet_obs(f, &n);
-        fleet_send(f, act);
-        fleet_collect(f, &b);
-        usleep(2000);
-    }
-    ck_assert_uint_eq(fleet_live(f), live);
-}
-
 START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
 {
-    env2_t t;
-    env2_start(&t, 2);
+    envds_t t;
+    start_quiet(&t, 2);
     /* Three places of 2 sessions: server 0, then two vacant ones. */
     const char *eps[3] = {t.ep[0], NULL, NULL};
     fleet_config_t cfg = test_config(eps, 3, 2, 300, 3);
@@ -467,14 +437,14 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     fleet_obs(f, &n);
     ck_assert_uint_eq(n, 4);
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 
 START_TEST(test_emptied_place_closes_its_sessions_on_the_server)
 {
-    env2_t t;
-    env2_start(&t, 1);
+    envds_t t;
+    start_quiet(&t, 1);
     const char *eps[2] = {t.ep[0], NULL};
     fleet_config_t cfg = test_config(eps, 2, 3, 300, 4);
     fleet_t *f = open_fleet(t.zctx, &cfg);
@@ -491,7 +461,7 @@ START_TEST(test_emptied_place_closes_its_sessions_on_the_server)
     ck_assert_uint_eq(rep.stats.active_sessions, 0);
     client_destroy(&c);
     fleet_destroy(&f);
-    env2_stop(&t);
+    envds_stop(&t);
 }
 END_TEST
 

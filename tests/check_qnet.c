@@ -48,23 +48,51 @@ static double ref_loss(const qnet_t *q, const double *p, const double *x, const 
 
 /* ---------------------------------------------------------- lifetime */
 
+/* A net the test needs: the constructor failing fails the test with its reason. */
+static qnet_t *new_net(int in, const int *h, int nh, int out, int max_batch)
+{
+    qnet_t *q = NULL;
+    errbuf_t e;
+    ck_assert_msg(qnet_new(in, h, nh, out, max_batch, &q, &e) == 0, "%s", e.msg);
+    return q;
+}
+
+static qnet_t *new_net_shape(const qnet_shape_t *s, int max_batch)
+{
+    qnet_t *q = NULL;
+    errbuf_t e;
+    ck_assert_msg(qnet_new_shape(s, max_batch, &q, &e) == 0, "%s", e.msg);
+    return q;
+}
+
+/* qnet_new() refuses the shape: no net, and a reason. */
+static void assert_refused(int in, const int *h, int nh, int out, int max_batch)
+{
+    qnet_t *q = (qnet_t *)&q; /* not NULL: the constructor must clear it */
+    errbuf_t e;
+    err_clear(&e);
+    ck_assert_int_eq(qnet_new(in, h, nh, out, max_batch, &q, &e), ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(q);
+    ck_assert_str_ne(e.msg, "");
+}
+
 START_TEST(test_new_rejects_bad_shapes)
 {
     int h[2] = {8, 0};
-    ck_assert_ptr_null(qnet_new(0, h, 1, 2, 4));
-    ck_assert_ptr_null(qnet_new(4, h, 1, 0, 4));
-    ck_assert_ptr_null(qnet_new(4, h, 1, 2, 0));
-    ck_assert_ptr_null(qnet_new(4, h, 2, 2, 4));  /* hidden[1] == 0 */
-    ck_assert_ptr_null(qnet_new(4, h, -1, 2, 4));
-    ck_assert_ptr_null(qnet_new(4, h, QNET_MAX_HIDDEN + 1, 2, 4));
-    ck_assert_ptr_null(qnet_new(4, NULL, 1, 2, 4));
+    assert_refused(0, h, 1, 2, 4);
+    assert_refused(4, h, 1, 0, 4);
+    assert_refused(4, h, 1, 2, 0);
+    assert_refused(4, h, 2, 2, 4);  /* hidden[1] == 0 */
+    assert_refused(4, h, -1, 2, 4);
+    assert_refused(4, h, QNET_MAX_HIDDEN + 1, 2, 4);
+    assert_refused(4, NULL, 1, 2, 4);
 }
 END_TEST
 
 START_TEST(test_destroy_nulls_pointer_and_is_safe_twice)
 {
     int h[1] = {3};
-    qnet_t *q = qnet_new(2, h, 1, 2, 4);
+    qnet_t *q = new_net(2, h, 1, 2, 4);
     ck_assert_ptr_nonnull(q);
     qnet_destroy(&q);
     ck_assert_ptr_null(q);
@@ -76,7 +104,7 @@ END_TEST
 START_TEST(test_shape_and_block_layout)
 {
     int h[2] = {64, 32};
-    qnet_t *q = qnet_new(4, h, 2, 2, 16);
+    qnet_t *q = new_net(4, h, 2, 2, 16);
     ck_assert_uint_eq(qnet_nparams(q), 4 * 64 + 64 + 64 * 32 + 32 + 32 * 2 + 2);
     ck_assert_int_eq(qnet_nlayers(q), 3);
     ck_assert_uint_eq(qnet_weight_offset(q, 0), 0);
@@ -93,12 +121,12 @@ START_TEST(test_shape_and_block_layout)
     ck_assert_int_eq(s.hidden[0], 64);
     ck_assert_int_eq(s.hidden[1], 32);
     ck_assert_int_eq(s.hidden[2], 0);
-    qnet_t *r = qnet_new_shape(&s, 1);
+    qnet_t *r = new_net_shape(&s, 1);
     ck_assert(qnet_same_shape(q, r));
     ck_assert_uint_eq(qnet_nparams(r), qnet_nparams(q));
     qnet_destroy(&r);
     h[1] = 33;
-    r = qnet_new(4, h, 2, 2, 16);
+    r = new_net(4, h, 2, 2, 16);
     ck_assert(!qnet_same_shape(q, r));
     qnet_destroy(&r);
     qnet_destroy(&q);
@@ -108,7 +136,7 @@ END_TEST
 START_TEST(test_init_is_torch_uniform_and_seeded)
 {
     int h[2] = {16, 9};
-    qnet_t *a = qnet_new(4, h, 2, 3, 8), *b = qnet_new(4, h, 2, 3, 8);
+    qnet_t *a = new_net(4, h, 2, 3, 8), *b = new_net(4, h, 2, 3, 8);
     rng_t r;
     rng_seed(&r, 7);
     qnet_init(a, &r);
@@ -139,7 +167,7 @@ END_TEST
 static qnet_t *tiny_net(void)
 {
     int h[1] = {3};
-    qnet_t *q = qnet_new(2, h, 1, 2, 4);
+    qnet_t *q = new_net(2, h, 1, 2, 4);
     static const float w0[6] = {1.0f, -1.0f, 0.5f,   /* from input 0 */
                                 2.0f, 1.0f, -1.0f};  /* from input 1 */
     static const float b0[3] = {0.0f, 0.5f, -1.0f};
@@ -185,7 +213,7 @@ START_TEST(test_predict_matches_forward_bitwise_any_batch)
 {
     int h[2] = {37, 20};
     const int maxb = 200;
-    qnet_t *q = qnet_new(5, h, 2, 3, maxb);
+    qnet_t *q = new_net(5, h, 2, 3, maxb);
     rng_t r;
     rng_seed(&r, 11);
     qnet_init(q, &r);
@@ -224,7 +252,7 @@ END_TEST
 START_TEST(test_predict_does_not_clobber_training_activations)
 {
     int h[1] = {16};
-    qnet_t *q = qnet_new(3, h, 1, 2, 8);
+    qnet_t *q = new_net(3, h, 1, 2, 8);
     rng_t r;
     rng_seed(&r, 3);
     qnet_init(q, &r);
@@ -260,7 +288,7 @@ START_TEST(test_kernel_variants_agree_bitwise)
 {
     enum { IN = 5, OUT = 3, B = 67 };
     int h[2] = {37, 33};
-    qnet_t *q = qnet_new(IN, h, 2, OUT, B);
+    qnet_t *q = new_net(IN, h, 2, OUT, B);
     ck_assert_ptr_nonnull(qnet_isa(q));
     ck_assert_int_eq(qnet_set_isa(q, "no-such-isa"), ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(qnet_set_isa(q, "base"), 0);
@@ -351,7 +379,7 @@ START_TEST(test_backward_matches_finite_differences)
 {
     enum { IN = 4, OUT = 3, B = 6 };
     int h[2] = {7, 5};
-    qnet_t *q = qnet_new(IN, h, 2, OUT, B);
+    qnet_t *q = new_net(IN, h, 2, OUT, B);
     rng_t r;
     rng_seed(&r, 2024);
     qnet_init(q, &r);
@@ -411,7 +439,7 @@ END_TEST
 START_TEST(test_clip_grad_scales_to_max_norm)
 {
     int h[1] = {2};
-    qnet_t *q = qnet_new(1, h, 1, 1, 1);  /* 7 parameters */
+    qnet_t *q = new_net(1, h, 1, 1, 1);  /* 7 parameters */
     float *g = qnet_grads(q);
     qnet_zero_grad(q);
     g[0] = 3.0f;
@@ -447,7 +475,7 @@ static void adam_ref(double *p, double *m, double *v, double g, int t, double lr
 START_TEST(test_adam_two_steps_hand_values)
 {
     int h[1] = {1};
-    qnet_t *q = qnet_new(1, h, 1, 1, 1);  /* 4 parameters */
+    qnet_t *q = new_net(1, h, 1, 1, 1);  /* 4 parameters */
     const float p0[4] = {1.0f, -2.0f, 0.5f, 0.0f};
     const float g1[4] = {0.5f, -3.0f, 0.0f, 1e-3f}, g2[4] = {-0.25f, 1.0f, 2.0f, 1e-3f};
     const double lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8;
@@ -498,7 +526,7 @@ END_TEST
 START_TEST(test_copy_params_and_polyak_hand_values)
 {
     int h[2] = {3, 2};
-    qnet_t *a = qnet_new(2, h, 2, 2, 4), *b = qnet_new(2, h, 2, 2, 64);
+    qnet_t *a = new_net(2, h, 2, 2, 4), *b = new_net(2, h, 2, 2, 64);
     size_t n = qnet_nparams(a);
     ck_assert_uint_eq(n, 2 * 3 + 3 + 3 * 2 + 2 + 2 * 2 + 2);
     for (size_t i = 0; i < n; i++) {

@@ -17,6 +17,15 @@
 
 #define DIM 3
 
+/* A buffer the test needs: the constructor failing fails the test with its reason. */
+static replay_t *new_replay(size_t cap, int obs_dim)
+{
+    replay_t *r = NULL;
+    errbuf_t e;
+    ck_assert_msg(replay_new(cap, obs_dim, &r, &e) == 0, "%s", e.msg);
+    return r;
+}
+
 static void row(int k, float *obs, float *next)
 {
     for (int j = 0; j < DIM; j++) {
@@ -50,9 +59,17 @@ static int check_row(const float *obs, int32_t act, float rew, const float *next
 
 START_TEST(test_new_rejects_bad_sizes_and_destroy_is_safe_twice)
 {
-    ck_assert_ptr_null(replay_new(0, 4));
-    ck_assert_ptr_null(replay_new(10, 0));
-    replay_t *r = replay_new(10, 4);
+    int sizes[2][2] = {{0, 4}, {10, 0}};
+    for (int i = 0; i < 2; i++) {
+        replay_t *bad = (replay_t *)&bad; /* not NULL: the constructor must clear it */
+        errbuf_t e;
+        err_clear(&e);
+        ck_assert_int_eq(replay_new((size_t)sizes[i][0], sizes[i][1], &bad, &e),
+                         ERR_INVALID_ARGUMENT);
+        ck_assert_ptr_null(bad);
+        ck_assert_str_ne(e.msg, "");
+    }
+    replay_t *r = new_replay(10, 4);
     ck_assert_ptr_nonnull(r);
     ck_assert_uint_eq(replay_size(r), 0);
     ck_assert_uint_eq(replay_capacity(r), 10);
@@ -66,7 +83,7 @@ END_TEST
 
 START_TEST(test_size_saturates_at_capacity)
 {
-    replay_t *r = replay_new(5, DIM);
+    replay_t *r = new_replay(5, DIM);
     for (int k = 0; k < 12; k++) {
         add_rows(r, k, k + 1);
         ck_assert_uint_eq(replay_size(r), k + 1 < 5 ? (size_t)k + 1 : 5);
@@ -80,7 +97,7 @@ END_TEST
 
 START_TEST(test_wrap_around_overwrites_oldest)
 {
-    replay_t *r = replay_new(4, DIM);
+    replay_t *r = new_replay(4, DIM);
     add_rows(r, 0, 6);  /* rows 0..5 into 4 slots: 4 and 5 replace 0 and 1 */
     const int want[4] = {4, 5, 2, 3};
     for (int i = 0; i < 4; i++) {
@@ -96,7 +113,7 @@ END_TEST
 START_TEST(test_add_batch_equals_single_adds)
 {
     enum { N = 11, CAP = 8 };
-    replay_t *a = replay_new(CAP, DIM), *b = replay_new(CAP, DIM);
+    replay_t *a = new_replay(CAP, DIM), *b = new_replay(CAP, DIM);
     float obs[N * DIM], next[N * DIM], rew[N];
     int32_t act[N];
     uint8_t term[N], trunc[N];
@@ -125,7 +142,7 @@ END_TEST
 
 START_TEST(test_sample_empty_is_precondition_error)
 {
-    replay_t *r = replay_new(4, DIM);
+    replay_t *r = new_replay(4, DIM);
     rng_t g, g0;
     rng_seed(&g, 1);
     g0 = g;
@@ -144,7 +161,7 @@ END_TEST
 START_TEST(test_sample_returns_only_stored_rows_whole)
 {
     enum { CAP = 10, B = 256 };
-    replay_t *r = replay_new(CAP, DIM);
+    replay_t *r = new_replay(CAP, DIM);
     add_rows(r, 0, 25);  /* rows 15..24 remain */
     rng_t g;
     rng_seed(&g, 99);
@@ -158,7 +175,7 @@ START_TEST(test_sample_returns_only_stored_rows_whole)
         ck_assert_int_le(k, 24);
     }
     /* Partly filled: only rows 0..2 exist. */
-    replay_t *p = replay_new(CAP, DIM);
+    replay_t *p = new_replay(CAP, DIM);
     add_rows(p, 0, 3);
     ck_assert_int_eq(replay_sample(p, &g, B, obs, act, rew, next, term), 0);
     for (int b = 0; b < B; b++)
@@ -171,7 +188,7 @@ END_TEST
 START_TEST(test_sample_deterministic_for_same_seed)
 {
     enum { B = 64 };
-    replay_t *r = replay_new(50, DIM);
+    replay_t *r = new_replay(50, DIM);
     add_rows(r, 0, 73);
     float o1[B * DIM], o2[B * DIM], n1[B * DIM], n2[B * DIM], r1[B], r2[B];
     int32_t a1[B], a2[B];
@@ -204,7 +221,7 @@ END_TEST
 START_TEST(test_every_stored_row_gets_sampled)
 {
     enum { CAP = 100, B = 32 };
-    replay_t *r = replay_new(CAP, DIM);
+    replay_t *r = new_replay(CAP, DIM);
     add_rows(r, 0, 130);
     int seen[130] = {0};
     rng_t g;
@@ -229,7 +246,7 @@ END_TEST
 START_TEST(test_restore_through_accessors)
 {
     enum { CAP = 6 };
-    replay_t *a = replay_new(CAP, DIM), *b = replay_new(CAP, DIM);
+    replay_t *a = new_replay(CAP, DIM), *b = new_replay(CAP, DIM);
     add_rows(a, 0, 9);
     memcpy(replay_obs(b), replay_obs(a), sizeof(float) * CAP * DIM);
     memcpy(replay_next_obs(b), replay_next_obs(a), sizeof(float) * CAP * DIM);

@@ -1,7 +1,7 @@
 /*
  * fuzz_ckpt.c — libFuzzer target over agentd's checkpoint loader: the file
  * parser (ckpt_parse: magic, version, section table, CRC) and what resuming
- * does with a file that parses (train_check_checkpoint: the header against
+ * does with a file that parses (run_ckpt_check: the header against
  * the options and the environment's spaces, the session sections, then
  * every learner and replay section loaded into a scratch learner and
  * replay buffer, the resize path included).
@@ -29,7 +29,7 @@
 #include "checkpoint.h"
 #include "crc32c.h"
 #include "log.h"
-#include "train.h"
+#include "run_ckpt.h"
 
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput
@@ -83,7 +83,7 @@ static void one_file(const uint8_t *data, size_t size)
     for (int eval_only = 0; eval_only < 2; eval_only++) {
         train_config_t c = config(eval_only);
         err_clear(&e);
-        int rc = train_check_checkpoint(&c, ck, OBS_DIM, N_ACTIONS, NSLOTS, &e);
+        int rc = run_ckpt_check(&c, ck, OBS_DIM, N_ACTIONS, NSLOTS, &e);
         /* Out of memory on a file this small: a header field, not the
          * file, decided how much to allocate. */
         if ((rc < 0 && !e.msg[0]) || rc == ERR_NOMEM) {

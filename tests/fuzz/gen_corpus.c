@@ -9,7 +9,7 @@
  * sessions, plus the error paths (unknown id, duplicate, wrong shape, bad
  * version, the limits).
  *
- * ckpt/: agentd checkpoints in the format train.c saves (a "header"
+ * ckpt/: agentd checkpoints in the format run_ckpt.c saves (a "header"
  * section, the nets and Adam moments, counters, rngs, sessions, replay),
  * written with ckpt_save for the network fuzz_ckpt.c checks them against,
  * plus a few damaged ones.
@@ -270,8 +270,8 @@ static void gen_envd(const char *dir)
 
 /* ------------------------------------------------------------------ ckpt */
 
-/* train.c's "header" section, written here from the file format rather
- * than taken from train.c, so the seeds also check that layout. */
+/* run_ckpt.c's "header" section, written here from the file format rather
+ * than taken from run_ckpt.h, so the seeds also check that layout. */
 typedef struct header {
     uint32_t format, has_replay;
     qnet_shape_t shape;
