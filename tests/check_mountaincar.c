@@ -141,47 +141,6 @@ END_TEST
 
 /* ---------------------------------------------------------------- golden: through env_t */
 
-static void *mc_env_open(const cJSON *c, const char *line, char *why, size_t n)
-{
-    option_t opts[GOLDEN_MAX_OPTS];
-    size_t nopts;
-    errbuf_t e;
-    env_t *env = calloc(1, env_size(&mountaincar_v0_class));
-
-    if (!env)
-        return NULL;
-    if (mc_kwargs(c, line, opts, &nopts, why, n) < 0) {
-        free(env);
-        return NULL;
-    }
-    if (env_init(env, &mountaincar_v0_class, opts, nopts, &e) < 0) {
-        snprintf(why, n, "env_init: %s", e.msg);
-        free(env);
-        return NULL;
-    }
-    return env;
-}
-
-static int mc_env_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
-                        float *obs, errbuf_t *e)
-{
-    return env_reset(inst, seed, opts, nopts, obs, e);
-}
-
-static int mc_env_step(void *inst, const cJSON *rec, const char *dtype, float *obs,
-                       double *reward, bool *terminated, bool *truncated, char *why, size_t n)
-{
-    int64_t a;
-    errbuf_t e;
-    if (mc_action(rec, dtype, &a, why, n) < 0)
-        return -1;
-    if (env_step(inst, ENV_DISCRETE(a), obs, reward, terminated, truncated, &e) < 0) {
-        snprintf(why, n, "env_step: %s", e.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static void mc_env_state(const void *inst, double *out)
 {
     const mountaincar_t *s = (const mountaincar_t *)((const env_t *)inst)->state;
@@ -191,11 +150,7 @@ static void mc_env_state(const void *inst, double *out)
 
 START_TEST(test_golden_cases_replay_through_env_t)
 {
-    golden_ops_t ops = mc_ops;
-    ops.open = mc_env_open;
-    ops.reset = mc_env_reset;
-    ops.step = mc_env_step;
-    ops.state = mc_env_state;
+    golden_ops_t ops = golden_env_ops(&mc_ops, mc_env_state);
     golden_run_t r;
 
     golden_replay_file(&ops, &r);

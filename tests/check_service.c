@@ -208,7 +208,7 @@ START_TEST(test_describe_by_session_and_by_env_id)
     ck_assert(rep.describe.spec.has_reward_threshold && rep.describe.spec.reward_threshold == 195.0);
     ck_assert_uint_eq(rep.describe.obs_space.nbounds, 4);
 
-    req.describe = (typeof(req.describe)){.env_id = "Pendulum-v1"};
+    req.describe = (typeof(req.describe)){.env_id = "LunarLander-v3"};
     call_err(h->c, &req, ERR_NOT_FOUND);
     req.describe = (typeof(req.describe)){.by_session = true, .session = id ^ 1};
     call_err(h->c, &req, ERR_NOT_FOUND);
