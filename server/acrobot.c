@@ -67,7 +67,7 @@ int acrobot_set_attr(acrobot_t *s, const option_t *o, errbuf_t *e)
     }
     if (strcmp(o->key, "torque_noise_max") == 0) {
         double m;
-        int rc = classic_float_option(o, &m, e);
+        int rc = classic_float_option(o, "attribute", &m, e);
         if (rc < 0)
             return rc;
         if (!(m >= 0) || !isfinite(m - (-m)))

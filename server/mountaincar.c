@@ -38,15 +38,15 @@ int mountaincar_init(mountaincar_t *s, const option_t *opts, size_t nopts, errbu
         if (strcmp(opts[i].key, "goal_velocity") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT, "MountainCar-v0 has no make option '%s'",
                            opts[i].key);
-        int rc = classic_float_option(&opts[i], &s->goal_velocity, e);
+        int rc = classic_float_option(&opts[i], "make option", &s->goal_velocity, e);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
-                      float *obs, errbuf_t *e)
+int mountaincar_draw_position(rng_t *rng, const option_t *opts, size_t nopts, double *position,
+                              errbuf_t *e)
 {
     double low = RESET_LOW, high = RESET_HIGH;
 
@@ -56,7 +56,16 @@ int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t
     /* The default range is -0.4 - -0.6 = 0.19999999999999996, not 0.2
      * (4.3): it is computed, as numpy computes it. */
     double range = high - low;
-    s->position = low + range * rng_next_double(rng);
+    *position = low + range * rng_next_double(rng);
+    return 0;
+}
+
+int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
+                      float *obs, errbuf_t *e)
+{
+    int rc = mountaincar_draw_position(rng, opts, nopts, &s->position, e);
+    if (rc < 0)
+        return rc;
     s->velocity = 0.0;
     obs[0] = (float)s->position;
     obs[1] = (float)s->velocity;

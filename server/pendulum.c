@@ -46,7 +46,7 @@ int pendulum_init(pendulum_t *s, const option_t *opts, size_t nopts, errbuf_t *e
         } else if (o->type == OPTION_DOUBLE) {
             s->gravity_term = (3 * o->v.d) / 2.0;
         } else {
-            return err_set(e, ERR_INVALID_ARGUMENT, "option g must be a number, not %s",
+            return err_set(e, ERR_INVALID_ARGUMENT, "make option g must be a number, not %s",
                            option_type_name(o->type));
         }
     }
@@ -71,9 +71,9 @@ int pendulum_reset(pendulum_t *s, rng_t *rng, const option_t *opts, size_t nopts
     for (size_t i = 0; i < nopts; i++) {
         int rc = 0;
         if (strcmp(opts[i].key, "x_init") == 0)
-            rc = classic_float_option(&opts[i], &high[0], e);
+            rc = classic_float_option(&opts[i], "reset option", &high[0], e);
         else if (strcmp(opts[i].key, "y_init") == 0)
-            rc = classic_float_option(&opts[i], &high[1], e);
+            rc = classic_float_option(&opts[i], "reset option", &high[1], e);
         if (rc < 0)
             return rc;
     }
