@@ -13,6 +13,12 @@
  * slices of N), so that lookups and state reads miss the caches as they do
  * with a million sessions open.
  *
+ * A second table steps every registered environment the same way
+ * (1024-row step_batch requests, NEXT_STEP, fixed random actions in the
+ * action space: integers for Discrete, float32 values across the bounds
+ * and beyond for Box) and gives each one's env steps/s beside
+ * CartPole-v1's, measured in the same run.
+ *
  * Figures are printed, never asserted: this is not a test.
  */
 #include <getopt.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
 #include "service.h"
 #include "wire.h"
 
@@ -83,6 +90,80 @@ static int encode_step_batch(const uint64_t *sessions, uint32_t n, const uint8_t
     return wire_encode_request(&req, out);
 }
 
+#define ENV_ROWS 1024
+
+/* env steps/s of 1024-row step_batch requests of one environment. */
+static int bench_env(service_t *svc, const env_class_t *cls, double seconds, wire_buf_t *in,
+                     wire_buf_t *out, arena_t *a, double *steps_per_s, errbuf_t *e)
+{
+    static uint64_t ids[ENV_ROWS], seeds[ENV_ROWS];
+    static uint8_t discrete[ENV_ROWS];
+    static float box[ENV_ROWS];
+    wire_request_t req;
+    wire_reply_t rep;
+    memset(&req, 0, sizeof req);
+    req.op = WIRE_OP_MAKE;
+    req.make.env_id = cls->id;
+    req.make.count = ENV_ROWS;
+    int rc = call(svc, &req, in, out, a, &rep, e);
+    if (rc < 0)
+        return rc;
+    memcpy(ids, rep.make.sessions, sizeof ids);
+    for (size_t i = 0; i < ENV_ROWS; i++)
+        seeds[i] = i;
+    memset(&req, 0, sizeof req);
+    req.op = WIRE_OP_RESET_BATCH;
+    req.reset_batch = (typeof(req.reset_batch)){.sessions = ids, .n = ENV_ROWS, .seeds = seeds,
+                                                .nseeds = ENV_ROWS};
+    if ((rc = call(svc, &req, in, out, a, &rep, e)) < 0)
+        return rc;
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < ENV_ROWS; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        discrete[i] = (uint8_t)((x >> 32) % (cls->n_actions ? cls->n_actions : 1));
+        /* 1.5x the bounds: some rows clip */
+        double u = (double)(x >> 11) * 0x1p-53;
+        if (cls->action_kind == ENV_BOX) {
+            double lo = cls->action_low[0], hi = cls->action_high[0];
+            box[i] = (float)(1.5 * (lo + u * (hi - lo)));
+        }
+    }
+    memset(&req, 0, sizeof req);
+    req.op = WIRE_OP_STEP_BATCH;
+    req.major = WIRE_MAJOR;
+    req.minor = WIRE_MINOR;
+    req.step_batch.sessions = ids;
+    req.step_batch.n = ENV_ROWS;
+    req.step_batch.autoreset = WIRE_AUTORESET_NEXT_STEP;
+    if (cls->action_kind == ENV_BOX)
+        req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_FLOAT32, .ndim = 2,
+                                                 .shape = {ENV_ROWS, 1}, .data = box,
+                                                 .len = sizeof box};
+    else
+        req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_UINT8, .ndim = 1,
+                                                 .shape = {ENV_ROWS}, .data = discrete,
+                                                 .len = sizeof discrete};
+    wire_buf_t enc = {0};
+    if (wire_encode_request(&req, &enc) < 0)
+        return err_set(e, ERR_NOMEM, "encode");
+    service_handle(svc, enc.data, enc.len, NULL, 0, out, NULL);
+    arena_reset(a);
+    if ((rc = wire_decode_reply(a, out->data, out->len, &rep, e)) == 0 && rep.code != ERR_OK)
+        rc = err_set(e, rep.code, "%s: %s", cls->id, rep.message);
+    uint64_t n = 0;
+    double t0 = now_s(), t = t0;
+    while (rc == 0 && t - t0 < seconds) {
+        uint64_t now_ms = (uint64_t)((t - t0) * 1000.0);
+        for (int i = 0; i < 16; i++)
+            service_handle(svc, enc.data, enc.len, NULL, now_ms, out, NULL);
+        n += 16;
+        t = now_s();
+    }
+    wire_buf_deinit(&enc);
+    *steps_per_s = (double)n * ENV_ROWS / (t - t0);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = 0.5;
@@ -118,7 +199,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const size_t chunk = 65536;
-    service_config_t cfg = {.max_sessions = nsessions, .max_batch = chunk,
+    service_config_t cfg = {.max_sessions = nsessions + 8 * ENV_ROWS, .max_batch = chunk,
                             .session_ttl_ms = 3600000, .max_message_size = 1 << 26};
     service_t *svc = NULL;
     arena_t *a = NULL;
@@ -208,6 +289,21 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < nreq; k++)
             wire_buf_deinit(&reqs[k]);
         free(reqs);
+    }
+    if (rc == 0 && !only && !iterations) {
+        printf("\nservice_handle, step_batch of %d sessions, NEXT_STEP, every environment, %.2f s "
+               "each\n%-26s %14s %10s %16s\n",
+               ENV_ROWS, seconds, "env", "env steps/s", "ns/row", "vs CartPole-v1");
+        double base = 0;
+        for (size_t k = 0; k < env_class_count() && rc == 0; k++) {
+            double sps = 0;
+            const env_class_t *cls = env_class_at(k);
+            if ((rc = bench_env(svc, cls, seconds, &in, &out, a, &sps, &e)) < 0)
+                break;
+            if (k == 0)
+                base = sps;
+            printf("%-26s %14.0f %10.1f %15.2fx\n", cls->id, sps, 1e9 / sps, sps / base);
+        }
     }
     if (rc < 0)
         fprintf(stderr, "bench_service: %s\n", e.msg);

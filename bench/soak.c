@@ -201,7 +201,7 @@ static void *worker_main(void *arg)
             float o[OBS_DIM];
             double rw;
             bool term, trunc;
-            env_step(MIRROR(i), a, o, &rw, &term, &trunc, &e);
+            env_step(MIRROR(i), ENV_DISCRETE(a), o, &rw, &term, &trunc, &e);
             req.op = WIRE_OP_STEP;
             req.step.session = ids[i];
             req.step.action = a;
@@ -247,7 +247,7 @@ static void *worker_main(void *arg)
                     term = trunc = false;
                     bauto[j] = 1;
                 } else {
-                    env_step(env, bact[j], want + (size_t)j * OBS_DIM, &wrew[j], &term, &trunc,
+                    env_step(env, ENV_DISCRETE(bact[j]), want + (size_t)j * OBS_DIM, &wrew[j], &term, &trunc,
                              &e);
                     bauto[j] = 0;
                     w->steps++;

@@ -61,6 +61,13 @@ const char *wire_op_name(int op)
     return "unknown";
 }
 
+const char *wire_dtype_name(int dtype)
+{
+    static const char *const names[] = {"DTYPE_UNSPECIFIED", "FLOAT32", "FLOAT64", "INT64",
+                                        "INT32", "UINT8"};
+    return dtype >= 0 && dtype < (int)(sizeof names / sizeof *names) ? names[dtype] : "UNKNOWN";
+}
+
 size_t wire_dtype_size(int dtype)
 {
     switch (dtype) {

@@ -25,7 +25,7 @@
 #include "option.h"
 
 #define WIRE_MAJOR 1
-#define WIRE_MINOR 1 /* 1.1: Request.client_id (retry-safe requests) */
+#define WIRE_MINOR 2 /* 1.1: Request.client_id (retry-safe requests); 1.2: Box actions */
 #define WIRE_MAX_DIMS 4
 
 /* Operation numbers are the proto's oneof field numbers. */
@@ -60,6 +60,8 @@ typedef enum {
 
 /* Bytes of one element of dtype, 0 when unknown. */
 size_t wire_dtype_size(int dtype);
+/* "FLOAT32", "INT64", ...; "UNKNOWN" for a value outside DType. */
+const char *wire_dtype_name(int dtype);
 
 typedef enum { WIRE_AUTORESET_NEXT_STEP = 0, WIRE_AUTORESET_SAME_STEP = 1, WIRE_AUTORESET_DISABLED = 2 } wire_autoreset_t;
 
@@ -120,7 +122,9 @@ typedef struct wire_request {
         } reset;
         struct {
             uint64_t session;
-            int64_t action;
+            int64_t action;      /* Discrete */
+            bool has_box;        /* a Box action was sent: box holds it */
+            wire_tensor_t box;
         } step;
         struct {
             const uint64_t *sessions;

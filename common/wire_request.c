@@ -154,6 +154,9 @@ int wire_decode_request(arena_t *a, const void *buf, size_t len, wire_request_t 
     case ENVD__V1__REQUEST__OP_STEP:
         out->step.session = m->step->session;
         out->step.action = m->step->action;
+        out->step.has_box = m->step->box_action != NULL;
+        if (out->step.has_box)
+            rc = wire__tensor_from_pb(m->step->box_action, &out->step.box, "step.box_action", e);
         break;
     case ENVD__V1__REQUEST__OP_RESET_BATCH: {
         const Envd__V1__ResetBatchRequest *r = m->reset_batch;
@@ -226,7 +229,7 @@ int wire_encode_request(const wire_request_t *req, wire_buf_t *out)
     Envd__V1__CloseRequest close = ENVD__V1__CLOSE_REQUEST__INIT;
     Envd__V1__PingRequest ping = ENVD__V1__PING_REQUEST__INIT;
     Envd__V1__StatsRequest stats = ENVD__V1__STATS_REQUEST__INIT;
-    Envd__V1__Tensor actions;
+    Envd__V1__Tensor actions, box;
     options_pb_t opts;
     int rc = 0;
 
@@ -265,6 +268,8 @@ int wire_encode_request(const wire_request_t *req, wire_buf_t *out)
     case WIRE_OP_STEP:
         step.session = req->step.session;
         step.action = req->step.action;
+        if (req->step.has_box)
+            step.box_action = wire__tensor_to_pb(&req->step.box, &box);
         m.step = &step;
         break;
     case WIRE_OP_RESET_BATCH:

@@ -67,7 +67,7 @@ int acrobot_set_attr(acrobot_t *s, const option_t *o, errbuf_t *e)
     }
     if (strcmp(o->key, "torque_noise_max") == 0) {
         double m;
-        int rc = classic_float_option(o, &m, e);
+        int rc = classic_float_option(o, "attribute", &m, e);
         if (rc < 0)
             return rc;
         if (!(m >= 0) || !isfinite(m - (-m)))
@@ -250,3 +250,30 @@ void acrobot_step_rng(acrobot_t *s, rng_t *rng, int64_t action, float *obs, doub
         tau = tau + (-m + (m - (-m)) * rng_next_double(rng));
     acrobot_advance(s, tau, obs, reward, terminated);
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int acrobot_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return acrobot_init(state, opts, nopts, e);
+}
+
+static int acrobot_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                               float *obs, errbuf_t *e)
+{
+    return acrobot_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void acrobot_class_step(void *state, int64_t action, float *obs, double *reward,
+                               bool *terminated)
+{
+    acrobot_step(state, action, obs, reward, terminated);
+}
+
+const env_class_t acrobot_v1_class = {
+    .id = "Acrobot-v1", .max_episode_steps = ACROBOT_MAX_EPISODE_STEPS,
+    .has_reward_threshold = true, .reward_threshold = ACROBOT_REWARD_THRESHOLD,
+    .state_size = sizeof(acrobot_t), .obs_dim = ACROBOT_OBS_DIM, .obs_low = acrobot_obs_low,
+    .obs_high = acrobot_obs_high, .action_kind = ENV_DISCRETE, .n_actions = ACROBOT_N_ACTIONS,
+    .init = acrobot_class_init, .reset = acrobot_class_reset, .step = acrobot_class_step,
+};

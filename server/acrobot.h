@@ -72,4 +72,8 @@ void acrobot_step_rng(acrobot_t *s, rng_t *rng, int64_t action, float *obs, doub
  * reset options) x is returned as it is. Exposed for its tests. */
 double acrobot_wrap(double x);
 
+/* Acrobot-v1 in the registry: 500 steps, threshold -100. (The torque-noise
+ * attribute, which needs the environment's stream per step, is not offered.) */
+extern const env_class_t acrobot_v1_class;
+
 #endif

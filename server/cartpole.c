@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "classic.h"
+
 #define GRAVITY 9.8
 #define MASSCART 1.0
 #define MASSPOLE 0.1
@@ -29,9 +31,9 @@
 #define RESET_HIGH 0.05
 
 /* Box bounds: the float32 values Gymnasium builds from [2*2.4, inf,
- * 2*theta_limit, inf], widened to double (float32 4099999a and 3ed67750). */
-static const double obs_high[4] = {0x1.333334p+2, INFINITY, 0x1.aceeap-2, INFINITY};
-static const double obs_low[4] = {-0x1.333334p+2, -INFINITY, -0x1.aceeap-2, -INFINITY};
+ * 2*theta_limit, inf] (float32 4099999a and 3ed67750). */
+static const float obs_high[4] = {0x1.333334p+2f, INFINITY, 0x1.aceeap-2f, INFINITY};
+static const float obs_low[4] = {-0x1.333334p+2f, -INFINITY, -0x1.aceeap-2f, -INFINITY};
 
 static void cartpole_obs(const cartpole_t *cp, float *obs)
 {
@@ -58,19 +60,6 @@ static int cartpole_init(void *state, const option_t *opts, size_t nopts, errbuf
     return 0;
 }
 
-/* Reads reset option `low` or `high` into *out. Gymnasium applies float()
- * to it, so ints are welcome too. */
-static int cartpole_bound(const option_t *o, double *out, errbuf_t *e)
-{
-    switch (o->type) {
-    case OPTION_DOUBLE: *out = o->v.d; return 0;
-    case OPTION_INT: *out = (double)o->v.i; return 0;
-    default:
-        return err_set(e, ERR_INVALID_ARGUMENT, "reset option %s must be a number, not %s",
-                       o->key, option_type_name(o->type));
-    }
-}
-
 static int cartpole_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
                           float *obs, errbuf_t *e)
 {
@@ -79,27 +68,10 @@ static int cartpole_reset(void *state, rng_t *rng, const option_t *opts, size_t 
 
     /* Gymnasium ignores reset options it does not know, whatever they hold
      * (no value included); low or high with no value fails its float(). */
-    for (size_t i = 0; i < nopts; i++) {
-        int rc = 0;
-        if (strcmp(opts[i].key, "low") == 0)
-            rc = cartpole_bound(&opts[i], &low, e);
-        else if (strcmp(opts[i].key, "high") == 0)
-            rc = cartpole_bound(&opts[i], &high, e);
-        if (rc < 0)
-            return rc;
-    }
-    if (low > high)
-        return err_set(e, ERR_INVALID_ARGUMENT, "reset option low (%.17g) > high (%.17g)", low,
-                       high);
+    int rc = classic_reset_bounds(opts, nopts, &low, &high, e);
+    if (rc < 0)
+        return rc;
     double range = high - low;
-    /* numpy's uniform, which Gymnasium calls next, also refuses a range
-     * that is not finite (NaN or inf bounds, overflow) or that is -0.0
-     * (low 0.0, high -0.0). */
-    if (!isfinite(range) || signbit(range))
-        return err_set(e, ERR_INVALID_ARGUMENT,
-                       "reset range high - low = %.17g - %.17g is not finite and >= +0", high,
-                       low);
-
     cp->x = low + range * rng_next_double(rng);
     cp->x_dot = low + range * rng_next_double(rng);
     cp->theta = low + range * rng_next_double(rng);
@@ -189,7 +161,8 @@ static void cartpole_step_many(void *const *states, const int64_t *actions, size
     {                                                                                       \
         .id = name, .max_episode_steps = steps, .has_reward_threshold = true,               \
         .reward_threshold = threshold, .state_size = sizeof(cartpole_t), .obs_dim = 4,      \
-        .n_actions = 2, .obs_low = obs_low, .obs_high = obs_high, .init = cartpole_init,    \
+        .obs_low = obs_low, .obs_high = obs_high, .action_kind = ENV_DISCRETE,              \
+        .n_actions = 2, .init = cartpole_init,                                              \
         .reset = cartpole_reset, .step = cartpole_step, .step_many = cartpole_step_many,    \
     }
 

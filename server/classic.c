@@ -9,13 +9,13 @@
 #include <math.h>
 #include <string.h>
 
-int classic_float_option(const option_t *o, double *out, errbuf_t *e)
+int classic_float_option(const option_t *o, const char *what, double *out, errbuf_t *e)
 {
     switch (o->type) {
     case OPTION_DOUBLE: *out = o->v.d; return 0;
     case OPTION_INT: *out = (double)o->v.i; return 0;
     default:
-        return err_set(e, ERR_INVALID_ARGUMENT, "option %s must be a number, not %s", o->key,
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s %s must be a number, not %s", what, o->key,
                        option_type_name(o->type));
     }
 }
@@ -39,9 +39,9 @@ int classic_reset_bounds(const option_t *opts, size_t nopts, double *low, double
     for (size_t i = 0; i < nopts; i++) {
         int rc = 0;
         if (strcmp(opts[i].key, "low") == 0)
-            rc = classic_float_option(&opts[i], &lo, e);
+            rc = classic_float_option(&opts[i], "reset option", &lo, e);
         else if (strcmp(opts[i].key, "high") == 0)
-            rc = classic_float_option(&opts[i], &hi, e);
+            rc = classic_float_option(&opts[i], "reset option", &hi, e);
         if (rc < 0)
             return rc;
     }

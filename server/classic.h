@@ -3,10 +3,9 @@
  * read options: Python's float() of a number, utils.maybe_parse_reset_bounds
  * and the checks numpy's Generator.uniform makes before it draws.
  *
- * acrobot.c, mountaincar.c, mountaincar_continuous.c and pendulum.c read
- * their make and reset options through these, so the four refuse the same
- * inputs with the same words. (cartpole.c predates this module and keeps
- * its own copy of the same rules.)
+ * Every environment (cartpole.c, acrobot.c, mountaincar.c,
+ * mountaincar_continuous.c, pendulum.c) reads its numeric make and reset
+ * options through these, so all refuse the same inputs with the same words.
  */
 #ifndef CLASSIC_H
 #define CLASSIC_H
@@ -16,10 +15,11 @@
 #include "env.h"
 
 /* float(o): an int or a double option as a double (an int rounds to the
- * nearest double, as Python's float() does). A bool or a string is
- * INVALID_ARGUMENT naming o->key and the type: Python would take True or
- * "1.5" too, but a client that sends them has made a mistake. */
-int classic_float_option(const option_t *o, double *out, errbuf_t *e);
+ * nearest double, as Python's float() does). A bool, a string or no value
+ * is INVALID_ARGUMENT naming what ("make option", "reset option"), o->key
+ * and the type: Python would take True or "1.5" too, but a client that
+ * sends them has made a mistake. */
+int classic_float_option(const option_t *o, const char *what, double *out, errbuf_t *e);
 
 /* utils.maybe_parse_reset_bounds: *low and *high hold the defaults on entry
  * and are replaced by options "low" and "high" (through

@@ -10,15 +10,24 @@
  */
 #include "env.h"
 
+#include <math.h>
 #include <string.h>
 
+#include "acrobot.h"
 #include "cartpole.h"
+#include "mountaincar.h"
+#include "mountaincar_continuous.h"
+#include "pendulum.h"
 
 /* ---------------------------------------------------------------- registry */
 
 static const env_class_t *const env_classes[] = {
     &cartpole_v1_class,
     &cartpole_v0_class,
+    &acrobot_v1_class,
+    &mountaincar_v0_class,
+    &mountaincar_continuous_v0_class,
+    &pendulum_v1_class,
 };
 
 #define ENV_NCLASSES (sizeof env_classes / sizeof env_classes[0])
@@ -105,24 +114,61 @@ int env_reset(env_t *env, const uint64_t *seed, const option_t *opts, size_t nop
     return 0;
 }
 
-int env_check_step(const env_t *env, int64_t action, errbuf_t *e)
+const char *env_dtype_name(env_dtype_t dtype)
 {
+    return dtype == ENV_F32 ? "float32" : dtype == ENV_F64 ? "float64" : "unknown";
+}
+
+static double box_value(const env_action_t *a, unsigned i)
+{
+    if (a->dtype == ENV_F32)
+        return ((const float *)a->box)[i];
+    return ((const double *)a->box)[i];
+}
+
+int env_check_step(const env_t *env, const env_action_t *a, errbuf_t *e)
+{
+    const env_class_t *cls = env->cls;
     /* OrderEnforcing wraps the action check, so it answers first. */
     if (!env->has_reset)
         return err_set(e, ERR_FAILED_PRECONDITION, "step before the first reset");
-    if (action < 0 || action >= env->cls->n_actions)
-        return err_set(e, ERR_INVALID_ARGUMENT, "action %lld is outside [0, %u)",
-                       (long long)action, env->cls->n_actions);
+    if (cls->action_kind == ENV_DISCRETE) {
+        if (a->box)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "%s has a Discrete(%u) action space: send an integer action, not a "
+                           "Box action (a tensor)",
+                           cls->id, cls->n_actions);
+        /* Gymnasium's Acrobot takes -1..-3 through list indexing: refused. */
+        if (a->discrete < 0 || a->discrete >= cls->n_actions)
+            return err_set(e, ERR_INVALID_ARGUMENT, "action %lld is outside [0, %u)",
+                           (long long)a->discrete, cls->n_actions);
+        return 0;
+    }
+    if (!a->box)
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "%s has a Box action space of shape [%u]: send the action as a float32 "
+                       "or float64 tensor of that shape, not an integer",
+                       cls->id, cls->action_dim);
+    if (a->dtype != ENV_F32 && a->dtype != ENV_F64)
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s: a Box action must be float32 or float64",
+                       cls->id);
+    for (unsigned i = 0; i < cls->action_dim; i++) {
+        double v = box_value(a, i);
+        if (!isfinite(v))
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "action[%u] is %s: a Box action must be finite", i,
+                           isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf");
+    }
     return 0;
 }
 
-int env_step(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
+int env_step(env_t *env, const env_action_t *a, float *obs, double *reward, bool *terminated,
              bool *truncated, errbuf_t *e)
 {
-    int rc = env_check_step(env, action, e);
+    int rc = env_check_step(env, a, e);
     if (rc < 0)
         return rc;
-    env_step_unchecked(env, action, obs, reward, terminated, truncated);
+    env_step_unchecked(env, a, obs, reward, terminated, truncated);
     return 0;
 }
 
@@ -138,17 +184,21 @@ static inline bool env_time_limit(env_t *env, bool terminated)
     return truncated;
 }
 
-void env_step_unchecked(env_t *env, int64_t action, float *obs, double *reward, bool *terminated,
-                        bool *truncated)
+void env_step_unchecked(env_t *env, const env_action_t *a, float *obs, double *reward,
+                        bool *terminated, bool *truncated)
 {
-    env->cls->step(env->state, action, obs, reward, terminated);
+    if (env->cls->action_kind == ENV_BOX)
+        env->cls->step_box(env->state, a->box, a->dtype, obs, reward, terminated);
+    else
+        env->cls->step(env->state, a->discrete, obs, reward, terminated);
     *truncated = env_time_limit(env, *terminated);
 }
 
 #define ENV_STEP_CHUNK 64
 
-void env_step_many_unchecked(env_t *const *envs, const int64_t *actions, size_t n, float *obs,
-                             double *rewards, bool *terminated, bool *truncated)
+void env_step_many_unchecked(env_t *const *envs, const void *actions, env_dtype_t dtype,
+                             size_t n, float *obs, double *rewards, bool *terminated,
+                             bool *truncated)
 {
     const env_class_t *cls = NULL;
     for (size_t k = 0; k < n && !cls; k++)
@@ -156,19 +206,27 @@ void env_step_many_unchecked(env_t *const *envs, const int64_t *actions, size_t 
             cls = envs[k]->cls;
     if (!cls)
         return;
-    if (cls->step_many) {
+    if (cls->action_kind == ENV_BOX) {
+        size_t row = cls->action_dim * (dtype == ENV_F32 ? sizeof(float) : sizeof(double));
+        for (size_t k = 0; k < n; k++)
+            if (envs[k])
+                cls->step_box(envs[k]->state, (const unsigned char *)actions + k * row, dtype,
+                              obs + k * cls->obs_dim, &rewards[k], &terminated[k]);
+    } else if (cls->step_many) {
+        const int64_t *acts = actions;
         void *states[ENV_STEP_CHUNK];
         for (size_t k0 = 0; k0 < n; k0 += ENV_STEP_CHUNK) {
             size_t m = n - k0 < ENV_STEP_CHUNK ? n - k0 : ENV_STEP_CHUNK;
             for (size_t k = 0; k < m; k++)
                 states[k] = envs[k0 + k] ? envs[k0 + k]->state : NULL;
-            cls->step_many(states, actions + k0, m, obs + k0 * cls->obs_dim, rewards + k0,
+            cls->step_many(states, acts + k0, m, obs + k0 * cls->obs_dim, rewards + k0,
                            terminated + k0);
         }
     } else {
+        const int64_t *acts = actions;
         for (size_t k = 0; k < n; k++)
             if (envs[k])
-                cls->step(envs[k]->state, actions[k], obs + k * cls->obs_dim, &rewards[k],
+                cls->step(envs[k]->state, acts[k], obs + k * cls->obs_dim, &rewards[k],
                           &terminated[k]);
     }
     for (size_t k = 0; k < n; k++)

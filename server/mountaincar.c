@@ -38,15 +38,15 @@ int mountaincar_init(mountaincar_t *s, const option_t *opts, size_t nopts, errbu
         if (strcmp(opts[i].key, "goal_velocity") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT, "MountainCar-v0 has no make option '%s'",
                            opts[i].key);
-        int rc = classic_float_option(&opts[i], &s->goal_velocity, e);
+        int rc = classic_float_option(&opts[i], "make option", &s->goal_velocity, e);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
-                      float *obs, errbuf_t *e)
+int mountaincar_draw_position(rng_t *rng, const option_t *opts, size_t nopts, double *position,
+                              errbuf_t *e)
 {
     double low = RESET_LOW, high = RESET_HIGH;
 
@@ -56,7 +56,16 @@ int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t
     /* The default range is -0.4 - -0.6 = 0.19999999999999996, not 0.2
      * (4.3): it is computed, as numpy computes it. */
     double range = high - low;
-    s->position = low + range * rng_next_double(rng);
+    *position = low + range * rng_next_double(rng);
+    return 0;
+}
+
+int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t nopts,
+                      float *obs, errbuf_t *e)
+{
+    int rc = mountaincar_draw_position(rng, opts, nopts, &s->position, e);
+    if (rc < 0)
+        return rc;
     s->velocity = 0.0;
     obs[0] = (float)s->position;
     obs[1] = (float)s->velocity;
@@ -95,3 +104,32 @@ void mountaincar_step(mountaincar_t *s, int64_t action, float *obs, double *rewa
     obs[0] = (float)p;
     obs[1] = (float)v;
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int mountaincar_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return mountaincar_init(state, opts, nopts, e);
+}
+
+static int mountaincar_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                                   float *obs, errbuf_t *e)
+{
+    return mountaincar_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void mountaincar_class_step(void *state, int64_t action, float *obs, double *reward,
+                                   bool *terminated)
+{
+    mountaincar_step(state, action, obs, reward, terminated);
+}
+
+const env_class_t mountaincar_v0_class = {
+    .id = "MountainCar-v0", .max_episode_steps = MOUNTAINCAR_MAX_EPISODE_STEPS,
+    .has_reward_threshold = true, .reward_threshold = MOUNTAINCAR_REWARD_THRESHOLD,
+    .state_size = sizeof(mountaincar_t), .obs_dim = MOUNTAINCAR_OBS_DIM,
+    .obs_low = mountaincar_obs_low, .obs_high = mountaincar_obs_high,
+    .action_kind = ENV_DISCRETE, .n_actions = MOUNTAINCAR_N_ACTIONS,
+    .init = mountaincar_class_init, .reset = mountaincar_class_reset,
+    .step = mountaincar_class_step,
+};

@@ -44,7 +44,16 @@ int mountaincar_reset(mountaincar_t *s, rng_t *rng, const option_t *opts, size_t
                       float *obs, errbuf_t *e);
 
 /* One step with action in [0, 3). */
+/* Both MountainCars' reset draw: the position from uniform(low, high)
+ * (reset options low/high, default -0.6, -0.4), one number from rng; on
+ * failure nothing is drawn. */
+int mountaincar_draw_position(rng_t *rng, const option_t *opts, size_t nopts, double *position,
+                              errbuf_t *e);
+
 void mountaincar_step(mountaincar_t *s, int64_t action, float *obs, double *reward,
                       bool *terminated);
+
+/* MountainCar-v0 in the registry: 200 steps, threshold -110. */
+extern const env_class_t mountaincar_v0_class;
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "classic.h"
+#include "mountaincar.h"
 #include "npymath.h"
 
 #define POWER 0.0015
@@ -28,8 +29,6 @@
 #define MAX_POSITION 0.6
 #define GOAL_POSITION 0.45
 
-#define RESET_LOW (-0.6)
-#define RESET_HIGH (-0.4)
 
 const float mountaincar_continuous_obs_low[MOUNTAINCAR_CONTINUOUS_OBS_DIM] = {-0x1.333334p+0f,
                                                                                -0x1.1eb852p-4f};
@@ -104,7 +103,7 @@ int mountaincar_continuous_init(mountaincar_continuous_t *s, const option_t *opt
         if (strcmp(opts[i].key, "goal_velocity") != 0)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "MountainCarContinuous-v0 has no make option '%s'", opts[i].key);
-        int rc = classic_float_option(&opts[i], &s->goal_velocity, e);
+        int rc = classic_float_option(&opts[i], "make option", &s->goal_velocity, e);
         if (rc < 0)
             return rc;
     }
@@ -114,15 +113,11 @@ int mountaincar_continuous_init(mountaincar_continuous_t *s, const option_t *opt
 int mountaincar_continuous_reset(mountaincar_continuous_t *s, rng_t *rng,
                                  const option_t *opts, size_t nopts, float *obs, errbuf_t *e)
 {
-    double low = RESET_LOW, high = RESET_HIGH;
-
-    int rc = classic_reset_bounds(opts, nopts, &low, &high, e);
-    if (rc < 0)
-        return rc;
     /* As MountainCar-v0: one draw, range 0.19999999999999996 by default,
      * and a float64 state array (3). */
-    double range = high - low;
-    s->position = low + range * rng_next_double(rng);
+    int rc = mountaincar_draw_position(rng, opts, nopts, &s->position, e);
+    if (rc < 0)
+        return rc;
     s->velocity = 0.0;
     s->state_f32 = 0;
     obs[0] = (float)s->position;
@@ -189,3 +184,37 @@ void mountaincar_continuous_step_f64(mountaincar_continuous_t *s, double a, floa
 {
     mountaincar_continuous_advance(s, (num_t){a, K_F64}, obs, reward, terminated);
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int mcc_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return mountaincar_continuous_init(state, opts, nopts, e);
+}
+
+static int mcc_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                           float *obs, errbuf_t *e)
+{
+    return mountaincar_continuous_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void mcc_class_step(void *state, const void *action, env_dtype_t dtype, float *obs,
+                           double *reward, bool *terminated)
+{
+    if (dtype == ENV_F32)
+        mountaincar_continuous_step_f32(state, *(const float *)action, obs, reward, terminated);
+    else
+        mountaincar_continuous_step_f64(state, *(const double *)action, obs, reward, terminated);
+}
+
+const env_class_t mountaincar_continuous_v0_class = {
+    .id = "MountainCarContinuous-v0",
+    .max_episode_steps = MOUNTAINCAR_CONTINUOUS_MAX_EPISODE_STEPS,
+    .has_reward_threshold = true, .reward_threshold = MOUNTAINCAR_CONTINUOUS_REWARD_THRESHOLD,
+    .state_size = sizeof(mountaincar_continuous_t), .obs_dim = MOUNTAINCAR_CONTINUOUS_OBS_DIM,
+    .obs_low = mountaincar_continuous_obs_low, .obs_high = mountaincar_continuous_obs_high,
+    .action_kind = ENV_BOX, .action_dim = MOUNTAINCAR_CONTINUOUS_ACTION_DIM,
+    .action_low = mountaincar_continuous_action_low,
+    .action_high = mountaincar_continuous_action_high, .init = mcc_class_init,
+    .reset = mcc_class_reset, .step_box = mcc_class_step,
+};

@@ -65,4 +65,7 @@ void mountaincar_continuous_step_f32(mountaincar_continuous_t *s, float a, float
 void mountaincar_continuous_step_f64(mountaincar_continuous_t *s, double a, float *obs,
                                      double *reward, bool *terminated);
 
+/* MountainCarContinuous-v0 in the registry: 999 steps, threshold 90. */
+extern const env_class_t mountaincar_continuous_v0_class;
+
 #endif

@@ -46,7 +46,7 @@ int pendulum_init(pendulum_t *s, const option_t *opts, size_t nopts, errbuf_t *e
         } else if (o->type == OPTION_DOUBLE) {
             s->gravity_term = (3 * o->v.d) / 2.0;
         } else {
-            return err_set(e, ERR_INVALID_ARGUMENT, "option g must be a number, not %s",
+            return err_set(e, ERR_INVALID_ARGUMENT, "make option g must be a number, not %s",
                            option_type_name(o->type));
         }
     }
@@ -71,9 +71,9 @@ int pendulum_reset(pendulum_t *s, rng_t *rng, const option_t *opts, size_t nopts
     for (size_t i = 0; i < nopts; i++) {
         int rc = 0;
         if (strcmp(opts[i].key, "x_init") == 0)
-            rc = classic_float_option(&opts[i], &high[0], e);
+            rc = classic_float_option(&opts[i], "reset option", &high[0], e);
         else if (strcmp(opts[i].key, "y_init") == 0)
-            rc = classic_float_option(&opts[i], &high[1], e);
+            rc = classic_float_option(&opts[i], "reset option", &high[1], e);
         if (rc < 0)
             return rc;
     }
@@ -147,3 +147,35 @@ void pendulum_step_f64(pendulum_t *s, double u, float *obs, double *reward, bool
     double b = 3.0 * u;
     pendulum_advance(s, c3, b, obs, reward, terminated);
 }
+
+/* ---------------------------------------------------------------- class */
+
+static int pendulum_class_init(void *state, const option_t *opts, size_t nopts, errbuf_t *e)
+{
+    return pendulum_init(state, opts, nopts, e);
+}
+
+static int pendulum_class_reset(void *state, rng_t *rng, const option_t *opts, size_t nopts,
+                                float *obs, errbuf_t *e)
+{
+    return pendulum_reset(state, rng, opts, nopts, obs, e);
+}
+
+static void pendulum_class_step(void *state, const void *action, env_dtype_t dtype, float *obs,
+                                double *reward, bool *terminated)
+{
+    if (dtype == ENV_F32)
+        pendulum_step_f32(state, *(const float *)action, obs, reward, terminated);
+    else
+        pendulum_step_f64(state, *(const double *)action, obs, reward, terminated);
+}
+
+const env_class_t pendulum_v1_class = {
+    .id = "Pendulum-v1", .max_episode_steps = PENDULUM_MAX_EPISODE_STEPS,
+    .has_reward_threshold = false, .state_size = sizeof(pendulum_t),
+    .obs_dim = PENDULUM_OBS_DIM, .obs_low = pendulum_obs_low, .obs_high = pendulum_obs_high,
+    .action_kind = ENV_BOX, .action_dim = PENDULUM_ACTION_DIM,
+    .action_low = pendulum_action_low, .action_high = pendulum_action_high,
+    .init = pendulum_class_init, .reset = pendulum_class_reset,
+    .step_box = pendulum_class_step,
+};

@@ -53,4 +53,7 @@ int pendulum_reset(pendulum_t *s, rng_t *rng, const option_t *opts, size_t nopts
 void pendulum_step_f32(pendulum_t *s, float u, float *obs, double *reward, bool *terminated);
 void pendulum_step_f64(pendulum_t *s, double u, float *obs, double *reward, bool *terminated);
 
+/* Pendulum-v1 in the registry: 200 steps, no reward threshold. */
+extern const env_class_t pendulum_v1_class;
+
 #endif

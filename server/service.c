@@ -40,9 +40,13 @@ int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e)
     if (rc < 0)
         goto err;
     s->started_ms = clock_ms();
-    for (size_t i = 0; i < env_class_count(); i++)
-        if (env_class_at(i)->obs_dim > s->obs_dim_max)
-            s->obs_dim_max = env_class_at(i)->obs_dim;
+    for (size_t i = 0; i < env_class_count(); i++) {
+        const env_class_t *cls = env_class_at(i);
+        if (cls->obs_dim > s->obs_dim_max)
+            s->obs_dim_max = cls->obs_dim;
+        if (cls->action_kind == ENV_BOX && cls->action_dim > s->action_dim_max)
+            s->action_dim_max = cls->action_dim;
+    }
     size_t rows = cfg->max_batch ? cfg->max_batch : 1;
     if ((rc = session_table_new(cfg->max_sessions, &s->sessions, e)) < 0)
         goto err;
@@ -57,6 +61,8 @@ int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e)
         goto err;
     s->batch = calloc(rows, sizeof *s->batch);
     s->actions = calloc(rows, sizeof *s->actions);
+    s->box_actions = calloc(rows * (s->action_dim_max ? s->action_dim_max : 1),
+                            sizeof *s->box_actions);
     s->obs = calloc(rows * s->obs_dim_max, sizeof *s->obs);
     s->final_obs = calloc(rows * s->obs_dim_max, sizeof *s->final_obs);
     s->rewards = calloc(rows, sizeof *s->rewards);
@@ -65,8 +71,8 @@ int service_new(const service_config_t *cfg, service_t **out, errbuf_t *e)
     s->autoreset = calloc(rows, 1);
     s->step_envs = calloc(rows, sizeof *s->step_envs);
     s->env_ids = calloc(env_class_count(), sizeof *s->env_ids);
-    if (!s->batch || !s->actions || !s->obs || !s->final_obs || !s->rewards || !s->terminated ||
-        !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
+    if (!s->batch || !s->actions || !s->box_actions || !s->obs || !s->final_obs || !s->rewards ||
+        !s->terminated || !s->truncated || !s->autoreset || !s->env_ids || !s->step_envs) {
         rc = err_set(e, ERR_NOMEM, "out of memory for the batch buffers (%zu rows)", rows);
         goto err;
     }
@@ -93,6 +99,7 @@ void service_destroy(service_t **self_p)
     arena_destroy(&s->arena);
     free(s->batch);
     free(s->actions);
+    free(s->box_actions);
     free(s->obs);
     free(s->final_obs);
     free(s->rewards);
@@ -145,25 +152,66 @@ void service__touch(service_t *svc, const wire_request_t *req, session_t *s, uin
     service__retry_mark(req, s);
 }
 
-static void fill_spaces(const env_t *env, const env_class_t *cls, wire_space_t *obs,
-                        wire_space_t *act, wire_spec_t *spec)
+/* A float32 Box's bounds as the wire's doubles (exact), in svc->bounds. */
+static void box_bounds(service_t *svc, int which, const float *low, const float *high,
+                       unsigned dim, wire_space_t *sp)
+{
+    double *lo = svc->bounds[2 * which], *hi = svc->bounds[2 * which + 1];
+    for (unsigned i = 0; i < dim; i++) {
+        lo[i] = low[i];
+        hi[i] = high[i];
+    }
+    sp->kind = WIRE_SPACE_BOX;
+    sp->dtype = WIRE_DTYPE_FLOAT32;
+    sp->ndim = 1;
+    sp->shape[0] = dim;
+    sp->low = lo;
+    sp->high = hi;
+    sp->nbounds = dim;
+}
+
+static void fill_spaces(service_t *svc, const env_t *env, const env_class_t *cls,
+                        wire_space_t *obs, wire_space_t *act, wire_spec_t *spec)
 {
     memset(obs, 0, sizeof *obs);
-    obs->kind = WIRE_SPACE_BOX;
-    obs->dtype = WIRE_DTYPE_FLOAT32;
-    obs->ndim = 1;
-    obs->shape[0] = cls->obs_dim;
-    obs->low = cls->obs_low;
-    obs->high = cls->obs_high;
-    obs->nbounds = cls->obs_dim;
+    box_bounds(svc, 0, cls->obs_low, cls->obs_high, cls->obs_dim, obs);
     memset(act, 0, sizeof *act);
-    act->kind = WIRE_SPACE_DISCRETE;
-    act->n = cls->n_actions;
-    act->start = 0;
+    if (cls->action_kind == ENV_BOX) {
+        box_bounds(svc, 1, cls->action_low, cls->action_high, cls->action_dim, act);
+    } else {
+        act->kind = WIRE_SPACE_DISCRETE;
+        act->n = cls->n_actions;
+        act->start = 0;
+    }
     spec->env_id = cls->id;
     spec->max_episode_steps = env ? env->max_steps : cls->max_episode_steps;
     spec->has_reward_threshold = cls->has_reward_threshold;
     spec->reward_threshold = cls->reward_threshold;
+}
+
+int service__box_actions(service_t *svc, const env_class_t *cls, const wire_tensor_t *t,
+                         size_t rows, const char *what, env_action_t *a, errbuf_t *e)
+{
+    unsigned dim = cls->action_dim;
+    bool ok = rows ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == dim
+                   : t->ndim == 1 && t->shape[0] == dim;
+    if (!ok) {
+        char want[48];
+        if (rows)
+            snprintf(want, sizeof want, "[%zu, %u]", rows, dim);
+        else
+            snprintf(want, sizeof want, "[%u]", dim);
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s: %s's Box actions need shape %s", what,
+                       cls->id, want);
+    }
+    if (t->dtype != WIRE_DTYPE_FLOAT32 && t->dtype != WIRE_DTYPE_FLOAT64)
+        return err_set(e, ERR_INVALID_ARGUMENT,
+                       "%s: a Box action must be FLOAT32 or FLOAT64, not %s", what,
+                       wire_dtype_name(t->dtype));
+    memcpy(svc->box_actions, t->data, t->len); /* the wire's bytes need not be aligned */
+    a->box = svc->box_actions;
+    a->dtype = t->dtype == WIRE_DTYPE_FLOAT32 ? ENV_F32 : ENV_F64;
+    return 0;
 }
 
 /* --------------------------------------------------------------- handlers */
@@ -220,7 +268,7 @@ static int handle_make(service_t *svc, const wire_request_t *req, uint64_t now_m
     svc->stats.sessions_created += count;
     rep->make.sessions = ids;
     rep->make.n = count;
-    fill_spaces(&s->env, cls, &rep->make.obs_space, &rep->make.act_space, &rep->make.spec);
+    fill_spaces(svc, &s->env, cls, &rep->make.obs_space, &rep->make.act_space, &rep->make.spec);
     return 0;
 }
 
@@ -242,7 +290,7 @@ static int handle_describe(service_t *svc, const wire_request_t *req, uint64_t n
         if (!cls)
             return err_set(e, ERR_NOT_FOUND, "unknown env id '%s'", req->describe.env_id);
     }
-    fill_spaces(env, cls, &rep->describe.obs_space, &rep->describe.act_space,
+    fill_spaces(svc, env, cls, &rep->describe.obs_space, &rep->describe.act_space,
                 &rep->describe.spec);
     return 0;
 }
@@ -265,8 +313,17 @@ static int handle_step(service_t *svc, const wire_request_t *req, uint64_t now_m
 {
     session_t *s;
     int rc = lookup(svc, req, req->step.session, &s, e);
-    if (rc < 0 || (rc = env_step(&s->env, req->step.action, svc->obs, &rep->step.reward,
-                                 &rep->step.terminated, &rep->step.truncated, e)) < 0)
+    if (rc < 0)
+        return rc;
+    env_action_t a = {.discrete = req->step.action};
+    if (req->step.has_box) {
+        if (s->env.cls->action_kind == ENV_DISCRETE)
+            a.box = req->step.box.data; /* refused by env_step, as the wrong kind */
+        else if ((rc = service__box_actions(svc, s->env.cls, &req->step.box, 0, "step", &a, e)) < 0)
+            return rc;
+    }
+    if ((rc = env_step(&s->env, &a, svc->obs, &rep->step.reward, &rep->step.terminated,
+                       &rep->step.truncated, e)) < 0)
         return rc;
     service__touch(svc, req, s, now_ms);
     svc->stats.env_steps++;

@@ -8,7 +8,9 @@
  * scratch, which the reply points into, so nothing is allocated or copied
  * per row. It is also where a request can go half wrong, so everything is
  * checked first: every id known, none twice, one class, no duplicate of an
- * executed request (service_retry.c), the actions' shape, dtype and range.
+ * executed request (service_retry.c), the actions' shape, dtype and range
+ * (for a Box space: float32 or float64, shape [N, dim], every value
+ * finite).
  * Only then does any session move, and a refused batch leaves every one
  * of them, and its random stream, as it was.
  */
@@ -128,19 +130,34 @@ int service__step_batch(service_t *svc, const wire_request_t *req, uint64_t now_
     int rc = batch_lookup(svc, req, req->step_batch.sessions, n, e);
     if (rc < 0)
         return rc;
-    if (n > 0) {
+    const env_class_t *cls = n ? svc->batch[0]->env.cls : NULL;
+    const void *acts = svc->actions;
+    env_action_t box = {0}; /* a Box batch: box.box the first row, box.dtype every row's */
+    if (cls && cls->action_kind == ENV_BOX) {
+        if ((rc = service__box_actions(svc, cls, act, n, "step_batch", &box, e)) < 0)
+            return rc;
+        acts = box.box;
+    } else if (cls) {
         if (act->ndim != 1 || act->shape[0] != n)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "step_batch: actions must have shape [%zu] (one per session)", n);
         if (act->dtype != WIRE_DTYPE_INT64 && act->dtype != WIRE_DTYPE_INT32 &&
             act->dtype != WIRE_DTYPE_UINT8)
             return err_set(e, ERR_INVALID_ARGUMENT,
-                           "step_batch: actions must be INT64, INT32 or UINT8 for a Discrete space");
+                           "step_batch: actions must be INT64, INT32 or UINT8 for %s's "
+                           "Discrete(%u) space, not %s",
+                           cls->id, cls->n_actions, wire_dtype_name(act->dtype));
+        actions_widen(act, n, svc->actions);
     }
-    int64_t *acts = svc->actions;
-    actions_widen(act, n, acts);
+    size_t esz = box.dtype == ENV_F32 ? sizeof(float) : sizeof(double);
+    size_t row_bytes = cls && cls->action_kind == ENV_BOX ? cls->action_dim * esz : 0;
     for (size_t i = 0; i < n; i++) {
-        rc = env_check_step(&svc->batch[i]->env, acts[i], e);
+        env_action_t a = {.discrete = svc->actions[i]};
+        if (row_bytes) {
+            a.box = (const unsigned char *)acts + i * row_bytes;
+            a.dtype = box.dtype;
+        }
+        rc = env_check_step(&svc->batch[i]->env, &a, e);
         if (rc < 0) {
             size_t len = strlen(e->msg);
             snprintf(e->msg + len, sizeof e->msg - len, " (row %zu, session %016" PRIx64 ")", i,
@@ -174,7 +191,7 @@ int service__step_batch(service_t *svc, const wire_request_t *req, uint64_t now_
             steps++;
         }
     }
-    env_step_many_unchecked(envs, acts, n, obs, rewards, terminated, truncated);
+    env_step_many_unchecked(envs, acts, box.dtype, n, obs, rewards, terminated, truncated);
     if (mode == WIRE_AUTORESET_SAME_STEP) {
         for (size_t i = 0; i < n; i++) {
             float *row = obs + i * dim, *final = svc->final_obs + i * dim;

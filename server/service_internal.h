@@ -22,11 +22,13 @@ struct service {
     uint64_t started_ms;
     bool draining;
     uint32_t mark; /* bumped per batch: session_t.mark == mark means "seen" */
-    unsigned obs_dim_max;
+    unsigned obs_dim_max, action_dim_max;
     /* Batch scratch, sized for max_batch rows; obs also holds a single
      * reset's or step's observation. */
     session_t **batch;  /* (max_batch) */
-    int64_t *actions;   /* (max_batch) a step_batch's actions, whatever their dtype */
+    int64_t *actions;   /* (max_batch) a Discrete step_batch's actions, whatever their dtype */
+    double *box_actions; /* (max_batch, action_dim_max) a Box step's values, copied aligned */
+    double bounds[4][ENV_DIM_MAX]; /* a reply's space bounds, widened from float32 */
     float *obs;         /* (max_batch, obs_dim_max) */
     float *final_obs;   /* (max_batch, obs_dim_max) */
     double *rewards;    /* (max_batch) */
@@ -43,6 +45,12 @@ int service__find_session(service_t *svc, uint64_t id, session_t **out, errbuf_t
 
 /* req has moved s: its LRU time, and its retry mark. */
 void service__touch(service_t *svc, const wire_request_t *req, session_t *s, uint64_t now_ms);
+
+/* A Box action tensor for rows sessions of cls (rows 0: one step, shape
+ * [dim]; else shape [rows, dim]), FLOAT32 or FLOAT64, copied into
+ * svc->box_actions; *a points there. INVALID_ARGUMENT naming the problem. */
+int service__box_actions(service_t *svc, const env_class_t *cls, const wire_tensor_t *t,
+                         size_t rows, const char *what, env_action_t *a, errbuf_t *e);
 
 /* ------------------------------------------------------ service_batch.c */
 

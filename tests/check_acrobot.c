@@ -8,7 +8,7 @@
  * No case is skipped: the two optional ones (book_or_nips = "nips",
  * torque_noise_max = 0.2, unwrapped attributes) replay through
  * acrobot_set_attr and acrobot_step_rng. A second replay drives the same
- * cases through env.c's env_t with a test-local env_class_t, all but the
+ * cases through env.c's env_t with the registered class, all but the
  * torque-noise case (env_class_t's step has no stream to draw from).
  * The other tests pin down what the recordings cannot show: the note's
  * test vectors, refused options that change nothing, the wrap loop on
@@ -154,41 +154,14 @@ END_TEST
 
 /* ---------------------------------------------------------------- golden: through env_t */
 
-static int acro_cls_init(void *st, const option_t *opts, size_t nopts, errbuf_t *e)
-{
-    return acrobot_init(st, opts, nopts, e);
-}
-
-static int acro_cls_reset(void *st, rng_t *rng, const option_t *opts, size_t nopts,
-                          float *obs, errbuf_t *e)
-{
-    return acrobot_reset(st, rng, opts, nopts, obs, e);
-}
-
-static void acro_cls_step(void *st, int64_t action, float *obs, double *reward, bool *term)
-{
-    acrobot_step(st, action, obs, reward, term);
-}
-
-static double acro_low_d[ACROBOT_OBS_DIM], acro_high_d[ACROBOT_OBS_DIM];
-
-/* How the lead's registry entry will look; env.c reads none of the bounds. */
-static const env_class_t acro_test_class = {
-    .id = "Acrobot-v1", .max_episode_steps = ACROBOT_MAX_EPISODE_STEPS,
-    .has_reward_threshold = true, .reward_threshold = ACROBOT_REWARD_THRESHOLD,
-    .state_size = sizeof(acrobot_t), .obs_dim = ACROBOT_OBS_DIM,
-    .n_actions = ACROBOT_N_ACTIONS, .obs_low = acro_low_d, .obs_high = acro_high_d,
-    .init = acro_cls_init, .reset = acro_cls_reset, .step = acro_cls_step,
-};
-
 static int acro_env_init(void *env, const option_t *opts, size_t nopts, errbuf_t *e)
 {
-    return env_init(env, &acro_test_class, opts, nopts, e);
+    return env_init(env, &acrobot_v1_class, opts, nopts, e);
 }
 
 static void *acro_env_open(const cJSON *c, const char *line, char *why, size_t n)
 {
-    env_t *env = calloc(1, env_size(&acro_test_class));
+    env_t *env = calloc(1, env_size(&acrobot_v1_class));
     if (!env)
         return NULL;
     if (acro_configure((acrobot_t *)env->state, c, line, acro_env_init, env, why, n) < 0) {
@@ -217,7 +190,7 @@ static int acro_env_step(void *inst, const cJSON *rec, const char *dtype, float 
     errbuf_t e;
     if (acro_action(rec, dtype, &a, why, n) < 0)
         return -1;
-    if (env_step(inst, a, obs, reward, terminated, truncated, &e) < 0) {
+    if (env_step(inst, ENV_DISCRETE(a), obs, reward, terminated, truncated, &e) < 0) {
         snprintf(why, n, "env_step: %s", e.msg);
         return -1;
     }
@@ -637,10 +610,6 @@ END_TEST
 
 Suite *acrobot_suite(void)
 {
-    for (int k = 0; k < ACROBOT_OBS_DIM; k++) {
-        acro_low_d[k] = acrobot_obs_low[k];
-        acro_high_d[k] = acrobot_obs_high[k];
-    }
     Suite *s = suite_create("acrobot");
     TCase *tc = tcase_create("golden");
     tcase_add_test(tc, test_golden_public_cases_replay_bit_exact);

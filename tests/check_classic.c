@@ -21,16 +21,16 @@ START_TEST(test_float_option_takes_ints_and_doubles_only)
     double out = 42.0;
     errbuf_t e;
 
-    ck_assert_int_eq(classic_float_option(&i, &out, &e), 0);
+    ck_assert_int_eq(classic_float_option(&i, "option", &out, &e), 0);
     ck_assert(out == -9.0);
     /* float() rounds to the nearest double. */
-    ck_assert_int_eq(classic_float_option(&big, &out, &e), 0);
+    ck_assert_int_eq(classic_float_option(&big, "option", &out, &e), 0);
     ck_assert(out == 0x1p63);
-    ck_assert_int_eq(classic_float_option(&d, &out, &e), 0);
+    ck_assert_int_eq(classic_float_option(&d, "option", &out, &e), 0);
     ck_assert(out == 9.81);
-    ck_assert_int_eq(classic_float_option(&b, &out, &e), ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(classic_float_option(&b, "option", &out, &e), ERR_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "flag") && strstr(e.msg, "bool"));
-    ck_assert_int_eq(classic_float_option(&s, &out, &e), ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(classic_float_option(&s, "option", &out, &e), ERR_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "word") && strstr(e.msg, "string"));
     ck_assert(out == 9.81);
 }

@@ -256,12 +256,12 @@ START_TEST(test_unknown_env_fails_with_a_clear_error)
     start_quiet(&t, 1);
     const char *eps[1] = {t.ep[0]};
     fleet_config_t cfg = test_config(eps, 1, 2, 2000, 1);
-    cfg.env_id = "MountainCar-v0";
+    cfg.env_id = "LunarLander-v3";
     fleet_t *f = NULL;
     errbuf_t e;
     ck_assert_int_eq(fleet_new(t.zctx, &cfg, &f, &e), 0);
     ck_assert_int_eq(fleet_start(f, &e), ERR_FAILED_PRECONDITION);
-    ck_assert_ptr_nonnull(strstr(e.msg, "MountainCar-v0"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "LunarLander-v3"));
     fleet_destroy(&f);
     envds_stop(&t);
 }

@@ -7,7 +7,7 @@
  * double state, reward bits and flags step by step, with TimeLimit played
  * by classic_golden.h's golden_wrap_t as env.c plays it. No case is
  * skipped. A second replay drives the same cases through env.c's env_t
- * with a test-local env_class_t. The other tests pin down what the
+ * with the registered class. The other tests pin down what the
  * recordings cannot show: the note's test vectors, the walls, make and
  * reset options that are refused and change nothing, the spaces.
  */
@@ -141,74 +141,6 @@ END_TEST
 
 /* ---------------------------------------------------------------- golden: through env_t */
 
-static int mc_cls_init(void *st, const option_t *opts, size_t nopts, errbuf_t *e)
-{
-    return mountaincar_init(st, opts, nopts, e);
-}
-
-static int mc_cls_reset(void *st, rng_t *rng, const option_t *opts, size_t nopts,
-                        float *obs, errbuf_t *e)
-{
-    return mountaincar_reset(st, rng, opts, nopts, obs, e);
-}
-
-static void mc_cls_step(void *st, int64_t action, float *obs, double *reward, bool *term)
-{
-    mountaincar_step(st, action, obs, reward, term);
-}
-
-static double mc_low_d[MOUNTAINCAR_OBS_DIM], mc_high_d[MOUNTAINCAR_OBS_DIM];
-
-/* How the lead's registry entry will look; env.c reads none of the bounds. */
-static const env_class_t mc_test_class = {
-    .id = "MountainCar-v0", .max_episode_steps = MOUNTAINCAR_MAX_EPISODE_STEPS,
-    .has_reward_threshold = true, .reward_threshold = MOUNTAINCAR_REWARD_THRESHOLD,
-    .state_size = sizeof(mountaincar_t), .obs_dim = MOUNTAINCAR_OBS_DIM,
-    .n_actions = MOUNTAINCAR_N_ACTIONS, .obs_low = mc_low_d, .obs_high = mc_high_d,
-    .init = mc_cls_init, .reset = mc_cls_reset, .step = mc_cls_step,
-};
-
-static void *mc_env_open(const cJSON *c, const char *line, char *why, size_t n)
-{
-    option_t opts[GOLDEN_MAX_OPTS];
-    size_t nopts;
-    errbuf_t e;
-    env_t *env = calloc(1, env_size(&mc_test_class));
-
-    if (!env)
-        return NULL;
-    if (mc_kwargs(c, line, opts, &nopts, why, n) < 0) {
-        free(env);
-        return NULL;
-    }
-    if (env_init(env, &mc_test_class, opts, nopts, &e) < 0) {
-        snprintf(why, n, "env_init: %s", e.msg);
-        free(env);
-        return NULL;
-    }
-    return env;
-}
-
-static int mc_env_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
-                        float *obs, errbuf_t *e)
-{
-    return env_reset(inst, seed, opts, nopts, obs, e);
-}
-
-static int mc_env_step(void *inst, const cJSON *rec, const char *dtype, float *obs,
-                       double *reward, bool *terminated, bool *truncated, char *why, size_t n)
-{
-    int64_t a;
-    errbuf_t e;
-    if (mc_action(rec, dtype, &a, why, n) < 0)
-        return -1;
-    if (env_step(inst, a, obs, reward, terminated, truncated, &e) < 0) {
-        snprintf(why, n, "env_step: %s", e.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static void mc_env_state(const void *inst, double *out)
 {
     const mountaincar_t *s = (const mountaincar_t *)((const env_t *)inst)->state;
@@ -218,11 +150,7 @@ static void mc_env_state(const void *inst, double *out)
 
 START_TEST(test_golden_cases_replay_through_env_t)
 {
-    golden_ops_t ops = mc_ops;
-    ops.open = mc_env_open;
-    ops.reset = mc_env_reset;
-    ops.step = mc_env_step;
-    ops.state = mc_env_state;
+    golden_ops_t ops = golden_env_ops(&mc_ops, mc_env_state);
     golden_run_t r;
 
     golden_replay_file(&ops, &r);
@@ -451,10 +379,6 @@ END_TEST
 
 Suite *mountaincar_suite(void)
 {
-    for (int k = 0; k < MOUNTAINCAR_OBS_DIM; k++) {
-        mc_low_d[k] = mountaincar_obs_low[k];
-        mc_high_d[k] = mountaincar_obs_high[k];
-    }
     Suite *s = suite_create("mountaincar");
     TCase *tc = tcase_create("golden");
     tcase_add_test(tc, test_golden_public_cases_replay_bit_exact);

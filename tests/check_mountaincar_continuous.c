@@ -124,6 +124,29 @@ START_TEST(test_golden_public_cases_replay_bit_exact)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- golden: through env_t */
+
+static void mcc_env_state(const void *inst, double *out)
+{
+    const mountaincar_continuous_t *s =
+        (const mountaincar_continuous_t *)((const env_t *)inst)->state;
+    out[0] = s->position;
+    out[1] = s->velocity;
+}
+
+/* Every case again through the registered class and env.c's wrappers, the
+ * Box action as env_step takes it (float32 or float64 values). */
+START_TEST(test_golden_cases_replay_through_env_t)
+{
+    golden_ops_t ops = golden_env_ops(&mcc_ops, mcc_env_state);
+    golden_run_t r;
+
+    golden_replay_file(&ops, &r);
+    ck_assert_int_eq(r.ncases, GOLDEN_CASES);
+    ck_assert_int_eq(r.nsteps, GOLDEN_STEPS);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- the note's vectors */
 
 static void mcc_make_reset(mcc_t *s, rng_t *rng, uint64_t seed, float *obs)
@@ -368,6 +391,7 @@ Suite *mountaincar_continuous_suite(void)
     Suite *s = suite_create("mountaincar_continuous");
     TCase *tc = tcase_create("golden");
     tcase_add_test(tc, test_golden_public_cases_replay_bit_exact);
+    tcase_add_test(tc, test_golden_cases_replay_through_env_t);
     tcase_add_test(tc, test_note_vectors_reset_and_three_steps);
     tcase_add_test(tc, test_reset_returns_to_a_float64_state);
     tcase_set_timeout(tc, 60);

@@ -121,6 +121,28 @@ START_TEST(test_golden_public_cases_replay_bit_exact)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- golden: through env_t */
+
+static void pend_env_state(const void *inst, double *out)
+{
+    const pendulum_t *s = (const pendulum_t *)((const env_t *)inst)->state;
+    out[0] = s->theta;
+    out[1] = s->theta_dot;
+}
+
+/* Every case again through the registered class and env.c's wrappers, the
+ * Box action as env_step takes it (float32 or float64 values). */
+START_TEST(test_golden_cases_replay_through_env_t)
+{
+    golden_ops_t ops = golden_env_ops(&pend_ops, pend_env_state);
+    golden_run_t r;
+
+    golden_replay_file(&ops, &r);
+    ck_assert_int_eq(r.ncases, GOLDEN_CASES);
+    ck_assert_int_eq(r.nsteps, GOLDEN_STEPS);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- the note's vectors */
 
 static void pend_make_reset(pendulum_t *s, rng_t *rng, uint64_t seed, float *obs)
@@ -454,6 +476,7 @@ Suite *pendulum_suite(void)
     Suite *s = suite_create("pendulum");
     TCase *tc = tcase_create("golden");
     tcase_add_test(tc, test_golden_public_cases_replay_bit_exact);
+    tcase_add_test(tc, test_golden_cases_replay_through_env_t);
     tcase_add_test(tc, test_note_vectors_reset_and_three_steps);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -183,6 +183,93 @@ START_TEST(test_make_refusals_create_nothing)
 }
 END_TEST
 
+/* Protocol 1.2 over a real socket: a Box space is described with its exact
+ * float32 bounds, and step and step_batch with float32 and float64 actions
+ * give what env_step gives locally, bit for bit, for both continuous
+ * environments, their different arithmetic per dtype included. */
+START_TEST(test_box_actions_step_as_env_step_does_in_either_dtype)
+{
+    harness_t *h = harness_start(NULL);
+    static const char *const ids[] = {"Pendulum-v1", "MountainCarContinuous-v0"};
+    for (int k = 0; k < 2; k++) {
+        const env_class_t *cls = env_find(ids[k]);
+        wire_request_t req = {.op = WIRE_OP_DESCRIBE, .describe = {.env_id = ids[k]}};
+        wire_reply_t rep;
+        call_ok(h->c, &req, &rep);
+        const wire_space_t *act = &rep.describe.act_space;
+        ck_assert_int_eq(act->kind, WIRE_SPACE_BOX);
+        ck_assert_int_eq(act->dtype, WIRE_DTYPE_FLOAT32);
+        ck_assert_uint_eq(act->ndim, 1);
+        ck_assert_uint_eq(act->shape[0], 1);
+        ck_assert_uint_eq(act->nbounds, 1);
+        ck_assert(act->low[0] == cls->action_low[0] && act->high[0] == cls->action_high[0]);
+
+        uint64_t sid[2];
+        make_n(h->c, ids[k], NULL, 0, 2, sid);
+        env_t *local[2];
+        uint64_t seed = 11;
+        float obs[ENV_DIM_MAX];
+        for (int j = 0; j < 2; j++) {
+            local[j] = calloc(1, env_size(cls));
+            errbuf_t e;
+            ck_assert_int_eq(env_init(local[j], cls, NULL, 0, &e), 0);
+            local_reset(local[j], &seed, obs);
+            wire_request_t rreq = {.op = WIRE_OP_RESET,
+                                   .reset = {.session = sid[j], .has_seed = true, .seed = seed}};
+            call_ok(h->c, &rreq, &rep);
+            ck_obs_eq_dim(obs, &rep.reset.obs, 0, cls->obs_dim, ids[k]);
+        }
+        for (int t = 0; t < 40; t++) {
+            /* one session in float32, the other in float64, out of bounds too */
+            float a32 = (float)(t % 7) * 0.75f - 2.5f;
+            double a64 = (double)a32 + 1e-9;
+            env_action_t la[2] = {{.box = &a32, .dtype = ENV_F32}, {.box = &a64, .dtype = ENV_F64}};
+            wire_tensor_t wt[2] = {
+                {.dtype = WIRE_DTYPE_FLOAT32, .ndim = 1, .shape = {1}, .data = &a32, .len = 4},
+                {.dtype = WIRE_DTYPE_FLOAT64, .ndim = 1, .shape = {1}, .data = &a64, .len = 8}};
+            for (int j = 0; j < 2; j++) {
+                float lobs[ENV_DIM_MAX];
+                double lrew;
+                bool lterm, ltrunc;
+                errbuf_t e;
+                ck_assert_int_eq(env_step(local[j], &la[j], lobs, &lrew, &lterm, &ltrunc, &e), 0);
+                wire_request_t sreq = {.op = WIRE_OP_STEP,
+                                       .step = {.session = sid[j], .has_box = true, .box = wt[j]}};
+                call_ok(h->c, &sreq, &rep);
+                ck_obs_eq_dim(lobs, &rep.step.obs, 0, cls->obs_dim, ids[k]);
+                ck_assert_uint_eq(f64_bits(rep.step.reward), f64_bits(lrew));
+                ck_assert_int_eq(rep.step.terminated, lterm);
+                ck_assert_int_eq(rep.step.truncated, ltrunc);
+            }
+        }
+        /* step_batch: both sessions in one float64 [2, 1] block */
+        double both[2] = {0.3, -7.0};
+        float bobs[2 * ENV_DIM_MAX];
+        double brew[2];
+        for (int j = 0; j < 2; j++) {
+            bool term, trunc;
+            errbuf_t e;
+            ck_assert_int_eq(env_step(local[j], &(env_action_t){.box = &both[j], .dtype = ENV_F64},
+                                      bobs + j * cls->obs_dim, &brew[j], &term, &trunc, &e), 0);
+        }
+        wire_request_t breq = {.op = WIRE_OP_STEP_BATCH,
+                               .step_batch = {.sessions = sid, .n = 2,
+                                              .actions = {.dtype = WIRE_DTYPE_FLOAT64, .ndim = 2,
+                                                          .shape = {2, 1}, .data = both,
+                                                          .len = sizeof both},
+                                              .autoreset = WIRE_AUTORESET_DISABLED}};
+        call_ok(h->c, &breq, &rep);
+        ck_obs_eq_dim(bobs, &rep.step_batch.obs, 2, cls->obs_dim, ids[k]);
+        for (int j = 0; j < 2; j++) {
+            ck_assert_uint_eq(f64_bits(rep.step_batch.rewards[j]), f64_bits(brew[j]));
+            free(local[j]);
+        }
+        close_ids(h->c, sid, 2, 2);
+    }
+    harness_stop(&h);
+}
+END_TEST
+
 START_TEST(test_describe_by_session_and_by_env_id)
 {
     harness_t *h = harness_start(NULL);
@@ -208,7 +295,7 @@ START_TEST(test_describe_by_session_and_by_env_id)
     ck_assert(rep.describe.spec.has_reward_threshold && rep.describe.spec.reward_threshold == 195.0);
     ck_assert_uint_eq(rep.describe.obs_space.nbounds, 4);
 
-    req.describe = (typeof(req.describe)){.env_id = "Pendulum-v1"};
+    req.describe = (typeof(req.describe)){.env_id = "LunarLander-v3"};
     call_err(h->c, &req, ERR_NOT_FOUND);
     req.describe = (typeof(req.describe)){.by_session = true, .session = id ^ 1};
     call_err(h->c, &req, ERR_NOT_FOUND);
@@ -1023,6 +1110,7 @@ Suite *service_suite(void)
     tcase_add_test(tc, test_make_options_max_episode_steps_and_sutton_barto_reward);
     tcase_add_test(tc, test_make_refusals_create_nothing);
     tcase_add_test(tc, test_describe_by_session_and_by_env_id);
+    tcase_add_test(tc, test_box_actions_step_as_env_step_does_in_either_dtype);
     tcase_add_test(tc, test_golden_cases_replay_bit_exact_over_the_socket);
     tcase_add_test(tc, test_reset_without_seed_continues_the_stream);
     tcase_add_test(tc, test_reset_options_reach_the_environment);

@@ -238,6 +238,9 @@ static void ck_request_eq(const wire_request_t *w, const wire_request_t *g)
     case WIRE_OP_STEP:
         ck_assert_uint_eq(g->step.session, w->step.session);
         ck_assert_int_eq(g->step.action, w->step.action);
+        ck_assert_int_eq(g->step.has_box, w->step.has_box);
+        if (w->step.has_box)
+            ck_tensor_eq(&w->step.box, &g->step.box, "step.box_action");
         break;
     case WIRE_OP_RESET_BATCH:
         ck_u64s_eq(w->reset_batch.sessions, w->reset_batch.n, g->reset_batch.sessions,
@@ -391,6 +394,14 @@ static size_t every_request(wire_request_t *r, size_t cap)
     ADD(109, WIRE_OP_RESET, .reset = {.session = 7});
     ADD(110, WIRE_OP_STEP, .step = {.session = UINT64_MAX, .action = 1});
     ADD(111, WIRE_OP_STEP, .step = {.session = 3, .action = INT64_MIN});
+    static const float torque[1] = {-1.75f};
+    static const double force[1] = {0x1.fffffffffffffp-1};
+    ADD(140, WIRE_OP_STEP, .step = {.session = 9, .has_box = true,
+                               .box = {.dtype = WIRE_DTYPE_FLOAT32, .ndim = 1, .shape = {1},
+                                       .data = torque, .len = sizeof torque}});
+    ADD(141, WIRE_OP_STEP, .step = {.session = 9, .has_box = true,
+                               .box = {.dtype = WIRE_DTYPE_FLOAT64, .ndim = 1, .shape = {1},
+                                       .data = force, .len = sizeof force}});
     ADD(112, WIRE_OP_RESET_BATCH, .reset_batch = {.sessions = ids3, .n = 3, .seeds = seeds3,
                                              .nseeds = 3, .seeded = seeded3, .nseeded = 3,
                                              .options = every_option, .noptions = 1});

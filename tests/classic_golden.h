@@ -397,4 +397,93 @@ static void golden_replay_file(const golden_ops_t *ops, golden_run_t *r)
                   first);
 }
 
+/* ------------------------------------------------------------ through env_t */
+
+/* The same cases driven through envd's own path: env_find(env_id) from the
+ * registry, env_init with the make options, env_reset and env_step with the
+ * recorded action as the action space takes it (an int, or one float32 or
+ * float64 value), TimeLimit and all played by env.c. A suite gives the
+ * state accessor (its class's layout) through golden_env_ops. */
+
+static void *golden_env_open(const cJSON *c, const char *line, char *why, size_t n)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "env_id");
+    const env_class_t *cls = cJSON_IsString(id) ? env_find(id->valuestring) : NULL;
+    golden_run_t r = {0};
+    option_t opts[GOLDEN_MAX_OPTS];
+    size_t nopts;
+    errbuf_t e;
+    if (!cls) {
+        snprintf(why, n, "env id not in the registry");
+        return NULL;
+    }
+    env_t *env = calloc(1, env_size(cls));
+    if (!env)
+        return NULL;
+    if (golden_options(&r, cJSON_GetObjectItemCaseSensitive(c, "make_kwargs"), line, true, opts,
+                       &nopts) < 0)
+        snprintf(why, n, "%s", r.why);
+    else if (env_init(env, cls, opts, nopts, &e) < 0)
+        snprintf(why, n, "env_init: %s", e.msg);
+    else
+        return env;
+    free(env);
+    return NULL;
+}
+
+static void golden_env_close(void *inst) { free(inst); }
+
+static int golden_env_reset(void *inst, const uint64_t *seed, const option_t *opts, size_t nopts,
+                            float *obs, errbuf_t *e)
+{
+    return env_reset(inst, seed, opts, nopts, obs, e);
+}
+
+static int golden_env_step(void *inst, const cJSON *rec, const char *dtype, float *obs,
+                           double *reward, bool *terminated, bool *truncated, char *why, size_t n)
+{
+    env_t *env = inst;
+    env_action_t a = {0};
+    float f;
+    double d;
+    errbuf_t e;
+    if (env->cls->action_kind == ENV_DISCRETE) {
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(rec, "action");
+        if (!cJSON_IsNumber(act)) {
+            snprintf(why, n, "no integer action");
+            return -1;
+        }
+        a.discrete = (int64_t)act->valuedouble;
+    } else if (strcmp(dtype, "float32") == 0 && golden_action_f32(rec, &f) == 0) {
+        a.box = &f;
+        a.dtype = ENV_F32;
+    } else if (strcmp(dtype, "float64") == 0 && golden_action_f64(rec, &d) == 0) {
+        a.box = &d;
+        a.dtype = ENV_F64;
+    } else {
+        snprintf(why, n, "no %s action_hex", dtype);
+        return -1;
+    }
+    if (env_step(env, &a, obs, reward, terminated, truncated, &e) < 0) {
+        snprintf(why, n, "env_step: %s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* base's file and sizes, stepped through env_t; state reads the class
+ * state (env->state) into doubles. */
+static inline golden_ops_t golden_env_ops(const golden_ops_t *base,
+                                          void (*state)(const void *inst, double *out))
+{
+    golden_ops_t ops = *base;
+    ops.open = golden_env_open;
+    ops.close = golden_env_close;
+    ops.skip = NULL;
+    ops.reset = golden_env_reset;
+    ops.step = golden_env_step;
+    ops.state = state;
+    return ops;
+}
+
 #endif

@@ -234,30 +234,38 @@ void close_ids(client_t *c, const uint64_t *ids, size_t n, uint32_t want_closed)
     ck_assert_uint_eq(rep.close.closed, want_closed);
 }
 
-void ck_obs_shape(const wire_tensor_t *got, uint32_t rows)
+void ck_obs_shape_dim(const wire_tensor_t *got, uint32_t rows, uint32_t dim)
 {
     ck_assert_int_eq(got->dtype, WIRE_DTYPE_FLOAT32);
     if (rows) {
         ck_assert_uint_eq(got->ndim, 2);
         ck_assert_uint_eq(got->shape[0], rows);
-        ck_assert_uint_eq(got->shape[1], 4);
+        ck_assert_uint_eq(got->shape[1], dim);
     } else {
         ck_assert_uint_eq(got->ndim, 1);
-        ck_assert_uint_eq(got->shape[0], 4);
+        ck_assert_uint_eq(got->shape[0], dim);
     }
-    ck_assert_uint_eq(got->len, (rows ? rows : 1) * 4 * sizeof(float));
+    ck_assert_uint_eq(got->len, (rows ? rows : 1) * dim * sizeof(float));
 }
 
-void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows, const char *what)
+void ck_obs_shape(const wire_tensor_t *got, uint32_t rows) { ck_obs_shape_dim(got, rows, 4); }
+
+void ck_obs_eq_dim(const float *want, const wire_tensor_t *got, uint32_t rows, uint32_t dim,
+                   const char *what)
 {
-    size_t n = (rows ? rows : 1) * 4;
-    ck_obs_shape(got, rows);
+    size_t n = (rows ? rows : 1) * dim;
+    ck_obs_shape_dim(got, rows, dim);
     for (size_t k = 0; k < n; k++) {
         float g;
         memcpy(&g, (const char *)got->data + k * sizeof g, sizeof g);
         ck_assert_msg(f32_bits(g) == f32_bits(want[k]), "%s[%zu]: %08x (%a), want %08x (%a)", what,
                       k, f32_bits(g), g, f32_bits(want[k]), want[k]);
     }
+}
+
+void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows, const char *what)
+{
+    ck_obs_eq_dim(want, got, rows, 4, what);
 }
 
 void remote_reset(client_t *c, uint64_t id, const uint64_t *seed, float *obs)
@@ -305,7 +313,7 @@ void local_reset(env_t *env, const uint64_t *seed, float *obs)
 void local_step(env_t *env, int64_t action, step_result_t *r)
 {
     errbuf_t e;
-    ck_assert_msg(env_step(env, action, r->obs, &r->reward, &r->terminated, &r->truncated, &e) == 0,
+    ck_assert_msg(env_step(env, ENV_DISCRETE(action), r->obs, &r->reward, &r->terminated, &r->truncated, &e) == 0,
                   "env_step: %s", e.msg);
 }
 

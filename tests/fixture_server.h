@@ -136,9 +136,13 @@ void remote_step(client_t *c, uint64_t id, int64_t action, step_result_t *r);
 
 /* A FLOAT32 tensor of shape [rows, 4], or [4] when rows is 0. */
 void ck_obs_shape(const wire_tensor_t *got, uint32_t rows);
+void ck_obs_shape_dim(const wire_tensor_t *got, uint32_t rows, uint32_t dim);
 
 /* The tensor holds exactly `want`, bit for bit. */
 void ck_obs_eq(const float *want, const wire_tensor_t *got, uint32_t rows, const char *what);
+/* The same for observations of dim values (ck_obs_eq: CartPole's 4). */
+void ck_obs_eq_dim(const float *want, const wire_tensor_t *got, uint32_t rows, uint32_t dim,
+                   const char *what);
 
 /* ---------------------------------------------------------------- mirrors */
 

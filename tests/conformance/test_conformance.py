@@ -130,8 +130,8 @@ class Helper:
         r.id = self.next_id
         return call(self.sock, r)
 
-    def make(self, count: int = 1, reset: bool = True) -> list[int]:
-        rep = self.call(make=pb.MakeRequest(env_id="CartPole-v1", count=count))
+    def make(self, count: int = 1, reset: bool = True, env_id: str = "CartPole-v1") -> list[int]:
+        rep = self.call(make=pb.MakeRequest(env_id=env_id, count=count))
         assert rep.status.code == pb.OK, rep.status.message
         ids = list(rep.make.sessions)
         self.made += ids
@@ -261,8 +261,23 @@ def unflood(h: Helper) -> None:
     assert h.close(h.flood) == len(h.flood)
 
 
-def with_session(fn, reset=True, count=1):
-    return lambda h, g: fn(*h.make(count, reset=reset))
+def with_session(fn, reset=True, count=1, env_id="CartPole-v1"):
+    return lambda h, g: fn(*h.make(count, reset=reset, env_id=env_id))
+
+
+def box_step(sid: int, t: pb.Tensor) -> list[bytes]:
+    return ser(req(step=pb.StepRequest(session=sid, box_action=t)))
+
+
+def f32(*vals) -> pb.Tensor:
+    return tensor(pb.FLOAT32, [len(vals)], struct.pack(f"<{len(vals)}f", *vals))
+
+
+def f64(*vals) -> pb.Tensor:
+    return tensor(pb.FLOAT64, [len(vals)], struct.pack(f"<{len(vals)}d", *vals))
+
+
+PEND, MCC, ACRO = "Pendulum-v1", "MountainCarContinuous-v0", "Acrobot-v1"
 
 
 # (name, builder, expected code, message fragment). Builders returning None
@@ -333,9 +348,60 @@ CASES = [
     ("step session as a varint (wire-type mismatch)",
      with_session(lambda s: [HEADER + f_bytes(14, f_varint(1, s) + f_varint(2, 0))]),
      pb.INVALID_ARGUMENT, "do not decode"),
+    # ---- Box actions (protocol 1.2) and the kinds mixed up, per action-space kind
+    ("Box action for a Discrete space (step)",
+     with_session(lambda s: box_step(s, f32(0.5))),
+     pb.INVALID_ARGUMENT, "Discrete(2) action space: send an integer action"),
+    ("integer action for a Box space (step)",
+     with_session(lambda s: ser(req(step=pb.StepRequest(session=s, action=1))), env_id=PEND),
+     pb.INVALID_ARGUMENT, "Pendulum-v1 has a Box action space of shape [1]"),
+    ("Box action of the wrong shape", with_session(lambda s: box_step(s, f32(0.5, 0.5)), env_id=PEND),
+     pb.INVALID_ARGUMENT, "Box actions need shape [1]"),
+    ("Box action of two dimensions",
+     with_session(lambda s: box_step(s, tensor(pb.FLOAT32, [1, 1], struct.pack("<f", 0.5))), env_id=MCC),
+     pb.INVALID_ARGUMENT, "Box actions need shape [1]"),
+    ("Box action as INT64", with_session(lambda s: box_step(s, i64(1)), env_id=PEND),
+     pb.INVALID_ARGUMENT, "must be FLOAT32 or FLOAT64, not INT64"),
+    ("Box action NaN (float32)", with_session(lambda s: box_step(s, f32(float("nan"))), env_id=PEND),
+     pb.INVALID_ARGUMENT, "action[0] is NaN: a Box action must be finite"),
+    ("Box action +inf (float64)", with_session(lambda s: box_step(s, f64(float("inf"))), env_id=MCC),
+     pb.INVALID_ARGUMENT, "action[0] is +inf"),
+    ("Box action -inf (float32)", with_session(lambda s: box_step(s, f32(float("-inf"))), env_id=PEND),
+     pb.INVALID_ARGUMENT, "action[0] is -inf"),
+    ("Box action with data bytes that do not match its shape",
+     with_session(lambda s: box_step(s, tensor(pb.FLOAT64, [1], b"\x00" * 4)), env_id=PEND),
+     pb.INVALID_ARGUMENT, "step.box_action: 4 data bytes do not match"),
+    ("out-of-bounds Box action is clipped, not refused",
+     with_session(lambda s: box_step(s, f32(1e30)), env_id=PEND), pb.OK, ""),
+    ("Box step before reset", with_session(lambda s: box_step(s, f32(0.0)), reset=False, env_id=PEND),
+     pb.FAILED_PRECONDITION, "step before the first reset"),
+    ("Acrobot action -1 (Gymnasium would index a list with it)",
+     with_session(lambda s: ser(req(step=pb.StepRequest(session=s, action=-1))), env_id=ACRO),
+     pb.INVALID_ARGUMENT, "action -1 is outside [0, 3)"),
+    ("Acrobot action 3", with_session(lambda s: ser(req(step=pb.StepRequest(session=s, action=3))), env_id=ACRO),
+     pb.INVALID_ARGUMENT, "action 3 is outside [0, 3)"),
+    ("step_batch integer actions for a Box space",
+     with_session(lambda a, b: step_batch([a, b], i64(0, 1)), count=2, env_id=PEND),
+     pb.INVALID_ARGUMENT, "Box actions need shape [2, 1]"),
+    ("step_batch INT64 actions of shape [N, 1] for a Box space",
+     with_session(lambda a, b: step_batch([a, b], tensor(pb.INT64, [2, 1], struct.pack("<2q", 0, 1))),
+                  count=2, env_id=MCC),
+     pb.INVALID_ARGUMENT, "must be FLOAT32 or FLOAT64, not INT64"),
+    ("step_batch Box actions with a NaN row: nothing moves",
+     with_session(lambda a, b, c: step_batch([a, b, c], tensor(pb.FLOAT32, [3, 1],
+                                                                struct.pack("<3f", 0.1, 0.2, float("nan")))),
+                  count=3, env_id=PEND),
+     pb.INVALID_ARGUMENT, "action[0] is NaN: a Box action must be finite (row 2"),
+    ("step_batch Box actions float64 of shape [N, 1]",
+     with_session(lambda a, b: step_batch([a, b], tensor(pb.FLOAT64, [2, 1], struct.pack("<2d", 0.1, -5.0))),
+                  count=2, env_id=MCC),
+     pb.OK, ""),
+    ("step_batch mixing a Box and a Discrete environment",
+     lambda h, g: step_batch([h.make(1)[0], h.make(1, env_id=PEND)[0]], i64(0, 1)),
+     pb.INVALID_ARGUMENT, "batch mixes environments"),
     ("step_batch FLOAT32 actions",
      with_session(lambda a, b: step_batch([a, b], tensor(pb.FLOAT32, [2], struct.pack("<2f", 0, 1))), count=2),
-     pb.INVALID_ARGUMENT, "INT64, INT32 or UINT8"),
+     pb.INVALID_ARGUMENT, "INT64, INT32 or UINT8 for CartPole-v1's Discrete(2) space, not FLOAT32"),
     ("step_batch FLOAT64 actions",
      with_session(lambda a, b: step_batch([a, b], tensor(pb.FLOAT64, [2], struct.pack("<2d", 0, 1))), count=2),
      pb.INVALID_ARGUMENT, "INT64, INT32 or UINT8"),
@@ -439,8 +505,8 @@ CASES = [
     ("reset_batch option key with a NUL byte",
      with_session(lambda s: ser(req(reset_batch=pb.ResetBatchRequest(sessions=[s], options=opts(**{"low\0": -0.1}))))),
      pb.INVALID_ARGUMENT, "reset_batch.options[0].key contains a NUL byte"),
-    ("unknown env id", lambda h, g: ser(req(make=pb.MakeRequest(env_id="Pendulum-v1"))),
-     pb.NOT_FOUND, "unknown env id 'Pendulum-v1'"),
+    ("unknown env id", lambda h, g: ser(req(make=pb.MakeRequest(env_id="LunarLander-v3"))),
+     pb.NOT_FOUND, "unknown env id 'LunarLander-v3'"),
     ("make count over max_batch", lambda h, g: ser(req(make=pb.MakeRequest(env_id="CartPole-v1", count=MAX_BATCH + 1))),
      pb.RESOURCE_EXHAUSTED, f"make of {MAX_BATCH + 1} sessions exceeds"),
     ("make flood past the session limit", b_make_flood, pb.RESOURCE_EXHAUSTED, "session limit"),

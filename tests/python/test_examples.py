@@ -45,7 +45,7 @@ def test_vector_rollout_runs_in_every_autoreset_mode(endpoint, mode):
 
 def test_remote_envd_reports_server_and_plays(endpoint):
     out = run("remote_envd.py", "--endpoint", endpoint, "--episodes", "2", "--pings", "20")
-    assert f"connected to {endpoint}: envd" in out and "protocol 1.1" in out
+    assert f"connected to {endpoint}: envd" in out and "protocol 1.2" in out
     assert "CartPole-v1" in out and "max_batch" in out
     assert len(re.findall(r"^episode \d \(seed \d\): return \d+", out, re.M)) == 2
     assert "ping: median" in out and "active sessions" in out
