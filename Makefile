@@ -299,7 +299,7 @@ bench-qnet: $(BUILD)/bench_qnet
 # Env steps and wall-clock to solve CartPole-v1 over seeds 1-10 (SEEDS,
 # BUDGET and agentd options via ARGS can be changed).
 bench-train: all
-	bench/bench_train.sh $(ARGS)
+	bench/bench_train.sh $(if $(ENV),--env-id $(ENV)) $(ARGS)
 
 # Acting throughput of agentd --no-train on 256/1024/4096 sessions.
 bench-act: all
@@ -313,7 +313,7 @@ bench-act: all
 # agentd's status; make turns any failure into its own status 2.
 run: deps
 	$(MAKE) --no-print-directory all
-	agent/run.sh $(ARGS)
+	agent/run.sh $(if $(ENV),--env-id $(ENV)) $(ARGS)
 
 # -------------------------------------------------------------------- plot
 # The learning curve of a run (agent/plot.gp says what it draws).

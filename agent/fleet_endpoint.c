@@ -32,6 +32,10 @@ static int check_spaces(fleet_t *f, size_t k, const wire_reply_t *rep, errbuf_t 
         os->dtype != WIRE_DTYPE_FLOAT32)
         return err_set(e, ERR_FAILED_PRECONDITION,
                        "%s: %s observations are not a 1-D float32 box", ep, f->env_id);
+    if (as->kind == WIRE_SPACE_BOX)
+        return err_set(e, ERR_FAILED_PRECONDITION,
+                       "%s: %s has a continuous (Box) action space; DQN needs discrete actions",
+                       ep, f->env_id);
     if (as->kind != WIRE_SPACE_DISCRETE || as->n < 1 || as->n > 1 << 20 || as->start != 0)
         return err_set(e, ERR_FAILED_PRECONDITION,
                        "%s: %s actions are not a discrete space starting at 0", ep, f->env_id);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "discovery.h"
 #include "log.h"
 #include "opts.h"
+#include "presets.h"
 #include "text.h"
 #include "train.h"
 #include "wire.h"
@@ -151,12 +153,43 @@ static const opts_row_t options[] = {
 
 enum { O_COUNT = sizeof options / sizeof options[0] };
 
+/* The table as this run parses it: options with the --env-id's preset
+ * applied to the defaults (presets.c). */
+static opts_row_t rows[O_COUNT];
+
+static int row_index(const char *name)
+{
+    for (int i = 0; i < O_COUNT; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Copies the table into rows with env_id's defaults; NULL for an unknown
+ * environment, which has no --target-return default. */
+static const preset_t *apply_preset(const char *env_id)
+{
+    memcpy(rows, options, sizeof rows);
+    const preset_t *p = preset_find(env_id);
+    int tr = row_index("target-return");
+    rows[tr].def = p ? p->target_return : NULL;
+    for (int i = 0; p && i < PRESET_MAX_DEFAULTS && p->defaults[i].name; i++) {
+        int k = row_index(p->defaults[i].name);
+        if (k >= 0)
+            rows[k].def = p->defaults[i].value;
+    }
+    return p;
+}
+
 static void usage(const opts_t *o, FILE *f)
 {
     fprintf(f,
             "usage: agentd [OPTION]...\n"
             "DQN learner for envd (protocol v1): trains on many sessions over many servers\n"
-            "until the greedy evaluation mean reaches --target-return.\n");
+            "until the greedy evaluation mean reaches --target-return.\n"
+            "Environments (discrete actions): %s.\n"
+            "Defaults are --env-id's: --env-id ID --help shows another's (docs/agentd.md).\n",
+            preset_discrete_ids());
     opts_usage(o, f);
     fprintf(f,
             "\n  %-28s %s\n  %-28s %s\n"
@@ -237,9 +270,23 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
 }
 
 /* Checks between options. */
-static int check(const train_config_t *c)
+static int check(const train_config_t *c, const preset_t *p)
 {
     const char *why = NULL;
+    if (p && !p->discrete) {
+        fprintf(stderr,
+                "agentd: %s has a continuous (Box) action space, and DQN needs discrete "
+                "actions: agentd learns %s.\n",
+                c->env_id, preset_discrete_ids());
+        return -1;
+    }
+    if (isnan(c->target_return)) {
+        fprintf(stderr,
+                "agentd: %s has no known reward threshold: give --target-return R (agentd "
+                "knows %s).\nTry 'agentd --help'.\n",
+                c->env_id, preset_discrete_ids());
+        return -1;
+    }
     if (c->eval_only && !c->load_path)
         why = "--eval-only needs --load PATH";
     else if (c->eval_only && c->no_train)
@@ -342,13 +389,16 @@ int main(int argc, char **argv)
     char version[64];
     snprintf(version, sizeof version, "agentd %s (protocol %d.%d)", AGENTD_VERSION, WIRE_MAJOR,
              WIRE_MINOR);
-    opts_t o = {.prog = "agentd", .version = version, .rows = options, .nrows = O_COUNT,
+    const char *env_id = preset_env_id(argc, argv, options[row_index("env-id")].def);
+    const preset_t *preset = apply_preset(env_id);
+    st.cfg.target_return = NAN; /* an unknown environment has no default */
+    opts_t o = {.prog = "agentd", .version = version, .rows = rows, .nrows = O_COUNT,
                 .set = set, .ctx = &st, .usage = usage, .width = 28, .unset = "none"};
     int rc = opts_parse(&o, argc, argv);
     if (rc == 0 && st.cfg.nendpoints == 0 && !st.cfg.env_dns)
         st.cfg.endpoints[st.cfg.nendpoints++] = options[0].def;
     if (rc == 0)
-        rc = check(&st.cfg);
+        rc = check(&st.cfg, preset);
     if (rc != 0) {
         opts_deinit(&o);
         return rc > 0 ? 0 : TRAIN_EXIT_USAGE;

@@ -1,6 +1,7 @@
 #!/bin/bash
-# run.sh — `make run`: train agentd on a loopback envd until CartPole-v1 is
-# solved, then show where everything is.
+# run.sh — `make run`: train agentd on a loopback envd until its
+# environment (CartPole-v1, or `make run ENV=Acrobot-v1`) is solved, then
+# show where everything is.
 #
 #   agent/run.sh [AGENTD OPTION]...
 #
