@@ -1,12 +1,15 @@
 /*
  * client.c — DEALER connection with request ids, timeouts, reset and resend.
  *
- * The timeout is one budget per request, cut into `attempts` equal slices:
- * when a slice passes without the reply, the socket is reset and the same
- * encoded request (same client_id, same id) is sent again on the new one;
- * when the whole budget has passed, the caller gets ERR_TIMEOUT. envd
- * answers a resend from its reply cache, so it never acts twice
- * (docs/protocol.md, "Retries").
+ * The timeout is one budget per request. Without an RTO it is cut into
+ * `attempts` equal slices; with one (client_set_rto: the caller's estimate
+ * from the round trips it measures), the first resend comes one RTO after
+ * the send and each later one after twice the wait before it, as TCP backs
+ * off, up to `attempts` sends. When a wait passes without the reply, the
+ * socket is reset and the same encoded request (same client_id, same id)
+ * is sent again on the new one; when the whole budget has passed, the
+ * caller gets ERR_TIMEOUT. envd answers a resend from its reply cache, so
+ * it never acts twice (docs/protocol.md, "Retries").
  */
 #include "client.h"
 
@@ -27,6 +30,9 @@ struct client {
     int timeout_ms;
     int attempts;       /* sends per request: 1 + resends */
     int attempt;        /* of the request in flight, from 0 */
+    int rto_ms;         /* first resend after this, then doubling; 0: equal slices */
+    int64_t rtt_us;     /* last round trip answered on the first send; -1: none */
+    uint64_t sent_ns;   /* when the request was first sent, for rtt_us */
     bool resendable;    /* out holds the request in flight, sendable again */
     uint64_t client_id; /* random, fixed: lets envd spot resends */
     uint64_t next_id, waiting_id;
@@ -111,6 +117,10 @@ uint64_t client_id(const client_t *c) { return c->client_id; }
 
 void client_set_attempts(client_t *c, int attempts) { c->attempts = attempts > 1 ? attempts : 1; }
 
+void client_set_rto(client_t *c, int rto_ms) { c->rto_ms = rto_ms > 0 ? rto_ms : 0; }
+
+int64_t client_rtt_us(const client_t *c) { return c->rtt_us; }
+
 
 static int send_frame(client_t *c, const void *data, size_t len, errbuf_t *e)
 {
@@ -136,6 +146,8 @@ int client_send(client_t *c, wire_request_t *req, errbuf_t *e)
     if (rc < 0)
         return err_set(e, rc, "encoding %s request failed", wire_op_name(req->op));
     c->sent_ms = (int64_t)clock_ms();
+    c->sent_ns = clock_ns();
+    c->rtt_us = -1;
     c->attempt = 0;
     rc = send_frame(c, c->out.data, c->out.len, e);
     if (rc == 0) {
@@ -150,6 +162,7 @@ int client_send_raw(client_t *c, const void *data, size_t len, errbuf_t *e)
     c->waiting_id = 0; /* a raw request may not carry an id: accept any reply */
     c->resendable = false;
     c->sent_ms = (int64_t)clock_ms();
+    c->rtt_us = -1;
     c->attempt = 0;
     return send_frame(c, data, len, e);
 }
@@ -213,6 +226,10 @@ static int read_reply(client_t *c, wire_reply_t *rep, errbuf_t *e)
     bool unread = rep->id == 0 && rep->code != ERR_OK;
     if (c->waiting_id && rep->id != c->waiting_id && !unread)
         return 0;
+    /* Karn: a resent request's round trip is ambiguous, so only a first
+     * send's counts. */
+    if (c->attempt == 0 && c->waiting_id)
+        c->rtt_us = (int64_t)((clock_ns() - c->sent_ns) / 1000u);
     return 1;
 }
 
@@ -224,24 +241,29 @@ static int timed_out(client_t *c, errbuf_t *e)
                    c->timeout_ms, sends, sends == 1 ? "" : "s");
 }
 
-/* When the current attempt's slice of the budget ends. */
+/* When the current attempt's wait ends: its slice of the budget, or with
+ * an RTO the sum rto * (2^(attempt+1) - 1), capped by the budget. */
 static int64_t attempt_deadline(const client_t *c)
 {
+    if (c->rto_ms > 0) {
+        int64_t wait = 0, step = c->rto_ms;
+        for (int a = 0; a <= c->attempt && wait < c->timeout_ms; a++, step *= 2)
+            wait += step;
+        return c->sent_ms + (wait < c->timeout_ms ? wait : c->timeout_ms);
+    }
     return c->sent_ms + (int64_t)c->timeout_ms * (c->attempt + 1) / c->attempts;
 }
 
-/* The current attempt's slice has passed: resends the request on a fresh
+/* The current attempt's wait has passed: resends the request on a fresh
  * socket (Lazy Pirate) if budget and attempts are left, else times out.
- * A caller that came back late skips the slices already gone. */
+ * A caller that came back late skips the waits already gone. */
 static int resend_or_time_out(client_t *c, int64_t now, errbuf_t *e)
 {
     if (!c->resendable || c->attempt + 1 >= c->attempts || now >= c->sent_ms + c->timeout_ms)
         return timed_out(c, e);
-    int64_t elapsed = now - c->sent_ms;
-    int slice = c->timeout_ms > 0 ? (int)(elapsed * c->attempts / c->timeout_ms) : c->attempts;
-    c->attempt = slice > c->attempt + 1 ? slice : c->attempt + 1;
-    if (c->attempt >= c->attempts)
-        c->attempt = c->attempts - 1;
+    c->attempt++;
+    while (c->attempt + 1 < c->attempts && attempt_deadline(c) <= now)
+        c->attempt++;
     reopen(c);
     int rc = send_frame(c, c->out.data, c->out.len, e);
     if (rc < 0) {

@@ -43,6 +43,18 @@ uint64_t client_id(const client_t *c);
 /* Sends per request within the timeout (1: never resend). */
 void client_set_attempts(client_t *c, int attempts);
 
+/* The wait before the first resend, in ms, then doubling after each (as
+ * TCP's retransmission timeout); 0 (the default) cuts the timeout into
+ * equal slices instead. A caller sets it from the round trips it measures
+ * (client_rtt_us), so that a reply that will never come costs about one
+ * round trip, not a slice of the timeout. */
+void client_set_rto(client_t *c, int rto_ms);
+
+/* The round trip of the last reply received, in microseconds, when it
+ * answered the request's first send; -1 after a resend (Karn's rule: that
+ * reply may be the first send's or the resend's) or before any reply. */
+int64_t client_rtt_us(const client_t *c);
+
 /* Sends req, filling in the protocol version, the client id and a fresh
  * request id. */
 int client_send(client_t *c, wire_request_t *req, errbuf_t *e);
