@@ -152,6 +152,7 @@ def test_killed_server_raises_timeout_and_the_same_client_recovers_after_restart
     envd_private.kill()
     err = timed(lambda: env.step(0))
     assert envd_private.endpoint in err.message
+    assert "It answered before: envd may have stopped" in err.message
     assert env.client.reconnects == 1
     timed(lambda: env.client.ping(b"anyone?"))  # still bounded, still no hang
     assert env.client.reconnects == 2
@@ -229,14 +230,41 @@ def test_undecodable_request_gets_an_id_zero_error_taken_as_its_answer(endpoint)
         assert c.ping(b"ok") == b"ok"
 
 
-def test_no_server_at_all_times_out_at_construction():
+def test_no_server_at_all_times_out_at_construction_and_says_what_to_check():
     port_nobody_listens_on = f"tcp://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
-    with pytest.raises(envd_client.EnvdTimeout):
+    with pytest.raises(envd_client.EnvdTimeout) as info:
         envd_client.EnvdEnv(endpoint=port_nobody_listens_on, timeout=TIMEOUT)
     assert time.monotonic() - t0 <= TIMEOUT + SLACK
+    msg = str(info.value)
+    assert f"{port_nobody_listens_on} did not answer within {TIMEOUT:g} s" in msg
+    assert f"check that envd runs there (envd --bind {port_nobody_listens_on})" in msg
+    assert "CURVE" not in msg  # the key hint is for clients that use keys
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the half-built env must not complain when collected
         import gc
 
         gc.collect()
+
+
+@pytest.mark.parametrize("make", [
+    lambda ep: envd_client.Client(ep),
+    lambda ep: envd_client.EnvdEnv(endpoint=ep),
+    lambda ep: envd_client.EnvdVectorEnv("CartPole-v1", 2, ep),
+], ids=["Client", "EnvdEnv", "EnvdVectorEnv"])
+def test_an_unresolvable_host_fails_at_construction_naming_it(make):
+    """A .invalid name never resolves (RFC 6761); the lookup answers locally
+    and no request is sent, so there is no timeout to wait for."""
+    ep = "tcp://no-such-host.invalid:5555"
+    with pytest.raises(envd_client.Unavailable) as info:
+        make(ep)
+    msg = str(info.value)
+    assert "cannot resolve host 'no-such-host.invalid'" in msg and ep in msg
+    assert not isinstance(info.value, envd_client.EnvdTimeout)
+
+
+@pytest.mark.parametrize("ep", ["tcp://127.0.0.1:{port}", "tcp://localhost:{port}",
+                                "tcp://[::1]:{port}", "tcp://127.0.0.1;127.0.0.1:{port}"])
+def test_resolvable_and_literal_hosts_pass_the_lookup(ep):
+    with envd_client.Client(ep.format(port=free_port()), timeout=TIMEOUT) as c:
+        assert not c.closed and c.replies == 0

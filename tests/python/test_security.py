@@ -98,8 +98,9 @@ def test_unauthorised_key_is_refused_logged_counted(curve_envd):
     endpoint, d, mport, log, _ = curve_envd
     with envd_client.Client(endpoint, timeout=1.0, server_public_key=d / "server.pub",
                             secret_key=d / "rogue.key") as rogue:
-        with pytest.raises(envd_client.errors.EnvdTimeout):
+        with pytest.raises(envd_client.errors.EnvdTimeout) as info:
             rogue.make("CartPole-v1", 1)
+    assert "does not know this client's public key never answers" in str(info.value)
     rogue_pub = envd_client.client.load_curve_key(d / "rogue.pub").decode()
     assert "refused client" in log.read_text() and rogue_pub in log.read_text()
     assert auth_failures(mport) >= 1

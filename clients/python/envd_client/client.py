@@ -9,9 +9,12 @@ and sends the very same request again, same ``id`` and same
 ``client_id`` — the "Lazy Pirate" pattern. envd recognizes the resend and
 answers it without acting twice (docs/protocol.md, "Retries"), so a step
 is never taken twice. When the whole timeout passes, the socket is
-replaced once more and :class:`EnvdTimeout` is raised. The client is then
-usable again, and a late reply to an abandoned request can never be taken
-for the answer to a later one.
+replaced once more and :class:`EnvdTimeout` is raised, with a hint of what
+to check (is envd running at that endpoint?). The client is then usable
+again, and a late reply to an abandoned request can never be taken for the
+answer to a later one. A ``tcp://`` host name is resolved once, in the
+constructor: one that does not resolve raises :class:`Unavailable` at once
+instead of letting ZeroMQ retry it silently until every request times out.
 
 One request is in flight at a time and a client is not thread-safe: give
 each thread (or each environment) its own. The environment classes keep
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import socket
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -110,6 +114,29 @@ def decode_tensor(t, dtype=np.float32) -> np.ndarray:
     return arr.reshape(shape)
 
 
+def check_endpoint_host(endpoint: str) -> None:
+    """Resolves the host of a ``tcp://HOST:PORT`` endpoint once, so that a
+    misspelt host fails at once: ZeroMQ itself would retry the name in the
+    background forever and every request would just time out. IP literals
+    and the other transports (``ipc://``, ``inproc://``) need no lookup."""
+    if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
+        return
+    address = endpoint[len("tcp://"):].rpartition(";")[2]  # "SOURCE;HOST:PORT" binds a source
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = address.rpartition(":")
+    if not host or not port:
+        return  # malformed: zmq_connect says what is wrong with it
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else str(exc)
+        raise Unavailable(f"cannot resolve host {host!r} of endpoint {endpoint}: {reason}; "
+                          "check the host name in the endpoint") from None
+
+
 def load_curve_key(key: str | bytes | os.PathLike) -> bytes:
     """A CURVE key as 40 bytes of Z85 text: ``key`` is either that text or
     the path of a key file written by ``envd --keygen`` (NAME.pub or
@@ -183,6 +210,8 @@ class Client:
         self._next_id = 0
         self.reconnects = 0  # sockets replaced after a request timed out
         self.resends = 0  # requests sent again on a new socket within their timeout
+        self.replies = 0  # replies received: 0 means the endpoint never answered
+        check_endpoint_host(endpoint)
         self._open()
 
     # ------------------------------------------------------------ socket
@@ -271,7 +300,7 @@ class Client:
                     raise EnvdTimeout(
                         f"{self.endpoint} did not answer within {timeout:g} s "
                         f"({attempt + 1} send{'s' if attempt else ''}; the connection was "
-                        f"reset and the client is usable again)"
+                        f"reset and the client is usable again). {self._timeout_hint()}"
                     )
                 # Lazy Pirate resend: the same bytes from a new socket; a
                 # caller held up elsewhere skips the slices already gone.
@@ -289,6 +318,8 @@ class Client:
                 rep.ParseFromString(raw)
             except Exception:
                 rep = None  # not a Response: ignore it like a stale reply
+            if rep is not None:
+                self.replies += 1
             if rep is not None and (rep.id == rid or (rep.id == 0 and rep.status.code != 0)):
                 # id 0 is how envd answers a request it could not decode; with
                 # one request in flight, that request is ours.
@@ -301,6 +332,18 @@ class Client:
         if rep.major != PROTOCOL_MAJOR:
             raise Internal(f"reply speaks protocol {rep.major}.{rep.minor}, not {PROTOCOL_MAJOR}.x")
         return rep
+
+    def _timeout_hint(self) -> str:
+        """What a person should check, in the EnvdTimeout message."""
+        if self.replies:
+            return ("It answered before: envd may have stopped or restarted, or be "
+                    "overloaded or paused.")
+        hint = (f"No reply has ever come from it: check that envd runs there "
+                f"(envd --bind {self.endpoint}) and that nothing blocks the port")
+        if self._curve is not None:
+            hint += ("; with CURVE, a server that does not know this client's public key "
+                     "never answers")
+        return hint + ". `python3 -m envd_client ENDPOINT` checks a server."
 
     def send_nowait(self, req) -> None:
         """Sends a request without waiting for (or ever reading) its reply.

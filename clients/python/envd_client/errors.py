@@ -104,7 +104,8 @@ class VersionMismatch(EnvdError):
 
 
 class Unavailable(EnvdError):
-    """The server is shutting down, or the request could not be queued."""
+    """The server is shutting down, the request could not be queued, or the
+    endpoint's host name does not resolve."""
 
     code = UNAVAILABLE
 
