@@ -48,7 +48,8 @@ def test_pip_builds_a_wheel_generating_the_protobuf_module_and_installs_it(tmp_p
     assert out.returncode == 0, out.stdout + out.stderr
     (wheel,) = wheels.glob("envd_client-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("__init__", "envd_pb2", "client", "env", "vector", "spaces", "errors", "compat"):
+    for module in ("__init__", "__main__", "envd_pb2", "client", "env", "vector", "spaces", "errors",
+                   "compat"):
         assert f"envd_client/{module}.py" in names, module
     metadata = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("METADATA"))).decode()
