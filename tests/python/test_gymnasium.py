@@ -154,3 +154,24 @@ def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode):
     finally:
         envs.close()
         ref.close()
+
+
+def _balance(obs) -> int:
+    return int(0.1 * obs[0] + 0.5 * obs[1] + 10 * obs[2] + 2 * obs[3] > 0)
+
+
+@pytest.mark.parametrize("limit, want", [(1000, 1000), (None, 500), (50, 50)])
+def test_gymnasium_make_max_episode_steps_sets_the_episode_length(endpoint, limit, want):
+    kwargs = {} if limit is None else {"max_episode_steps": limit}
+    env = gymnasium.make("envd/CartPole-v1", endpoint=endpoint, **kwargs)
+    try:
+        assert env.spec.max_episode_steps == want
+        obs, _ = env.reset(seed=0)
+        for t in range(1, 2001):
+            obs, _, terminated, truncated, _ = env.step(_balance(obs))
+            if terminated or truncated:
+                break
+        assert (t, terminated, truncated) == (want, False, True)
+    finally:
+        env.close()
+

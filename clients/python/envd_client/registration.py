@@ -9,10 +9,17 @@ Registration is idempotent: an id already in the registry is left alone.
 
 The registered entries carry the same ``max_episode_steps`` and
 ``reward_threshold`` as Gymnasium's own CartPole, so ``env.spec`` reads the
-same; Gymnasium then wraps its own TimeLimit around envd's identical one,
-which changes nothing. A ``max_episode_steps=`` given to ``gymnasium.make``
-is applied by Gymnasium's TimeLimit only: it can shorten episodes but not
-lengthen them past envd's limit. For a longer limit pass it to envd itself:
+same. Time limits: ``gymnasium.make(id, max_episode_steps=N)`` keeps ``N``
+to itself (it is a parameter of ``make``, not passed on to the entry point)
+and wraps the env in ``TimeLimit(N)``, or in the registered limit when no
+``N`` is given, or in none for ``N=-1``. So the registered entry point,
+:func:`make_for_gymnasium`, moves envd's own limit out of the way (to its
+largest, 2**32 - 1 steps), as Gymnasium's own CartPole has no limit of its
+own: the TimeLimit is then the one limit, and ``max_episode_steps=1000``
+gives 1000-step episodes instead of ending them silently at envd's
+default 500. ``gymnasium.make_vec`` in its default (vector entry point)
+mode passes ``max_episode_steps`` through to :class:`EnvdVectorEnv` as
+envd's make option. Outside Gymnasium, pass it to envd itself:
 ``envd_client.make("CartPole-v1", max_episode_steps=1000)``.
 """
 
@@ -22,10 +29,15 @@ from typing import Any
 
 from ._gym import HAVE_GYMNASIUM, gym
 from .client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT
-from .env import ENTRY_POINT, VECTOR_ENTRY_POINT, EnvdEnv
+from .env import VECTOR_ENTRY_POINT, EnvdEnv
 from .vector import EnvdVectorEnv
 
-__all__ = ["make", "make_vec", "register_envs", "REGISTERED_ENVS"]
+__all__ = ["make", "make_vec", "make_for_gymnasium", "register_envs", "registrations",
+           "REGISTERED_ENVS"]
+
+GYMNASIUM_ENTRY_POINT = "envd_client.registration:make_for_gymnasium"
+# envd's largest max_episode_steps: for the envs gymnasium.make wraps in its TimeLimit.
+LIMIT_LEFT_TO_GYMNASIUM = 2**32 - 1
 
 # envd's environments as Gymnasium registers them: (max_episode_steps, reward_threshold).
 REGISTERED_ENVS = {
@@ -49,8 +61,29 @@ def make_vec(env_id: str = "CartPole-v1", num_envs: int = 1, endpoint: str = DEF
     return EnvdVectorEnv(_strip(env_id), num_envs, endpoint, timeout, autoreset_mode, **make_options)
 
 
+def make_for_gymnasium(env_id: str = "CartPole-v1", **kwargs: Any) -> EnvdEnv:
+    """The entry point of the registered ``envd/`` ids: an :class:`EnvdEnv`
+    whose envd time limit is out of the way (``LIMIT_LEFT_TO_GYMNASIUM``)
+    unless ``kwargs`` set one, because ``gymnasium.make`` applies the
+    episode limit with its own TimeLimit wrapper (see the module text)."""
+    kwargs.setdefault("max_episode_steps", LIMIT_LEFT_TO_GYMNASIUM)
+    return EnvdEnv(_strip(env_id), **kwargs)
+
+
+# gymnasium.make reads the entry point's metadata (render modes), as it would the class's.
+make_for_gymnasium.metadata = EnvdEnv.metadata
+
+
 def _strip(env_id: str) -> str:
     return env_id[len("envd/"):] if env_id.startswith("envd/") else env_id
+
+
+def registrations() -> list[dict[str, Any]]:
+    """The keyword arguments :func:`register_envs` gives ``gymnasium.register``,
+    one dict per ``envd/`` id."""
+    return [dict(id=f"envd/{env_id}", entry_point=GYMNASIUM_ENTRY_POINT, kwargs={"env_id": env_id},
+                 max_episode_steps=steps, reward_threshold=threshold)
+            for env_id, (steps, threshold) in REGISTERED_ENVS.items()]
 
 
 def register_envs() -> list[str]:
@@ -59,15 +92,12 @@ def register_envs() -> list[str]:
     if not HAVE_GYMNASIUM:
         return []
     added = []
-    for env_id, (steps, threshold) in REGISTERED_ENVS.items():
-        full = f"envd/{env_id}"
-        if full in gym.envs.registry:
+    for kwargs in registrations():
+        if kwargs["id"] in gym.envs.registry:
             continue
-        kwargs = dict(id=full, entry_point=ENTRY_POINT, kwargs={"env_id": env_id},
-                      max_episode_steps=steps, reward_threshold=threshold)
         try:
             gym.register(vector_entry_point=VECTOR_ENTRY_POINT, **kwargs)
         except TypeError:  # a gymnasium without vector entry points
             gym.register(**kwargs)
-        added.append(full)
+        added.append(kwargs["id"])
     return added
