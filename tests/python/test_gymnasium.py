@@ -1,6 +1,8 @@
 """Checks that need gymnasium itself: check_env, gymnasium.make of the
-registered envd/ ids, bit-exact agreement with Gymnasium's own CartPole, and
-EnvdVectorEnv against gymnasium.vector.SyncVectorEnv.
+registered envd/ ids (with their time limits), bit-exact agreement with
+Gymnasium's own CartPole, EnvdVectorEnv against
+gymnasium.vector.SyncVectorEnv, and pickled EnvdEnvs in
+AsyncVectorEnv(context="spawn").
 
 Where gymnasium (>= 1.0) is not installed this module is skipped as a whole,
 with the reason reported (`pytest -rs`): a third-party skip, the one kind
@@ -175,3 +177,24 @@ def test_gymnasium_make_max_episode_steps_sets_the_episode_length(endpoint, limi
     finally:
         env.close()
 
+
+
+def test_async_vector_env_with_spawn_pickles_envd_envs(endpoint):
+    """AsyncVectorEnv(context="spawn") pickles what it sends to its workers;
+    an EnvdEnv made in the parent and pickled opens its own session there."""
+    made = [envd_client.EnvdEnv("CartPole-v1", endpoint) for _ in range(2)]
+    fns = [lambda e=e: e for e in made]
+    envs = gymnasium.vector.AsyncVectorEnv(fns, context="spawn")
+    ref = envd_client.EnvdVectorEnv("CartPole-v1", 2, endpoint)
+    try:
+        a, _ = envs.reset(seed=7)
+        b, _ = ref.reset(seed=7)
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+        for _ in range(30):
+            ra, rb = envs.step(np.array([1, 0])), ref.step(np.array([1, 0]))
+            assert np.array_equal(ra[0].view(np.uint32), rb[0].view(np.uint32))
+    finally:
+        envs.close()
+        ref.close()
+        for e in made:
+            e.close()

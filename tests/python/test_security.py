@@ -202,3 +202,22 @@ def test_agentd_with_an_unknown_key_is_refused_and_gives_up(curve_envd):
     assert auth_failures(mport) >= 1
     rogue_pub = envd_client.client.load_curve_key(d / "rogue.pub").decode()
     assert rogue_pub in log.read_text()
+
+
+def test_pickled_curve_env_keeps_its_key_files_and_reconnects(curve_envd):
+    import pickle
+
+    endpoint, d, mport, _, _ = curve_envd
+    with envd_client.EnvdEnv("CartPole-v1", endpoint, timeout=10.0, **agent_keys(d)) as env:
+        data = pickle.dumps(env)
+        assert envd_client.client.load_curve_key(d / "agent.key") not in data  # the path, not the key
+        with pickle.loads(data) as copy_:
+            assert copy_._keys["secret_key"] == d / "agent.key"
+            a, _ = env.reset(seed=4)
+            b, _ = copy_.reset(seed=4)
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+    with envd_client.Client(endpoint, timeout=10.0, **agent_keys(d)) as c:  # shared: its Z85 keys travel
+        with envd_client.EnvdEnv("CartPole-v1", client=c) as env, pickle.loads(pickle.dumps(env)) as copy_:
+            assert copy_.client is not c
+            copy_.reset(seed=0)
+    assert auth_failures(mport) == 0

@@ -242,6 +242,12 @@ class Client:
     def closed(self) -> bool:
         return self._sock is None
 
+    def curve_keys(self) -> dict[str, bytes | None]:
+        """The CURVE keys as Z85 text, as keyword arguments for a new Client
+        (all None for plaintext)."""
+        server, public, secret = self._curve if self._curve is not None else (None, None, None)
+        return {"server_public_key": server, "public_key": public, "secret_key": secret}
+
     def close(self, linger_ms: int = 0) -> None:
         """Closes the socket; safe to call twice."""
         if self._sock is not None:

@@ -15,6 +15,11 @@ random stream all live in envd; this class is the Gymnasium face of them:
 * If envd no longer knows the session at ``reset`` (reclaimed after its idle
   TTL, or envd restarted), ``reset`` makes a new session with the same
   options and warns. ``step`` on a lost session raises NotFound.
+* Pickling (Gymnasium's AsyncVectorEnv with the spawn or forkserver
+  context, ``copy.deepcopy``) keeps the constructor arguments, not the
+  session: unpickling opens a new connection and makes a new session with
+  the same endpoint, timeout, CURVE keys and make options, which must be
+  reset before it steps, like any new env.
 """
 
 from __future__ import annotations
@@ -103,6 +108,9 @@ class EnvdEnv(Env):
         self._make_options = dict(make_options)
         keys = {"server_public_key": server_public_key, "public_key": public_key,
                 "secret_key": secret_key}
+        # What a pickle carries: the keys as given (a key file stays a path),
+        # or a shared client's own.
+        self._keys = keys if client is None else client.curve_keys()
         (self.client, self._owns_client, rep, self.observation_space,
          self.action_space) = open_sessions(client, endpoint, timeout, keys, env_id, 1,
                                             self._make_options)
@@ -196,6 +204,13 @@ class EnvdEnv(Env):
         except Exception:
             pass
 
+    def __reduce__(self):
+        """Pickles the constructor arguments: unpickling makes a new client
+        and a new session (see the module text)."""
+        kwargs = {"env_id": self.env_id, "endpoint": self.client.endpoint,
+                  "timeout": self.client.timeout, **self._keys, **self._make_options}
+        return (_from_pickle, (type(self), kwargs))
+
     def __repr__(self) -> str:
         return f"<EnvdEnv {self.env_id} session={self.session:016x} at {self.client.endpoint}>" \
             if hasattr(self, "session") else "<EnvdEnv (no session)>"
@@ -217,3 +232,7 @@ class EnvdEnv(Env):
             f"({self.session:016x}). An unseeded reset now starts a fresh random stream.",
             EnvdSessionLost, stacklevel=3)
 
+
+
+def _from_pickle(cls, kwargs: dict[str, Any]):
+    return cls(**kwargs)
