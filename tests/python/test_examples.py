@@ -55,3 +55,18 @@ def test_remote_envd_reports_an_unreachable_server_within_its_timeout():
     out = run("remote_envd.py", "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3",
               expect_rc=1)
     assert "no answer from" in out
+
+
+def test_sb3_ppo_rolls_out_the_sb3_vec_env_then_trains_or_says_sb3_is_missing(endpoint):
+    from envd_client.sb3 import HAVE_SB3
+
+    out = run("sb3_ppo.py", "--endpoint", endpoint, "--num-envs", "4", "--check-steps", "150",
+              "--timesteps", "256", "--eval-episodes", "1", expect_rc=0 if HAVE_SB3 else 3)
+    assert "EnvdSB3VecEnv: 4 envs, observations (4, 4) float32, action space Discrete(2)" in out
+    m = re.search(r"random rollout: 150 steps, (\d+) episodes ended \(\d+ by the time limit\), "
+                  r"terminal_observation in (\d+) of (\d+) done infos", out)
+    assert m and int(m.group(1)) > 0 and m.group(1) == m.group(2) == m.group(3), out
+    if HAVE_SB3:
+        assert re.search(r"PPO after \d+ steps: mean return \d+\.\d", out), out
+    else:
+        assert "stable-baselines3 is not installed, so PPO cannot train here" in out

@@ -49,7 +49,7 @@ def test_pip_builds_a_wheel_generating_the_protobuf_module_and_installs_it(tmp_p
     (wheel,) = wheels.glob("envd_client-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("__init__", "__main__", "envd_pb2", "client", "env", "vector", "spaces", "errors",
-                   "compat"):
+                   "compat", "sb3"):
         assert f"envd_client/{module}.py" in names, module
     metadata = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("METADATA"))).decode()

@@ -10,7 +10,10 @@
 
 Works with and without gymnasium installed (``HAVE_GYMNASIUM`` says which):
 with it, the classes subclass ``gymnasium.Env`` / ``gymnasium.vector.VectorEnv``
-and ``gymnasium.make("envd/CartPole-v1", endpoint=...)`` works. See
+and ``gymnasium.make("envd/CartPole-v1", endpoint=...)`` works. For
+Stable-Baselines3, ``envd_client.sb3.EnvdSB3VecEnv`` (not imported here, so
+that ``import envd_client`` never imports SB3 and torch). ``python3 -m
+envd_client ENDPOINT`` reports what a server offers. See
 clients/python/README.md and docs/protocol.md.
 """
 
