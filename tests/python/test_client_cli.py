@@ -91,6 +91,7 @@ def test_no_server_exits_1_naming_the_endpoint_and_what_to_check():
     assert r.stdout == ""
     assert f"{ep} did not answer within 0.3 s" in r.stderr
     assert f"check that envd runs there (envd --bind {ep})" in r.stderr
+    assert "python3 -m envd_client ENDPOINT" not in r.stderr  # that is what ran
 
 
 def test_an_unresolvable_host_exits_1_at_once():

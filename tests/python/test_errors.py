@@ -240,6 +240,7 @@ def test_no_server_at_all_times_out_at_construction_and_says_what_to_check():
     assert f"{port_nobody_listens_on} did not answer within {TIMEOUT:g} s" in msg
     assert f"check that envd runs there (envd --bind {port_nobody_listens_on})" in msg
     assert "CURVE" not in msg  # the key hint is for clients that use keys
+    assert msg.endswith("`python3 -m envd_client ENDPOINT` checks a server.")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the half-built env must not complain when collected
         import gc

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Sequence
 
-from .client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, PROTOCOL_MAJOR, PROTOCOL_MINOR, Client
+from .client import CLI_HINT, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, PROTOCOL_MAJOR, PROTOCOL_MINOR, Client
 from .errors import EnvdError, InvalidArgument
 
 PROG = "python3 -m envd_client"
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report(client, sys.stdout)
         except EnvdError as exc:
             sys.stdout.flush()
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            print(f"{PROG}: {str(exc).replace(' ' + CLI_HINT, '')}", file=sys.stderr)
             return 1
     return 0
 

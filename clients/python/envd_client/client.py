@@ -56,6 +56,9 @@ DEFAULT_ATTEMPTS = 3  # sends per request within one timeout
 UINT64_MAX = (1 << 64) - 1
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
+# The last sentence of a timeout's hint (python3 -m envd_client leaves it out).
+CLI_HINT = "`python3 -m envd_client ENDPOINT` checks a server."
+
 # Closing sessions is housekeeping: never wait long for it.
 CLOSE_TIMEOUT = 1.0
 
@@ -349,7 +352,7 @@ class Client:
         if self._curve is not None:
             hint += ("; with CURVE, a server that does not know this client's public key "
                      "never answers")
-        return hint + ". `python3 -m envd_client ENDPOINT` checks a server."
+        return hint + ". " + CLI_HINT
 
     def send_nowait(self, req) -> None:
         """Sends a request without waiting for (or ever reading) its reply.
