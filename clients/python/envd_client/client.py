@@ -130,7 +130,7 @@ def check_endpoint_host(endpoint: str) -> None:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = address.rpartition(":")
-    if not host or not port:
+    if not host or not port.isdigit():
         return  # malformed: zmq_connect says what is wrong with it
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
