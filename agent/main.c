@@ -20,6 +20,7 @@
 
 #include "curve.h"
 #include "discovery.h"
+#include "hostport.h"
 #include "log.h"
 #include "opts.h"
 #include "presets.h"
@@ -245,6 +246,7 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
     settings_t *st = ctx;
     const opts_row_t *o = &options[which];
     char *cfg = (char *)&st->cfg;
+    errbuf_t e;
     switch (o->kind) {
     case OPTS_INT: *(int *)(cfg + o->off) = (int)v->num; break;
     case OPTS_I64: *(int64_t *)(cfg + o->off) = (int64_t)v->num; break;
@@ -258,6 +260,9 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
             st->cfg.nendpoints = 0; /* flags replace the environment's list */
         } else if (st->cfg.nendpoints >= TRAIN_MAX_ENDPOINTS) {
             fprintf(stderr, "agentd: at most %d --env endpoints\n", TRAIN_MAX_ENDPOINTS);
+            return -1;
+        } else if (hostport_endpoint_check(v->str, 0, &e) < 0) {
+            fprintf(stderr, "agentd: %s: %s\nTry 'agentd --help'.\n", origin, e.msg);
             return -1;
         } else {
             st->cfg.endpoints[st->cfg.nendpoints++] = v->str;

@@ -53,7 +53,7 @@ static int apply(opts_t *o, int which, const char *text, const char *origin)
         if (errno || end == text || *end || !(v.num >= r->min && v.num <= r->max) ||
             (whole && v.num != floor(v.num))) {
             char what[96];
-            snprintf(what, sizeof what, "%s between %g and %g",
+            snprintf(what, sizeof what, "%s between %.15g and %.15g",
                      whole ? "a whole number" : "a number", r->min, r->max);
             return refuse(o, origin, text, what);
         }

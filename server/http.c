@@ -80,12 +80,11 @@ struct http_server {
     int open_handles; /* listener, relisten timer, connections not yet closed */
 };
 
-/* "host:port" or "[v6]:port" (port 0 to 65535) into a sockaddr. */
-static int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
+int http_parse_address(const char *addr, struct sockaddr_storage *out, errbuf_t *e)
 {
     /* Port 0 asks the OS for a free port; http_server_port() reports it. */
     hostport_t hp;
-    int rc = hostport_parse(addr, HOSTPORT_PORT_ZERO, &hp, e);
+    int rc = hostport_parse(addr, HOSTPORT_PORT_ZERO | HOSTPORT_HOST_OPTIONAL, &hp, e);
     if (rc < 0)
         return rc;
     memset(out, 0, sizeof *out);
@@ -93,7 +92,9 @@ static int http_parse_addr(const char *addr, struct sockaddr_storage *out, errbu
         return 0;
     if (uv_ip6_addr(hp.host, (int)hp.port_num, (struct sockaddr_in6 *)out) == 0)
         return 0;
-    return err_set(e, ERR_INVALID_ARGUMENT, "address '%s': '%s' is not an IP address", addr, hp.host);
+    return err_set(e, ERR_INVALID_ARGUMENT,
+                   "'%s': '%s' is not an IP address (give one: 127.0.0.1, [::1], 0.0.0.0, ...)",
+                   addr, hp.host);
 }
 
 static void server_handle_closed(http_server_t *h)
@@ -390,7 +391,7 @@ int http_server_start(uv_loop_t *loop, const char *addr, const http_limits_t *li
                       http_handler_cb cb, void *data, http_server_t **out, errbuf_t *e)
 {
     struct sockaddr_storage sa;
-    int rc = http_parse_addr(addr, &sa, e);
+    int rc = http_parse_address(addr, &sa, e);
     if (rc < 0)
         return rc;
     http_server_t *h = calloc(1, sizeof *h);

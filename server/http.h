@@ -51,8 +51,14 @@ typedef struct http_stats {
 
 typedef struct http_server http_server_t;
 
-/* Listens on addr ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"); port 0
- * lets the OS choose a free port. limits may be NULL (all defaults). */
+/* An address to listen on: "HOST:PORT" ("127.0.0.1:9100", "[::1]:9100",
+ * "0.0.0.0:9100"), or the port alone ("9100", ":9100"), which is
+ * 127.0.0.1's; HOST must be an IP address, the port 0 (any free one) to
+ * 65535. 0, or ERR_INVALID_ARGUMENT with a message quoting addr. */
+int http_parse_address(const char *addr, struct sockaddr_storage *out, errbuf_t *e);
+
+/* Listens on addr (see http_parse_address). limits may be NULL (all
+ * defaults). */
 int http_server_start(uv_loop_t *loop, const char *addr, const http_limits_t *limits,
                       http_handler_cb cb, void *data, http_server_t **out, errbuf_t *e);
 

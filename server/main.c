@@ -19,6 +19,7 @@
 
 #include "curve.h"
 #include "hostport.h"
+#include "http.h"
 #include "log.h"
 #include "opts.h"
 #include "server.h"
@@ -32,8 +33,9 @@ enum {
 static const opts_row_t options[O_COUNT] = {
     [O_BIND] = {NULL, "bind", "ENVD_BIND", OPTS_LIST, 0, 0, "tcp://127.0.0.1:5555", "ENDPOINT",
                 "ZeroMQ endpoint to listen on; repeatable (env: comma-separated)"},
-    [O_METRICS] = {NULL, "metrics", "ENVD_METRICS", OPTS_STR, 0, 0, NULL, "ADDR:PORT",
-                   "serve /healthz and /metrics over HTTP (off by default), e.g. 127.0.0.1:9100"},
+    [O_METRICS] = {NULL, "metrics", "ENVD_METRICS", OPTS_STR, 0, 0, NULL, "[ADDR:]PORT",
+                   "serve /healthz and /metrics over HTTP (off by default): 9100 or :9100 is "
+                   "127.0.0.1:9100; 0.0.0.0:9100 for every interface"},
     [O_METRICS_MAX_CONNS] = {NULL, "metrics-max-connections", "ENVD_METRICS_MAX_CONNECTIONS",
                              OPTS_INT, 1, 100000, "64", "N",
                              "HTTP connections open at once (at most a quarter of the free "
@@ -97,6 +99,7 @@ typedef struct settings {
     const char *curve_secret_path;
     bool insecure;
     char curve_secret[CURVE_Z85_LEN + 1];
+    char metrics_addr[HOSTPORT_HOST_MAX + 10]; /* --metrics as HOST:PORT */
 } settings_t;
 
 /* --keygen PREFIX: writes the pair, then envd is done (1). */
@@ -111,6 +114,42 @@ static int keygen(const char *prefix)
     return 1;
 }
 
+/* --bind ENDPOINT: its syntax now, so that a typo is a usage error (2)
+ * and not a start-up one; ZeroMQ still decides whether it binds. */
+static int set_bind(server_config_t *c, const char *endpoint, const char *origin)
+{
+    errbuf_t e;
+    if (hostport_endpoint_check(endpoint, HOSTPORT_PORT_ZERO, &e) < 0) {
+        fprintf(stderr, "envd: %s: %s\n", origin, e.msg);
+        return -1;
+    }
+    if (c->nbinds >= SERVER_MAX_BINDS) {
+        fprintf(stderr, "envd: at most %d --bind endpoints\n", SERVER_MAX_BINDS);
+        return -1;
+    }
+    c->binds[c->nbinds++] = endpoint;
+    return 0;
+}
+
+/* --metrics [ADDR:]PORT, checked as the listener will read it and handed
+ * on as HOST:PORT, so that the logs name the address bound. */
+static int set_metrics(settings_t *st, const char *addr, const char *origin)
+{
+    st->server.metrics_addr = NULL;
+    if (!addr)
+        return 0; /* "": off */
+    struct sockaddr_storage sa;
+    hostport_t hp;
+    errbuf_t e;
+    if (http_parse_address(addr, &sa, &e) < 0 ||
+        hostport_parse(addr, HOSTPORT_PORT_ZERO | HOSTPORT_HOST_OPTIONAL, &hp, &e) < 0) {
+        fprintf(stderr, "envd: %s: %s\n", origin, e.msg);
+        return -1;
+    }
+    st->server.metrics_addr = hostport_format(&hp, st->metrics_addr, sizeof st->metrics_addr);
+    return 0;
+}
+
 /* opts_set_fn: stores a checked value where the server wants it. */
 static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
 {
@@ -120,14 +159,10 @@ static int set(void *ctx, int which, const opts_value_t *v, const char *origin)
     case O_BIND:
         if (!v) {
             c->nbinds = 0; /* flags replace the environment's list */
-        } else if (c->nbinds >= SERVER_MAX_BINDS) {
-            fprintf(stderr, "envd: at most %d --bind endpoints\n", SERVER_MAX_BINDS);
-            return -1;
-        } else {
-            c->binds[c->nbinds++] = v->str;
+            break;
         }
-        break;
-    case O_METRICS: c->metrics_addr = v->str; break;
+        return set_bind(c, v->str, origin);
+    case O_METRICS: return set_metrics(st, v->str, origin);
     case O_METRICS_MAX_CONNS: c->metrics_limits.max_conns = (int)v->num; break;
     case O_METRICS_HEADER_TIMEOUT:
         c->metrics_limits.header_timeout_ms = (uint64_t)ceil(v->num * 1000.0);

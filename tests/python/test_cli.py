@@ -86,6 +86,20 @@ def test_bind_flags_replace_the_twins_list(tmp_path):
     ([], {"ENVD_METRICS_IDLE_TIMEOUT": "0"},
      "ENVD_METRICS_IDLE_TIMEOUT: '0' is not a number between 0.001 and 3600"),
     (["--bind", ""], {}, "--bind: '' is not an endpoint"),
+    (["--bind", "127.0.0.1:5555"], {}, "--bind: '127.0.0.1:5555' is not an endpoint: expected "
+     "tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
+    (["--bind", "tcp://127.0.0.1"], {}, "--bind: 'tcp://127.0.0.1' is not tcp://HOST:PORT"),
+    (["--bind", "udp://127.0.0.1:9"], {}, "--bind: 'udp://127.0.0.1:9' is not an endpoint"),
+    ([], {"ENVD_BIND": "tcp://127.0.0.1:1,ipc://"}, "ENVD_BIND: 'ipc://': nothing after ipc://"),
+    (["--metrics", "abc"], {}, "--metrics: 'abc': expected PORT, :PORT or HOST:PORT"),
+    (["--metrics", ":99999"], {}, "--metrics: ':99999': expected PORT, :PORT or HOST:PORT"),
+    (["--metrics", "127.0.0.1:99999"], {}, "--metrics: '127.0.0.1:99999': port must be a number"),
+    (["--metrics", "localhost:9100"], {},
+     "--metrics: 'localhost:9100': 'localhost' is not an IP address"),
+    ([], {"ENVD_METRICS": "9100x"}, "ENVD_METRICS: '9100x': expected PORT, :PORT or HOST:PORT"),
+    (["--max-batch"], {}, "option '--max-batch' requires an argument"),
+    (["--insecure=maybe"], {}, "option '--insecure' doesn't allow an argument"),
+    (["--curve-secret", "/nonexistent.key"], {}, "--curve-secret and --curve-clients go together"),
     (["--no-such-flag"], {}, "Try 'envd --help'."),
     (["stray"], {}, "envd: unexpected argument 'stray'"),
 ])
@@ -116,6 +130,80 @@ def test_agentd_refuses_an_empty_endpoint():
     r = subprocess.run([str(AGENTD), "--env", ""], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "--env: '' is not an endpoint" in r.stderr
+
+
+@pytest.mark.parametrize("args, env, needle", [
+    (["--no-such-flag"], {}, "Try 'agentd --help'."),
+    (["stray"], {}, "agentd: unexpected argument 'stray'"),
+    (["--lr"], {}, "option '--lr' requires an argument"),
+    (["--lr", "abc"], {}, "--lr: 'abc' is not a number between 1e-09 and 1"),
+    (["--buffer-size", "1e10"], {}, "--buffer-size: '1e10' is not a whole number between 1 and 1000000000"),
+    (["--double-dqn=maybe"], {}, "--double-dqn: 'maybe' is not a boolean"),
+    (["--hidden", "64,0"], {}, "--hidden: '64,0' is not 1 to 8 widths"),
+    (["--log-level", "loud"], {}, "--log-level: 'loud' is not error, warn, info or debug"),
+    (["--env", "envd:5555"], {}, "--env: 'envd:5555' is not an endpoint: expected tcp://HOST:PORT"),
+    (["--env", "tcp://127.0.0.1:*"], {}, "--env: 'tcp://127.0.0.1:*' is not tcp://HOST:PORT with a "
+     "port from 1 to 65535"),
+    ([], {"AGENTD_ENV": "tcp://127.0.0.1:5555,tcp://127.0.0.1"},
+     "AGENTD_ENV: 'tcp://127.0.0.1' is not tcp://HOST:PORT"),
+    (["--env-dns", "envd"], {}, "--env-dns: 'envd': expected HOST:PORT"),
+    (["--eval-only"], {}, "--eval-only needs --load PATH"),
+    (["--eval-only", "--no-train", "--load", "x.ckpt"], {}, "--eval-only and --no-train exclude each other"),
+    (["--retry-min-ms", "10", "--retry-max-ms", "5"], {}, "--retry-min-ms is above --retry-max-ms"),
+    (["--batch-size", "100", "--buffer-size", "10"], {}, "--batch-size is larger than --buffer-size"),
+    (["--eps-start", "0.1", "--eps-end", "0.5"], {}, "--eps-end is above --eps-start"),
+    (["--curve-key", "a.key"], {}, "--curve-server-key and --curve-key go together"),
+    (["--env-id", "Pendulum-v1"], {}, "Pendulum-v1 has a continuous (Box) action space"),
+    (["--env-id", "Nope-v0"], {}, "Nope-v0 has no known reward threshold: give --target-return R"),
+])
+def test_agentd_usage_errors_exit_2_and_say_what_was_wrong(args, env, needle):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTD_")}
+    full_env.update(env)
+    r = subprocess.run([str(AGENTD), "--give-up", "1", *args], capture_output=True, text=True,
+                       timeout=30, env=full_env)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr, r.stderr
+    assert "training" not in r.stderr and "did not answer" not in r.stderr, r.stderr
+
+
+def _listening_on(port: int) -> set[str]:
+    """The local addresses of TCP sockets listening on port (/proc/net/tcp, tcp6)."""
+    found = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                if len(addr) == 8:
+                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(addr))))
+                else:
+                    found.add(addr)
+    return found
+
+
+@pytest.mark.parametrize("form", ["{port}", ":{port}"])
+def test_metrics_port_alone_serves_on_loopback(tmp_path, form):
+    """--metrics 9100 and --metrics :9100, as exporters are often given:
+    127.0.0.1:9100, no warning about exposure, /metrics answers there."""
+    import urllib.request
+
+    port = free_port()
+    proc, log = start_envd(tmp_path, "--bind", f"tcp://127.0.0.1:{free_port()}", "--metrics",
+                           form.format(port=port))
+    try:
+        text = log.read_text()
+        assert f"metrics on http://127.0.0.1:{port}/metrics" in text, text
+        assert "not on loopback" not in text, text
+        assert _listening_on(port) == {"127.0.0.1"}, _listening_on(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert r.status == 200
+            assert "\nenvd_sessions_active 0\n" in r.read().decode()
+    finally:
+        stop_envd(proc, log)
 
 
 @pytest.mark.parametrize("args,env,needle", [
