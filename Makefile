@@ -107,7 +107,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check libcjson)
 # Debian 12 packages: build, test and run. `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config cmake xz-utils patch libsodium-dev libprotobuf-c-dev protobuf-c-compiler \
             protobuf-compiler libuv1-dev check libcjson-dev libopenblas-dev gnuplot-nox \
-            python3 python3-zmq python3-protobuf python3-numpy python3-pytest \
+            python3 python3-zmq python3-protobuf python3-numpy python3-pytest python3-prometheus-client \
             python3-pip python3-venv python3-setuptools python3-wheel \
             valgrind procps iproute2 curl ca-certificates
 

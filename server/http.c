@@ -29,8 +29,6 @@
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -42,6 +40,7 @@
 #include "dlist.h"
 #include "hostport.h"
 #include "log.h"
+#include "procstat.h"
 
 #define HTTP_REQ_MAX 8192
 #define HTTP_BACKLOG 64
@@ -356,21 +355,6 @@ static void on_listener_closed(uv_handle_t *handle)
 }
 
 /* Descriptors open now, the one reading /proc/self/fd aside. */
-static long fds_open(long limit)
-{
-    long n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (d) {
-        for (struct dirent *de; (de = readdir(d));)
-            n += de->d_name[0] != '.';
-        closedir(d);
-        return n - 1;
-    }
-    for (long fd = 0; fd < limit && fd < 65536; fd++)
-        n += fcntl((int)fd, F_GETFD) >= 0;
-    return n;
-}
-
 /* HTTP's share of the descriptors free now (at least one connection, so
  * that /healthz answers; a refused one needs a descriptor for a moment
  * anyway). */
@@ -381,7 +365,7 @@ static int fd_share(long *limit_out, long *free_out)
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
         return INT_MAX;
     long limit = rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
-    long spare = limit - fds_open(limit), share = spare / HTTP_FD_SHARE;
+    long spare = limit - procstat_open_fds(limit), share = spare / HTTP_FD_SHARE;
     *limit_out = limit;
     *free_out = spare;
     return share < 1 ? 1 : share > INT_MAX ? INT_MAX : (int)share;

@@ -2,12 +2,18 @@
  * metrics.c — /healthz and the Prometheus exposition of /metrics (see
  * metrics.h). Series names and histogram bounds are an interface
  * (README, "envd"): the dashboards and alerts of whoever scrapes envd
- * depend on them.
+ * depend on them. The process_* series are the Prometheus client
+ * libraries' own (names, help, types), so the dashboards made for any
+ * exporter read envd's too.
  */
 #include "metrics.h"
 
 #include <inttypes.h>
 #include <string.h>
+
+#include "log.h"
+#include "procstat.h"
+#include "wire.h"
 
 static const double latency_bounds[METRICS_NBUCKETS] = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -22,6 +28,47 @@ void metrics_latency_record(metrics_latency_t *l, uint64_t ns)
     l->buckets[b]++;
     l->sum += sec;
     l->count++;
+}
+
+/* The series every Prometheus client library exports about its process,
+ * with their names, help and types; a figure that cannot be read is left
+ * out (logged once), as those libraries do. */
+static void render_process(text_t *b)
+{
+    static bool warned;
+    procstat_t ps;
+    errbuf_t e;
+    if (procstat_read(&ps, &e) == 0) {
+        text_printf(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                       "# TYPE process_cpu_seconds_total counter\n"
+                       "process_cpu_seconds_total %.15g\n",
+                    ps.cpu_seconds);
+        text_printf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                       "# TYPE process_resident_memory_bytes gauge\n"
+                       "process_resident_memory_bytes %" PRIu64 "\n",
+                    ps.resident_bytes);
+        text_printf(b, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                       "# TYPE process_virtual_memory_bytes gauge\n"
+                       "process_virtual_memory_bytes %" PRIu64 "\n",
+                    ps.virtual_bytes);
+        text_printf(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                       "# TYPE process_start_time_seconds gauge\n"
+                       "process_start_time_seconds %.15g\n",
+                    ps.start_time);
+    } else if (!warned) {
+        warned = true;
+        log_warn("/metrics: no process_cpu_seconds_total, memory or start time: %s", e.msg);
+    }
+    double max = procstat_max_fds();
+    long open = procstat_open_fds(max < 0 || max > 1e9 ? -1 : (long)max);
+    if (open >= 0)
+        text_printf(b, "# HELP process_open_fds Number of open file descriptors.\n"
+                       "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+                    open);
+    if (max >= 0)
+        text_printf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                       "# TYPE process_max_fds gauge\nprocess_max_fds %.17g\n",
+                    max);
 }
 
 int metrics_render(const service_t *svc, const metrics_transport_t *t, const char *path,
@@ -100,5 +147,10 @@ int metrics_render(const service_t *svc, const metrics_transport_t *t, const cha
     text_printf(b, "envd_request_duration_seconds_sum %.9f\n", l->sum);
     text_printf(b, "envd_request_duration_seconds_count %" PRIu64 "\n", l->count);
     http_server_write_metrics(t->http, b);
+    text_printf(b, "# HELP envd_build_info envd's version and protocol version; always 1.\n"
+                   "# TYPE envd_build_info gauge\n"
+                   "envd_build_info{version=\"%s\",protocol=\"%d.%d\"} 1\n",
+                ENVD_VERSION, WIRE_MAJOR, WIRE_MINOR);
+    render_process(b);
     return 200;
 }

@@ -5,7 +5,8 @@
  * The figures come from where they are counted: the service's request,
  * error, session and retry counters (service_stats), the transport's
  * dropped replies, refused handshakes and request-duration histogram, and
- * the HTTP listener's own series. This file only renders them; the
+ * the HTTP listener's own series, the process's figures (procstat.h) and
+ * the version (envd_build_info). This file only renders them; the
  * transport (server.c) records the histogram through metrics_latency_record
  * and hands everything over on each scrape.
  */
