@@ -52,9 +52,21 @@ enum { NCOLUMNS = sizeof columns / sizeof columns[0] };
 int report_open(report_t *rp, errbuf_t *e)
 {
     const train_config_t *c = rp->cfg;
-    rp->start_steps = rp->s->n.env_steps;
-    if (c->logdir && !c->eval_only)
-        return runlog_open(c->logdir, columns, NCOLUMNS, &rp->log, e);
+    const run_state_t *s = rp->s;
+    rp->start_steps = s->n.env_steps;
+    if (!c->logdir || c->eval_only)
+        return 0;
+    int rc = runlog_open(c->logdir, s->run_id, c->load_path ? s->n.env_steps : -1, columns,
+                         NCOLUMNS, &rp->log, e);
+    if (rc < 0)
+        return rc;
+    const char *dir = runlog_dir(rp->log);
+    if (runlog_continued(rp->log))
+        log_info("logs: continuing run %s in %s from %" PRId64 " env steps (later rows dropped)",
+                 s->run_id, dir, s->n.env_steps);
+    else if (strcmp(dir, c->logdir) != 0)
+        log_info("logs: %s holds another run; this one (%s) writes to %s", c->logdir, s->run_id,
+                 dir);
     return 0;
 }
 
@@ -249,6 +261,10 @@ static void summary_json(const report_t *rp, int status, double wall, bool solve
     tjson_eval(&t, &rp->last_eval, (int)c->eval_episodes);
     text_printf(&t, ",\n  \"best_eval\": ");
     tjson_eval(&t, &rp->best_eval, (int)c->eval_episodes);
+    text_printf(&t, ",\n  \"run_id\": ");
+    text_json_str(&t, s->run_id);
+    text_printf(&t, ",\n  \"logdir\": ");
+    text_json_str(&t, runlog_dir(rp->log));
     text_printf(&t, ",\n  \"resumed_from\": ");
     text_json_str(&t, c->load_path);
     /* The endpoints at the end: --env ones and the --env-dns replicas that
@@ -314,8 +330,9 @@ void report_summary(report_t *rp, int status)
         else
             printf("agentd: checkpoint %s NOT saved (%s)\n", c->save_path, rp->save_error);
     }
-    if (c->logdir)
-        printf("agentd: logs in %s (progress.csv, TensorBoard events, summary.json)\n", c->logdir);
+    if (rp->log)
+        printf("agentd: logs in %s (progress.csv, TensorBoard events, summary.json)\n",
+               runlog_dir(rp->log));
     fflush(stdout);
     if (rp->log)
         summary_json(rp, status, wall, solved);

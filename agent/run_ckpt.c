@@ -47,7 +47,7 @@ int run_ckpt_save(const train_config_t *c, const run_state_t *s, errbuf_t *e)
     int64_t adam_t = qnet_adam_t(on), updates = dqn_updates(s->dqn);
     rng_t rngs[2] = {s->explore_rng, s->replay_rng};
 
-    ckpt_section_t sec[20];
+    ckpt_section_t sec[24];
     size_t n = 0;
     sec[n++] = (ckpt_section_t){"header", &h, sizeof h};
     sec[n++] = (ckpt_section_t){"online", qnet_params(on), pbytes};
@@ -64,6 +64,8 @@ int run_ckpt_save(const train_config_t *c, const run_state_t *s, errbuf_t *e)
     if (h.max_steps)
         sec[n++] = (ckpt_section_t){"slotacts", fleet_slot_actions(s->fleet),
                                     (uint64_t)h.nslots * h.max_steps};
+    if (s->run_id[0])
+        sec[n++] = (ckpt_section_t){"runid", s->run_id, RUNLOG_ID_LEN};
     replay_t *rp = s->replay;
     replay_meta_t meta = {replay_added(rp), replay_capacity(rp), replay_size(rp)};
     if (c->save_replay) {
@@ -251,6 +253,18 @@ int run_ckpt_load(const train_config_t *c, const ckpt_t *ck, const run_ckpt_head
         rc = ckpt_get_exact(ck, "rngs", rngs, sizeof rngs, e);
     if (rc == 0)
         rc = ckpt_get_exact(ck, "returns", s->returns, sizeof s->returns, e);
+    uint64_t idlen = 0;
+    const char *id = ckpt_get(ck, "runid", &idlen);
+    s->run_id[0] = '\0';
+    if (rc == 0 && id) {
+        if (idlen != RUNLOG_ID_LEN)
+            return err_set(e, ERR_CORRUPT, "%s: section runid has %" PRIu64 " bytes, not %d", path,
+                           idlen, RUNLOG_ID_LEN);
+        memcpy(s->run_id, id, RUNLOG_ID_LEN);
+        s->run_id[RUNLOG_ID_LEN] = '\0';
+        if (!runlog_id_valid(s->run_id))
+            return err_set(e, ERR_CORRUPT, "%s: section runid is not a run id", path);
+    }
     if (rc < 0)
         return err_set(e, rc, "%s: %s", path, e->msg);
     if (s->n.env_steps < 0 || s->n.episodes < 0 || s->n.pending < 0 || s->n.train_acc < 0 ||

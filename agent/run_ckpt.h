@@ -6,8 +6,10 @@
  *
  * Sections (docs/agentd.md, Checkpoint sections): header, online, target,
  * adam_m, adam_v, adam_t, updates, counters, rngs, returns, slots, slotacts
- * (when episodes have a step limit and actions fit a byte), and with
- * --save-replay rp_meta and the six replay fields.
+ * (when episodes have a step limit and actions fit a byte), runid (the
+ * --logdir run's id, runlog.h: how a resume finds its run's folder; none
+ * for a run without --logdir), and with --save-replay rp_meta and the six
+ * replay fields.
  *
  * A resume goes in the order the run needs: run_ckpt_open() reads the file
  * and checks its header against the options (before anything is sized from
@@ -31,6 +33,7 @@
 #include "qnet.h"
 #include "replay.h"
 #include "rng.h"
+#include "runlog.h"
 #include "train.h"
 
 #define RUN_RET_WINDOW 100 /* training returns averaged, as SB3's ep_info_buffer */
@@ -55,6 +58,7 @@ typedef struct run_state {
     run_counters_t n;
     rng_t explore_rng, replay_rng;
     double returns[RUN_RET_WINDOW]; /* ring: the next return goes to returns_n % RUN_RET_WINDOW */
+    char run_id[RUNLOG_ID_LEN + 1]; /* the --logdir run's id; "": none (no --logdir yet) */
 } run_state_t;
 
 #define RUN_CKPT_FORMAT 1
@@ -97,8 +101,8 @@ int run_ckpt_check_io(const train_config_t *c, const run_ckpt_header_t *h, int D
                       errbuf_t *e);
 
 /* Copies the rest of the checkpoint into s: the online net and counters,
- * and unless c->eval_only the target, Adam, updates, RNGs, returns and
- * the replay. s->dqn and s->replay are made for the header's shape. */
+ * and unless c->eval_only the target, Adam, updates, RNGs, returns, the
+ * run id (left "" when the checkpoint has none) and the replay. s->dqn and s->replay are made for the header's shape. */
 int run_ckpt_load(const train_config_t *c, const ckpt_t *ck, const run_ckpt_header_t *h,
                   run_state_t *s, errbuf_t *e);
 

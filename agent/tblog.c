@@ -9,9 +9,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,6 +147,90 @@ err:
     free(t->path);
     free(t->buf);
     free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------- truncation */
+
+static uint64_t le(const unsigned char *b, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* The offset of the first record to drop (the file's size if none) and
+ * how many whole records lie from there on. */
+static int scan_records(FILE *f, const char *path, int64_t step, off_t *cut, int64_t *after,
+                        errbuf_t *e)
+{
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    off_t at = 0;
+    int rc = 0;
+    *cut = -1;
+    *after = 0;
+    for (;;) {
+        unsigned char head[12], foot[4];
+        size_t got = fread(head, 1, sizeof head, f);
+        if (got == 0 && !ferror(f))
+            break; /* the end, on a record boundary */
+        uint64_t n = got == sizeof head ? le(head, 8) : 0;
+        bool whole = got == sizeof head && (uint32_t)le(head + 8, 4) == crc32c_mask(crc32c(head, 8)) &&
+                     n <= (1u << 30);
+        if (whole && n > cap) {
+            uint8_t *bigger = realloc(buf, n);
+            if (!bigger) {
+                rc = err_set(e, ERR_NOMEM, "%s: out of memory for a %" PRIu64 "-byte record", path, n);
+                break;
+            }
+            buf = bigger;
+            cap = n;
+        }
+        whole = whole && fread(buf, 1, n, f) == n && fread(foot, 1, 4, f) == 4 &&
+                (uint32_t)le(foot, 4) == crc32c_mask(crc32c(buf, n));
+        if (!whole) {
+            if (*cut < 0)
+                *cut = at;
+            break;
+        }
+        if (*cut < 0) {
+            Tensorflow__Event *ev = tensorflow__event__unpack(NULL, n, buf);
+            if (!ev || ev->step > step)
+                *cut = at;
+            if (ev)
+                tensorflow__event__free_unpacked(ev, NULL);
+        }
+        if (*cut >= 0)
+            (*after)++;
+        at += (off_t)(12 + n + 4);
+    }
+    if (ferror(f) && rc == 0)
+        rc = err_set(e, ERR_IO, "read %s: %s", path, strerror(errno));
+    if (*cut < 0)
+        *cut = at;
+    free(buf);
+    return rc;
+}
+
+int tblog_truncate(const char *path, int64_t step, int64_t *dropped, errbuf_t *e)
+{
+    FILE *f = fopen(path, "r+be");
+    if (!f)
+        return err_set(e, ERR_IO, "open %s: %s", path, strerror(errno));
+    off_t cut;
+    int64_t after;
+    int rc = scan_records(f, path, step, &cut, &after, e);
+    struct stat st;
+    if (rc == 0 && fstat(fileno(f), &st) != 0)
+        rc = err_set(e, ERR_IO, "stat %s: %s", path, strerror(errno));
+    if (rc == 0 && cut < st.st_size && ftruncate(fileno(f), cut) != 0)
+        rc = err_set(e, ERR_IO, "truncate %s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && rc == 0)
+        rc = err_set(e, ERR_IO, "close %s: %s", path, strerror(errno));
+    if (rc == 0 && dropped)
+        *dropped = after;
     return rc;
 }
 

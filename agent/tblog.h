@@ -39,6 +39,15 @@ int tblog_flush(tblog_t *t);
 /* Flushes, closes, frees *t and sets it NULL; safe on NULL and twice. */
 void tblog_close(tblog_t **t);
 
+/* Cuts the event file at path before its first record whose step is
+ * above step, or before a record that is cut off or fails its CRC (what
+ * follows a damaged record cannot be framed). For a run resumed from a
+ * checkpoint at step: the events the interrupted run wrote after it are
+ * written again by the resumed one, and TensorBoard would draw both.
+ * *dropped (if not NULL) gets the number of whole records dropped. 0 or
+ * ERR_IO. */
+int tblog_truncate(const char *path, int64_t step, int64_t *dropped, errbuf_t *e);
+
 /* The event file's path. Borrowed. */
 const char *tblog_path(const tblog_t *t);
 

@@ -168,6 +168,10 @@ static int setup(run_t *r, errbuf_t *e)
         seed_rng(&init, c->seed, RNG_INIT);
         dqn_init(r->s.dqn, &init);
     }
+    /* A --logdir run has an id, so that resuming its checkpoint finds its
+     * folder again (runlog.h); a resumed one keeps its checkpoint's. */
+    if (c->logdir && !c->eval_only && !r->s.run_id[0] && (rc = runlog_new_id(r->s.run_id, e)) < 0)
+        return rc;
     return report_open(&r->rep, e);
 }
 

@@ -18,8 +18,9 @@
  * checkpoint it starts from: every schedule (epsilon, training, target
  * updates, evaluation, saving) counts env steps or gradient steps, never
  * time, and the fleet reads replies in a fixed order. So one seed against
- * one envd gives the same checkpoint bytes every time, and a resumed run
- * equals an uninterrupted one.
+ * one envd gives the same checkpoint bytes every time (with --logdir, but
+ * for the random run id that ties a checkpoint to its log folder), and a
+ * resumed run equals an uninterrupted one.
  *
  * train.c is the loop itself (setup, tick, teardown); what a checkpoint
  * holds is run_ckpt.c, what the user sees report.c, and --env-dns

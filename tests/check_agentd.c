@@ -10,10 +10,13 @@
  * truncated and mismatched checkpoints are refused with a clear message;
  * a signal saves a loadable checkpoint; a final save that fails (disk
  * full, a path that cannot be created) is exit status 4, said on stderr
- * and in summary.json; and training carries on when one of two servers is
- * killed with SIGKILL mid-run.
+ * and in summary.json; a --logdir holds one run (a second one goes to
+ * DIR/agentd_2) and a resume continues its run there with one header and
+ * steps that never go back; and training carries on when one of two
+ * servers is killed with SIGKILL mid-run.
  */
 #include <check.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,8 @@
 #include <unistd.h>
 
 #include "envds.h"
+#include "tb_event.pb-c.h"
+#include "tbread.h"
 
 typedef struct harness {
     envds_t s;            /* the servers and the private directory */
@@ -243,6 +248,121 @@ static void write_file(const char *p, const char *data, size_t len)
     ck_assert_uint_eq(fwrite(data, 1, len, f), len);
     fclose(f);
 }
+
+/* ------------------------------------------------------------- --logdir */
+
+/* The env_steps column of progress.csv at p into at (at most max); the
+ * header must be its first line and appear once. */
+static int csv_steps(const char *p, int64_t *at, int max)
+{
+    char *csv = spawn_slurp(p, NULL);
+    ck_assert_msg(csv != NULL, "no %s", p);
+    ck_assert_msg(strncmp(csv, "env_steps,", 10) == 0 && !strstr(csv + 1, "env_steps,"),
+                  "%s: not one header", p);
+    int n = 0;
+    for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        ck_assert_int_lt(n, max);
+        at[n++] = strtoll(line + 1, NULL, 10);
+    }
+    free(csv);
+    return n;
+}
+
+/* The steps of the env_steps scalar over the event files of dir, in the
+ * order TensorBoard reads them (file names sorted); their number. */
+static int event_steps(const char *dir, int64_t *at, int max, size_t *nfiles)
+{
+    char pattern[400];
+    snprintf(pattern, sizeof pattern, "%s/events.out.tfevents.*", dir);
+    glob_t g;
+    ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+    int n = 0;
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        tbread_t rd;
+        tbread_load(g.gl_pathv[f], &rd);
+        for (size_t k = 1; k < rd.n; k++) {
+            Tensorflow__Event *ev = tensorflow__event__unpack(NULL, rd.recs[k].len, rd.recs[k].data);
+            ck_assert_ptr_nonnull(ev);
+            if (strcmp(ev->summary->value[0]->tag, "env_steps") == 0) {
+                ck_assert_int_lt(n, max);
+                at[n++] = ev->step;
+            }
+            tensorflow__event__free_unpacked(ev, NULL);
+        }
+        tbread_free(&rd);
+    }
+    *nfiles = g.gl_pathc;
+    globfree(&g);
+    return n;
+}
+
+static void assert_rising(const int64_t *at, int n, const char *what)
+{
+    for (int i = 1; i < n; i++)
+        ck_assert_msg(at[i] > at[i - 1], "%s: step %lld after %lld", what, (long long)at[i],
+                      (long long)at[i - 1]);
+}
+
+START_TEST(test_logdir_holds_one_run_and_a_resume_continues_it)
+{
+    harness_t h;
+    start(&h, 1);
+#define LOG_OPTS "--seed", "6", "--target-return", "1e9", "--learning-starts", "500", \
+                 "--eval-every", "1000", "--log-every", "250", "--save-replay", "--logdir", \
+                 path(&h, "run")
+    ck_assert_int_eq(agentd(&h, LOG_OPTS, "--total-steps", "2000", "--save", path(&h, "a.ckpt"),
+                            NULL),
+                     3);
+    size_t len;
+    char *ck = spawn_slurp(path(&h, "a.ckpt"), &len);
+    ck_assert_ptr_nonnull(ck);
+    write_file(path(&h, "at2000.ckpt"), ck, len);
+    free(ck);
+    /* Resumed to 4000, then killed, as it were, after its checkpoint at
+     * 2000: the second resume redoes 2000-4000 in the same folder. */
+    ck_assert_int_eq(agentd(&h, LOG_OPTS, "--total-steps", "4000", "--load", path(&h, "a.ckpt"),
+                            "--save", path(&h, "a.ckpt"), NULL),
+                     3);
+    int64_t first[64], again[64], ev[64];
+    int n1 = csv_steps(path(&h, "run/progress.csv"), first, 64);
+    ck_assert_int_eq(agentd(&h, LOG_OPTS, "--total-steps", "4000", "--load",
+                            path(&h, "at2000.ckpt"), "--save", path(&h, "a.ckpt"), NULL),
+                     3);
+    ck_assert(log_has(&h, "logs: continuing run "));
+    int n2 = csv_steps(path(&h, "run/progress.csv"), again, 64);
+    ck_assert_int_eq(n2, n1); /* 2000-4000 replaced, not written twice */
+    ck_assert_mem_eq(again, first, (size_t)n1 * sizeof *first);
+    assert_rising(again, n2, "progress.csv");
+    ck_assert_int_eq(again[n2 - 1], 4000);
+    size_t nfiles;
+    int ne = event_steps(path(&h, "run"), ev, 64, &nfiles);
+    ck_assert_uint_eq(nfiles, 3);
+    ck_assert_int_eq(ne, n2);
+    ck_assert_mem_eq(ev, again, (size_t)ne * sizeof *ev);
+
+    /* The run's id is in its folder and its summary. */
+    char *id = spawn_slurp(path(&h, "run/run_id"), NULL), want[64];
+    ck_assert_ptr_nonnull(id);
+    ck_assert_uint_eq(strlen(id), 17);
+    snprintf(want, sizeof want, "\"run_id\": \"%.16s\"", id);
+    free(id);
+    ck_assert(text_has(path(&h, "run/summary.json"), want));
+
+    /* A fresh run with the same --logdir is a run of its own, beside. */
+    char *before = spawn_slurp(path(&h, "run/progress.csv"), NULL);
+    ck_assert_int_eq(agentd(&h, LOG_OPTS, "--total-steps", "1000", NULL), 3);
+    ck_assert(log_has(&h, "holds another run; this one ("));
+    ck_assert(log_has(&h, "/run/agentd_2 (progress.csv, TensorBoard events, summary.json)"));
+    ck_assert(text_has(path(&h, "run/progress.csv"), before));
+    free(before);
+    int n3 = csv_steps(path(&h, "run/agentd_2/progress.csv"), first, 64);
+    assert_rising(first, n3, "agentd_2/progress.csv");
+    ck_assert_int_eq(first[n3 - 1], 1000);
+    ck_assert(text_has(path(&h, "run/agentd_2/summary.json"), "/run/agentd_2\","));
+#undef LOG_OPTS
+    stop(&h);
+}
+END_TEST
 
 START_TEST(test_damaged_checkpoints_are_refused_with_a_clear_error)
 {
@@ -494,6 +614,7 @@ Suite *agentd_suite(void)
     tcase_add_test(tc, test_damaged_checkpoints_are_refused_with_a_clear_error);
     tcase_add_test(tc, test_shape_mismatch_names_both_shapes);
     tcase_add_test(tc, test_sigterm_saves_a_checkpoint_that_loads);
+    tcase_add_test(tc, test_logdir_holds_one_run_and_a_resume_continues_it);
     tcase_add_test(tc, test_a_final_save_that_fails_exits_4_and_says_why);
     tcase_add_test(tc, test_sigterm_whose_final_save_fails_exits_4);
     tcase_add_test(tc, test_usage_errors_exit_2);

@@ -3,7 +3,7 @@
  * record's bytes as every TensorFlow event file has them, each record's
  * framing and CRCs, and each Event decoded back (protobuf-c here, Google's
  * protobuf through tb_read.py) to the tag, step and value written,
- * 0.0 included.
+ * 0.0 included; and the truncation a resumed run does.
  */
 #include <check.h>
 #include <math.h>
@@ -209,6 +209,62 @@ START_TEST(test_bad_tag_and_bad_dir_are_refused)
 }
 END_TEST
 
+/* The steps of the scalar records of path, in order; their number. */
+static size_t file_steps(const char *path, int64_t *steps, size_t max)
+{
+    tbread_t rd;
+    tbread_load(path, &rd); /* fails on any cut-off or damaged record */
+    size_t n = 0;
+    for (size_t k = 1; k < rd.n && n < max; k++) {
+        Tensorflow__Event *ev = tensorflow__event__unpack(NULL, rd.recs[k].len, rd.recs[k].data);
+        ck_assert_ptr_nonnull(ev);
+        steps[n++] = ev->step;
+        tensorflow__event__free_unpacked(ev, NULL);
+    }
+    tbread_free(&rd);
+    return n;
+}
+
+START_TEST(test_truncate_drops_records_after_the_step_and_a_damaged_tail)
+{
+    tmpdir_t d;
+    tmpdir_make(&d);
+    char path[700];
+    write_scalars(d.path, path, sizeof path);
+    errbuf_t e;
+    int64_t dropped = -1, steps[16];
+    /* Steps 0, 10, 20, 30, 2^40, 40, 50: from 30 on, 4 records go. */
+    ck_assert_msg(tblog_truncate(path, 20, &dropped, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(dropped, 4);
+    ck_assert_uint_eq(file_steps(path, steps, 16), 3);
+    ck_assert_int_eq(steps[2], 20);
+    ck_assert_int_eq(tblog_truncate(path, 20, &dropped, &e), 0); /* again: nothing to do */
+    ck_assert_int_eq(dropped, 0);
+
+    /* A record cut off by a crash, then one damaged: both cut, the whole
+     * records before them kept. */
+    size_t len = 0;
+    char *whole = tmpdir_slurp(path, &len);
+    FILE *f = fopen(path, "ab");
+    fwrite(whole + len - 30, 1, 20, f);
+    fclose(f);
+    ck_assert_int_eq(tblog_truncate(path, 1000, &dropped, &e), 0);
+    ck_assert_int_eq(dropped, 0);
+    ck_assert_uint_eq(file_steps(path, steps, 16), 3);
+    whole[len - 1] ^= 1; /* the last record's data CRC */
+    f = fopen(path, "wb");
+    fwrite(whole, 1, len, f);
+    fclose(f);
+    ck_assert_int_eq(tblog_truncate(path, 1000, &dropped, &e), 0);
+    ck_assert_uint_eq(file_steps(path, steps, 16), 2);
+    ck_assert_int_eq(steps[1], 10);
+    free(whole);
+
+    ck_assert_int_eq(tblog_truncate(tmpdir_file(&d, "none", path, sizeof path), 0, NULL, &e), ERR_IO);
+    tmpdir_remove(&d);
+}
+END_TEST
+
 Suite *tblog_suite(void)
 {
     Suite *s = suite_create("tblog");
@@ -219,6 +275,7 @@ Suite *tblog_suite(void)
     tcase_add_test(tc, test_zero_value_is_on_the_wire);
     tcase_add_test(tc, test_second_file_in_same_second_does_not_clobber_first);
     tcase_add_test(tc, test_bad_tag_and_bad_dir_are_refused);
+    tcase_add_test(tc, test_truncate_drops_records_after_the_step_and_a_damaged_tail);
     suite_add_tcase(s, tc);
     tc = tcase_create("python");
     tcase_set_timeout(tc, 30);
