@@ -314,10 +314,11 @@ int runlog_open(const char *dir, const char *run_id, int64_t resume_step,
         free(p);
         if (rc != 0)
             goto err;
-    } else if ((rc = truncate_events(r->dir, resume_step, e)) != 0) {
-        goto err;
     }
+    /* The CSV first: a header that is not this run's is refused before
+     * any event is dropped. */
     if ((rc = open_csv(r, header, r->continued ? resume_step : -1, e)) != 0 ||
+        (r->continued && (rc = truncate_events(r->dir, resume_step, e)) != 0) ||
         (rc = tblog_open(r->dir, &r->tb, e)) != 0)
         goto err;
     err_clear(&r->err);

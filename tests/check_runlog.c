@@ -307,17 +307,22 @@ START_TEST(test_resume_with_other_columns_is_refused)
     tmpdir_t d;
     tmpdir_make(&d);
     write_rows(d.path, 0, 1);
+    /* Resumed at 0: the row at 1000 would go, were the header this run's. */
     const char *const other[] = {"env_steps", "loss"};
     runlog_t *r = (runlog_t *)&d;
     errbuf_t e;
-    ck_assert_int_eq(runlog_open(d.path, ID_A, 1000, other, 2, &r, &e), ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(runlog_open(d.path, ID_A, 0, other, 2, &r, &e), ERR_FAILED_PRECONDITION);
     ck_assert_ptr_null(r);
     ck_assert_ptr_nonnull(strstr(e.msg, "progress.csv has other columns"));
     /* A prefix of the old header is another header too. */
-    ck_assert_int_eq(runlog_open(d.path, ID_A, 1000, cols, 3, &r, &e), ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(runlog_open(d.path, ID_A, 0, cols, 3, &r, &e), ERR_FAILED_PRECONDITION);
     char *csv = csv_of(d.path);
     ck_assert_str_eq(csv, "env_steps,train_return_mean100,eval_mean,eval_std\n1000,20.5,,\n");
     free(csv);
+    int64_t steps[8];
+    size_t nfiles;
+    ck_assert_uint_eq(event_steps(d.path, steps, 8, &nfiles), 2); /* no event dropped */
+    ck_assert_uint_eq(nfiles, 1);
     /* And a run id that is not one is refused before anything is made. */
     ck_assert_int_eq(runlog_open(d.path, "../x", -1, cols, NCOLS, &r, &e), ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(runlog_open(d.path, "0123456789ABCDEF", -1, cols, NCOLS, &r, &e),
