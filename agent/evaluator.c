@@ -1,16 +1,15 @@
 /*
  * evaluator.c — E greedy episodes in one batch (see evaluator.h).
  *
- * The running sessions are kept as a compact list (ids, their index among
- * the E episodes, their observations), rebuilt after each step from the
- * reply, so the network and envd only ever see sessions that still play.
+ * Each episode is running, awaiting the answer to a step, or ended; a step
+ * asks for the running ones only, in episode order, so the network and
+ * envd only ever see sessions that still play.
  */
 #include "evaluator.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "dqn.h"
@@ -19,13 +18,19 @@ struct evaluator {
     int E, D, A;
     uint64_t *ids;     /* (E) every session, by episode */
     uint64_t *seeds;   /* (E) */
-    uint64_t *run_ids; /* (E) running sessions, compacted */
-    int *run_ep;       /* (E) episode index of each running session */
-    float *obs;        /* (E, D) observations of the running sessions */
+    uint8_t *state;    /* (E) EV_RUNNING, EV_AWAITING (a step in flight) or EV_ENDED */
+    float *obs;        /* (E, D) current observations, by episode */
+    float *rows;       /* (E, D) observations of the rows asked for, compacted */
+    uint64_t *row_ids; /* (E) */
     float *q;          /* (E, A) */
     int32_t *act;      /* (E) */
     double *ret;       /* (E) returns, by episode */
+    int running;       /* episodes not ended */
+    int64_t steps;
+    double t0;
 };
+
+enum { EV_RUNNING, EV_AWAITING, EV_ENDED };
 
 int evaluator_new(int episodes, int obs_dim, int num_actions, evaluator_t **out, errbuf_t *e)
 {
@@ -40,14 +45,15 @@ int evaluator_new(int episodes, int obs_dim, int num_actions, evaluator_t **out,
     ev->A = num_actions;
     ev->ids = calloc(E, sizeof *ev->ids);
     ev->seeds = calloc(E, sizeof *ev->seeds);
-    ev->run_ids = calloc(E, sizeof *ev->run_ids);
-    ev->run_ep = calloc(E, sizeof *ev->run_ep);
+    ev->state = calloc(E, 1);
     ev->obs = calloc(E * obs_dim, sizeof *ev->obs);
+    ev->rows = calloc(E * obs_dim, sizeof *ev->rows);
+    ev->row_ids = calloc(E, sizeof *ev->row_ids);
     ev->q = calloc(E * num_actions, sizeof *ev->q);
     ev->act = calloc(E, sizeof *ev->act);
     ev->ret = calloc(E, sizeof *ev->ret);
-    if (!ev->ids || !ev->seeds || !ev->run_ids || !ev->run_ep || !ev->obs || !ev->q || !ev->act ||
-        !ev->ret) {
+    if (!ev->ids || !ev->seeds || !ev->state || !ev->obs || !ev->rows || !ev->row_ids || !ev->q ||
+        !ev->act || !ev->ret) {
         evaluator_destroy(&ev);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
@@ -62,9 +68,10 @@ void evaluator_destroy(evaluator_t **self_p)
     evaluator_t *ev = *self_p;
     free(ev->ids);
     free(ev->seeds);
-    free(ev->run_ids);
-    free(ev->run_ep);
+    free(ev->state);
     free(ev->obs);
+    free(ev->rows);
+    free(ev->row_ids);
     free(ev->q);
     free(ev->act);
     free(ev->ret);
@@ -73,7 +80,6 @@ void evaluator_destroy(evaluator_t **self_p)
 }
 
 const double *evaluator_returns(const evaluator_t *ev) { return ev->ret; }
-
 
 static int check_obs(const evaluator_t *ev, const wire_tensor_t *t, size_t n, errbuf_t *e)
 {
@@ -84,9 +90,12 @@ static int check_obs(const evaluator_t *ev, const wire_tensor_t *t, size_t n, er
     return 0;
 }
 
-/* Makes and seeds the E sessions; fills the running list. */
-static int start(evaluator_t *ev, client_t *c, const char *env_id, uint64_t seed0, errbuf_t *e)
+int evaluator_begin(evaluator_t *ev, client_t *c, const char *env_id, uint64_t seed0,
+                    errbuf_t *e)
 {
+    ev->t0 = clock_s();
+    ev->steps = 0;
+    ev->running = 0;
     wire_request_t req = {.op = WIRE_OP_MAKE};
     req.make.env_id = env_id;
     req.make.count = (uint32_t)ev->E;
@@ -100,8 +109,6 @@ static int start(evaluator_t *ev, client_t *c, const char *env_id, uint64_t seed
     memcpy(ev->ids, rep.make.sessions, (size_t)ev->E * sizeof(uint64_t));
     for (int i = 0; i < ev->E; i++) {
         ev->seeds[i] = seed0 + (uint64_t)i;
-        ev->run_ids[i] = ev->ids[i];
-        ev->run_ep[i] = i;
         ev->ret[i] = 0.0;
     }
     req = (wire_request_t){.op = WIRE_OP_RESET_BATCH};
@@ -113,71 +120,76 @@ static int start(evaluator_t *ev, client_t *c, const char *env_id, uint64_t seed
         (rc = check_obs(ev, &rep.reset_batch.obs, (size_t)ev->E, e)) < 0)
         return rc;
     memcpy(ev->obs, rep.reset_batch.obs.data, (size_t)ev->E * ev->D * sizeof(float));
+    memset(ev->state, EV_RUNNING, (size_t)ev->E);
+    ev->running = ev->E;
     return 0;
 }
 
-/* Steps the n running sessions greedily; compacts the list. Returns the
- * number still running, or an error. */
-static int step(evaluator_t *ev, client_t *c, qnet_t *net, int n, errbuf_t *e)
+size_t evaluator_rows(evaluator_t *ev, int group, int ngroups, qnet_t *net, const uint64_t **ids,
+                      const int32_t **act)
 {
-    qnet_predict(net, ev->obs, n, ev->q);
-    for (int i = 0; i < n; i++)
-        ev->act[i] = dqn_argmax(ev->q + (size_t)i * ev->A, ev->A);
-    wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
-    req.step_batch.sessions = ev->run_ids;
-    req.step_batch.n = (size_t)n;
-    req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
-                                             .shape = {(uint32_t)n}, .data = ev->act,
-                                             .len = (size_t)n * sizeof(int32_t)};
-    req.step_batch.autoreset = WIRE_AUTORESET_DISABLED;
-    wire_reply_t rep;
-    int rc = client_call(c, &req, &rep, e);
-    if (rc == 0 && rep.step_batch.n != (size_t)n)
-        rc = err_set(e, ERR_INTERNAL, "evaluation: step_batch answered %zu rows for %d",
-                     rep.step_batch.n, n);
-    if (rc == 0)
-        rc = check_obs(ev, &rep.step_batch.obs, (size_t)n, e);
-    if (rc < 0)
-        return rc;
-    const float *obs = rep.step_batch.obs.data;
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        ev->ret[ev->run_ep[i]] += rep.step_batch.rewards[i];
-        if (rep.step_batch.terminated[i] || rep.step_batch.truncated[i])
+    size_t n = 0, D = (size_t)ev->D;
+    for (int i = group; i < ev->E; i += ngroups) {
+        if (ev->state[i] != EV_RUNNING)
             continue;
-        /* m <= i: rows only move towards the front, so copying in place is safe. */
-        ev->run_ids[m] = ev->run_ids[i];
-        ev->run_ep[m] = ev->run_ep[i];
-        memmove(ev->obs + (size_t)m * ev->D, obs + (size_t)i * ev->D, (size_t)ev->D * sizeof(float));
-        m++;
+        ev->row_ids[n] = ev->ids[i];
+        memcpy(ev->rows + n * D, ev->obs + (size_t)i * D, D * sizeof(float));
+        ev->state[i] = EV_AWAITING;
+        n++;
     }
-    return m;
+    if (n > 0)
+        qnet_predict(net, ev->rows, (int)n, ev->q);
+    for (size_t i = 0; i < n; i++)
+        ev->act[i] = dqn_argmax(ev->q + i * ev->A, ev->A);
+    ev->steps += (int64_t)n;
+    *ids = ev->row_ids;
+    *act = ev->act;
+    return n;
 }
 
-int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net, uint64_t seed0,
-                  evaluator_result_t *res, errbuf_t *e)
+/* The episode of session id, -1 if none. Sessions come in episode order,
+ * so the search starts after the previous hit. */
+static int episode_of(const evaluator_t *ev, uint64_t id, int from)
 {
-    double t0 = clock_s();
-    int64_t steps = 0;
-    int rc = start(ev, c, env_id, seed0, e);
-    int n = ev->E;
-    while (rc == 0 && n > 0) {
-        steps += n;
-        rc = step(ev, c, net, n, e);
-        if (rc >= 0) {
-            n = rc;
-            rc = 0;
+    for (int j = 0; j < ev->E; j++) {
+        int i = (from + j) % ev->E;
+        if (ev->ids[i] == id)
+            return i;
+    }
+    return -1;
+}
+
+void evaluator_take(evaluator_t *ev, size_t n, const uint64_t *ids, const double *rew,
+                    const uint8_t *term, const uint8_t *trunc, const float *obs)
+{
+    int at = 0;
+    for (size_t j = 0; j < n; j++) {
+        int i = episode_of(ev, ids[j], at);
+        if (i < 0 || ev->state[i] != EV_AWAITING)
+            continue;
+        at = i + 1;
+        ev->ret[i] += rew[j];
+        if (term[j] || trunc[j]) {
+            ev->state[i] = EV_ENDED;
+            ev->running--;
+        } else {
+            ev->state[i] = EV_RUNNING;
+            memcpy(ev->obs + (size_t)i * ev->D, obs + j * ev->D, (size_t)ev->D * sizeof(float));
         }
     }
-    if (rc < 0)
-        return rc;
+}
+
+int evaluator_done(const evaluator_t *ev) { return ev->running == 0; }
+
+int evaluator_end(evaluator_t *ev, client_t *c, evaluator_result_t *res, errbuf_t *e)
+{
     wire_request_t req = {.op = WIRE_OP_CLOSE};
     req.close.sessions = ev->ids;
     req.close.n = (size_t)ev->E;
     wire_reply_t rep;
-    if ((rc = client_call(c, &req, &rep, e)) < 0)
+    int rc = client_call(c, &req, &rep, e);
+    if (rc < 0)
         return rc;
-
     double sum = 0.0, lo = ev->ret[0], hi = ev->ret[0];
     for (int i = 0; i < ev->E; i++) {
         sum += ev->ret[i];
@@ -188,7 +200,43 @@ int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net,
     for (int i = 0; i < ev->E; i++)
         var += (ev->ret[i] - mean) * (ev->ret[i] - mean);
     *res = (evaluator_result_t){.mean = mean, .std = sqrt(var / ev->E), .min = lo, .max = hi,
-                                .episodes = ev->E, .steps = steps,
-                                .seconds = clock_s() - t0};
+                                .episodes = ev->E, .steps = ev->steps,
+                                .seconds = clock_s() - ev->t0};
     return 0;
+}
+
+/* One blocking step of every running episode (autoreset DISABLED). */
+static int step(evaluator_t *ev, client_t *c, qnet_t *net, errbuf_t *e)
+{
+    const uint64_t *ids;
+    const int32_t *act;
+    size_t n = evaluator_rows(ev, 0, 1, net, &ids, &act);
+    wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
+    req.step_batch.sessions = ids;
+    req.step_batch.n = n;
+    req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
+                                             .shape = {(uint32_t)n}, .data = act,
+                                             .len = n * sizeof(int32_t)};
+    req.step_batch.autoreset = WIRE_AUTORESET_DISABLED;
+    wire_reply_t rep;
+    int rc = client_call(c, &req, &rep, e);
+    if (rc == 0 && rep.step_batch.n != n)
+        rc = err_set(e, ERR_INTERNAL, "evaluation: step_batch answered %zu rows for %zu",
+                     rep.step_batch.n, n);
+    if (rc == 0)
+        rc = check_obs(ev, &rep.step_batch.obs, n, e);
+    if (rc < 0)
+        return rc;
+    evaluator_take(ev, n, ids, rep.step_batch.rewards, rep.step_batch.terminated, rep.step_batch.truncated,
+                   rep.step_batch.obs.data);
+    return 0;
+}
+
+int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net, uint64_t seed0,
+                  evaluator_result_t *res, errbuf_t *e)
+{
+    int rc = evaluator_begin(ev, c, env_id, seed0, e);
+    while (rc == 0 && !evaluator_done(ev))
+        rc = step(ev, c, net, e);
+    return rc < 0 ? rc : evaluator_end(ev, c, res, e);
 }

@@ -21,9 +21,11 @@
 
 int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
 {
-    if (cfg->nendpoints < 1 || cfg->sessions < 1 || cfg->timeout_ms < 1 || !cfg->env_id)
+    int G = cfg->groups > 0 ? cfg->groups : 1;
+    if (cfg->nendpoints < 1 || cfg->sessions < 1 || cfg->timeout_ms < 1 || !cfg->env_id ||
+        G > cfg->sessions || cfg->guests < 0)
         return err_set(e, ERR_INVALID_ARGUMENT,
-                       "fleet: need at least one endpoint, one session and a timeout");
+                       "fleet: need at least one endpoint, one session per group and a timeout");
     fleet_t *f = calloc(1, sizeof *f);
     if (!f)
         return err_set(e, ERR_NOMEM, "out of memory");
@@ -35,6 +37,7 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
         f->curve = *cfg->curve;
     f->E = cfg->nendpoints;
     f->S = cfg->sessions;
+    f->G = G;
     f->nslots = f->E * (size_t)f->S;
     f->env_id = strdup(cfg->env_id);
     f->eps = calloc(f->E, sizeof *f->eps);
@@ -42,15 +45,35 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
     f->j_seeds = calloc((size_t)f->S, sizeof *f->j_seeds);
     f->j_act = calloc((size_t)f->S, sizeof *f->j_act);
     f->j_slot = calloc((size_t)f->S, sizeof *f->j_slot);
+    size_t ng = (size_t)cfg->guests;
+    f->g_ids = calloc(ng + 1, sizeof *f->g_ids);
+    f->g_tag = calloc(ng + 1, sizeof *f->g_tag);
+    f->g_rew = calloc(ng + 1, sizeof *f->g_rew);
+    f->g_term = calloc(ng + 1, 1);
+    f->g_trunc = calloc(ng + 1, 1);
+    f->inflight = calloc(f->nslots, 1);
     int rc = 0;
-    if (!f->env_id || !f->eps || !f->j_ids || !f->j_seeds || !f->j_act || !f->j_slot)
+    if (!f->env_id || !f->eps || !f->j_ids || !f->j_seeds || !f->j_act || !f->j_slot ||
+        !f->g_ids || !f->g_tag || !f->g_rew || !f->g_term || !f->g_trunc || !f->inflight)
         rc = err_set(e, ERR_NOMEM, "out of memory");
     for (size_t k = 0; rc == 0 && k < f->E; k++) {
         endpoint_t *ep = &f->eps[k];
         ep->ids = calloc((size_t)f->S, sizeof *ep->ids);
+        ep->u = calloc((size_t)G, sizeof *ep->u);
         ep->state = cfg->endpoints[k] ? EP_DOWN : EP_VACANT;
         ep->backoff_ms = cfg->backoff_min_ms;
-        if (!ep->ids)
+        ep->srtt_ms = -1.0;
+        for (int g = 0; ep->u && g < G; g++) {
+            unit_t *u = &ep->u[g];
+            u->lo = g * f->S / G;
+            u->hi = (g + 1) * f->S / G;
+            u->rq_ids = calloc((size_t)(u->hi - u->lo) + ng, sizeof *u->rq_ids);
+            u->rq_act = calloc((size_t)(u->hi - u->lo) + ng, sizeof *u->rq_act);
+            u->rq_tag = calloc(ng + 1, sizeof *u->rq_tag);
+            if (!u->rq_ids || !u->rq_act || !u->rq_tag)
+                rc = err_set(e, ERR_NOMEM, "out of memory");
+        }
+        if (rc < 0 || !ep->ids || !ep->u)
             rc = err_set(e, ERR_NOMEM, "out of memory");
         else if (cfg->endpoints[k])
             rc = fleet__open_client(f, k, cfg->endpoints[k], e);
@@ -63,18 +86,40 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
     return 0;
 }
 
+static int open_one(fleet_t *f, const char *endpoint, client_t **c, errbuf_t *e)
+{
+    int rc = client_new(f->zctx, endpoint, f->cfg.timeout_ms, c, e);
+    if (rc == 0 && f->cfg.attempts > 0)
+        client_set_attempts(*c, f->cfg.attempts);
+    if (rc == 0 && f->curve.on)
+        rc = client_set_curve(*c, f->curve.server_public, f->curve.public_key,
+                              f->curve.secret_key, e);
+    if (rc < 0)
+        client_destroy(c);
+    return rc;
+}
+
+/* The control connection and one per unit. */
 int fleet__open_client(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
 {
     endpoint_t *ep = &f->eps[k];
-    int rc = client_new(f->zctx, endpoint, f->cfg.timeout_ms, &ep->c, e);
-    if (rc == 0 && f->cfg.attempts > 0)
-        client_set_attempts(ep->c, f->cfg.attempts);
-    if (rc == 0 && f->curve.on)
-        rc = client_set_curve(ep->c, f->curve.server_public, f->curve.public_key,
-                              f->curve.secret_key, e);
+    int rc = open_one(f, endpoint, &ep->c, e);
+    for (int g = 0; rc == 0 && g < f->G; g++)
+        rc = open_one(f, endpoint, &ep->u[g].c, e);
     if (rc < 0)
-        client_destroy(&ep->c);
+        fleet__close_clients(ep, f->G);
+    ep->srtt_ms = -1.0;
     return rc;
+}
+
+void fleet__close_clients(endpoint_t *ep, int G)
+{
+    client_destroy(&ep->c);
+    for (int g = 0; ep->u && g < G; g++) {
+        client_destroy(&ep->u[g].c);
+        ep->u[g].sent = ep->u[g].selected = false;
+        ep->u[g].nguests = 0;
+    }
 }
 
 void fleet__close_sessions(fleet_t *f, endpoint_t *ep)
@@ -99,7 +144,13 @@ void fleet_destroy(fleet_t **self_p)
         endpoint_t *ep = &f->eps[k];
         if (ep->c && ep->state == EP_LIVE)
             fleet__close_sessions(f, ep);
-        client_destroy(&ep->c);
+        fleet__close_clients(ep, f->G);
+        for (int g = 0; ep->u && g < f->G; g++) {
+            free(ep->u[g].rq_ids);
+            free(ep->u[g].rq_act);
+            free(ep->u[g].rq_tag);
+        }
+        free(ep->u);
         free(ep->ids);
     }
     free(f->eps);
@@ -122,8 +173,17 @@ void fleet_destroy(fleet_t **self_p)
     free(f->j_seeds);
     free(f->j_act);
     free(f->j_slot);
+    free(f->g_ids);
+    free(f->g_tag);
+    free(f->g_obs);
+    free(f->g_rew);
+    free(f->g_term);
+    free(f->g_trunc);
+    free(f->inflight);
     free(f->r_st);
     free(f->r_hist);
+    free(f->r_inflight);
+    free(f->r_act);
     memset(&f->curve, 0, sizeof f->curve);
     free(f);
     *self_p = NULL;
@@ -148,7 +208,8 @@ int fleet__alloc_slots(fleet_t *f, errbuf_t *e)
     f->b_trunc = calloc(n, 1);
     f->b_ep_ret = calloc(n, sizeof(double));
     f->b_ep_len = calloc(n, sizeof(int32_t));
-    if (!f->slot_obs || !f->live_obs || !f->sent_act || !f->ep_ret || !f->st ||
+    f->g_obs = calloc(((size_t)f->cfg.guests + 1) * D, sizeof(float));
+    if (!f->g_obs ||!f->slot_obs || !f->live_obs || !f->sent_act || !f->ep_ret || !f->st ||
         (f->hist_len && !f->hist) || !f->b_obs || !f->b_next || !f->b_rew || !f->b_act ||
         !f->b_term || !f->b_trunc || !f->b_ep_ret || !f->b_ep_len)
         return err_set(e, ERR_NOMEM, "out of memory for %zu sessions", n);
@@ -218,5 +279,6 @@ const char *fleet_endpoint(const fleet_t *f, size_t k)
     return f->eps[k].c ? client_endpoint(f->eps[k].c) : NULL;
 }
 int fleet_is_live(const fleet_t *f, size_t k) { return f->eps[k].state == EP_LIVE; }
+int fleet_groups(const fleet_t *f) { return f->G; }
 client_t *fleet_client(fleet_t *f, size_t k) { return f->eps[k].c; }
 size_t fleet_nslots(const fleet_t *f) { return f->nslots; }

@@ -2,13 +2,35 @@
  * fleet.h — agentd's training sessions on many envd servers, and what
  * happens when a server stops answering.
  *
- * A fleet holds `sessions` CartPole sessions on each endpoint. Every slot
- * (endpoint k, session i) has a fixed index k * sessions + i. One tick is
- * fleet_obs() -> the caller picks one action per live slot ->
- * fleet_send() (one step_batch per live endpoint, all sent before any is
- * awaited) -> the caller may do other work (train) -> fleet_collect()
- * (replies read in endpoint order, so a seeded run is reproducible) which
- * yields the transitions and the finished episodes of the tick.
+ * A fleet holds `sessions` sessions on each endpoint. Every slot
+ * (endpoint k, session i) has a fixed index k * sessions + i. Each
+ * endpoint's sessions are cut into `groups` groups (group g holds sessions
+ * [g*S/G, (g+1)*S/G)), a *unit* each, with a connection of its own, so
+ * that every unit can have one step_batch in flight while the caller acts
+ * on the others. One round is fleet_obs(group) -> the caller picks one
+ * action per row -> fleet_send() (one step_batch per chosen unit, all sent
+ * before any is awaited) -> the caller may do other work (train) ->
+ * fleet_collect(group), which yields the transitions and finished
+ * episodes of the units it read.
+ *
+ * Lock-step ("sync", a group number): fleet_obs(g) picks group g of every
+ * live endpoint, fleet_collect(g) waits for every unit of group g in
+ * endpoint order, so a seeded run is reproducible whatever the timing; a
+ * caller that sends group p and then collects group p+1 (mod G) keeps G-1
+ * groups in flight while it acts (G = 1 is plain lock-step). Asynchronous
+ * (FLEET_ANY): fleet_obs picks every unit with nothing in flight,
+ * fleet_collect returns as soon as at least one reply has come and takes
+ * every reply that has, so no unit waits for another server.
+ *
+ * Guests: fleet_set_guests() adds foreign rows (an evaluation's sessions on
+ * the same server) to a chosen unit's next request; their outcome comes
+ * back beside the transitions (fleet_batch_t.guest_*), never mixed in.
+ *
+ * Round trips: per endpoint the fleet keeps a smoothed round trip of its
+ * step_batch replies and its variance (as TCP's SRTT and RTTVAR, RFC 6298)
+ * and sets each unit's retransmission timeout to srtt + 4 rttvar, between
+ * FLEET_RTO_MIN_MS and half the timeout: a reply that will never come
+ * costs about one round trip before the request is resent.
  *
  * Steps use SAME_STEP autoreset: a finished session is reset inside the
  * same call, and the transition's next observation is the true terminal
@@ -38,6 +60,10 @@
  * how agentd follows the replicas behind --env-dns. The number of places,
  * and so of slots, is fixed at fleet_new().
  *
+ * A checkpoint of a run with groups also saves the steps in flight
+ * (fleet_inflight, fleet_sent_actions); a resume sends them again once the
+ * sessions are rebuilt, so the pipeline continues where it was.
+ *
  * Nothing allocates in the tick (fleet_obs/send/collect). Not thread-safe.
  */
 #ifndef FLEET_H
@@ -54,6 +80,8 @@ typedef struct fleet_config {
     const char *const *endpoints; /* (nendpoints) ZeroMQ endpoints of envd servers; NULL: a vacant place */
     size_t nendpoints;
     int sessions;                 /* sessions per endpoint */
+    int groups;                   /* units per endpoint, 1..sessions; 0: 1 */
+    int guests;                   /* guest rows a unit's request may carry */
     const char *env_id;           /* e.g. "CartPole-v1" */
     int timeout_ms;               /* a request not answered in this is a failure */
     int attempts;                 /* sends per request within timeout_ms; 0: CLIENT_ATTEMPTS */
@@ -78,7 +106,17 @@ typedef struct fleet_batch {
     const double *ep_return;   /* (nepisodes) */
     const int32_t *ep_length;  /* (nepisodes) */
     size_t dropped;            /* endpoints dropped while collecting */
+    size_t units;              /* replies read */
+    size_t nguests;            /* guest rows answered */
+    const uint64_t *guest_ids; /* (nguests) their sessions */
+    const int *guest_tag;      /* (nguests) as given to fleet_add_guests */
+    const float *guest_obs;    /* (nguests, obs_dim) after the step (a reset one where it ended) */
+    const double *guest_rew;   /* (nguests) */
+    const uint8_t *guest_term, *guest_trunc; /* (nguests) */
 } fleet_batch_t;
+
+#define FLEET_ANY (-1)      /* fleet_obs / fleet_collect: any group (asynchronous) */
+#define FLEET_RTO_MIN_MS 10 /* floor of the retransmission timeout */
 
 /* What a checkpoint saves per slot to rebuild the session's state. */
 typedef struct fleet_slot_state {
@@ -124,17 +162,41 @@ int fleet_obs_dim(const fleet_t *f);
 int fleet_num_actions(const fleet_t *f);
 uint32_t fleet_max_episode_steps(const fleet_t *f);
 
-/* The current observations of the live slots, (n, obs_dim) in slot order;
- * *n gets fleet_live() * sessions. Valid until the next fleet call. */
-const float *fleet_obs(fleet_t *f, size_t *n);
+/* Chooses the units to act on: group g (0..G-1) of every live endpoint,
+ * or with FLEET_ANY every unit of a live endpoint with nothing in flight;
+ * returns their current observations, (n, obs_dim) by endpoint, then
+ * group, then session. Valid until the next fleet call. */
+const float *fleet_obs(fleet_t *f, int group, size_t *n);
 
-/* Sends one step_batch to every live endpoint: act (n) as from fleet_obs().
+/* Whether unit (k, g) is among those fleet_obs() chose. */
+int fleet_chosen(const fleet_t *f, size_t k, int g);
+
+/* Adds n guest rows (sessions ids on endpoint k, actions act), marked
+ * with tag, to chosen unit (k, g)'s request, at most cfg.guests in all;
+ * call between fleet_obs() and fleet_send(). The step uses the unit's
+ * autoreset (SAME_STEP). */
+int fleet_add_guests(fleet_t *f, size_t k, int g, const uint64_t *ids, const int32_t *act,
+                     size_t n, int tag, errbuf_t *e);
+
+/* Sends one step_batch per chosen unit: act (n) as from fleet_obs().
  * An endpoint whose send fails is dropped. */
 void fleet_send(fleet_t *f, const int32_t *act);
 
-/* Waits for every reply sent by fleet_send() (at most timeout_ms after the
- * send in all) and fills out. */
-void fleet_collect(fleet_t *f, fleet_batch_t *out);
+/* group g: waits for the reply of every unit of group g in flight, in
+ * endpoint order (at most timeout_ms after each send). FLEET_ANY: waits
+ * until at least one unit has replied (or nothing is in flight) and reads
+ * every reply there is. Fills out. */
+void fleet_collect(fleet_t *f, int group, fleet_batch_t *out);
+
+/* Units with a step_batch in flight. */
+size_t fleet_in_flight(const fleet_t *f);
+
+/* Units per endpoint. */
+int fleet_groups(const fleet_t *f);
+
+/* The retransmission timeout of endpoint k's units in ms; 0 before any
+ * round trip has been measured. */
+int fleet_rto_ms(const fleet_t *f, size_t k);
 
 /* ------------------------------------------------------ per endpoint */
 
@@ -143,8 +205,8 @@ size_t fleet_nendpoints(const fleet_t *f);
 const char *fleet_endpoint(const fleet_t *f, size_t k);
 int fleet_is_live(const fleet_t *f, size_t k);
 
-/* The connection to endpoint k, for requests between ticks (evaluation).
- * Borrowed. */
+/* The control connection to endpoint k (never used by a step_batch in
+ * flight), for blocking requests between rounds (evaluation). Borrowed. */
 client_t *fleet_client(fleet_t *f, size_t k);
 
 /* Drops endpoint k (say after a failed evaluation) with a reason for the log. */
@@ -170,6 +232,17 @@ const fleet_slot_state_t *fleet_slot_states(const fleet_t *f);
 /* The current episode's actions per slot, (nslots, fleet_max_episode_steps())
  * bytes; NULL when episodes have no step limit or actions exceed a byte. */
 const uint8_t *fleet_slot_actions(const fleet_t *f);
+
+/* Per slot (nslots): 1 where a step is in flight, and the actions sent
+ * (valid where in flight). */
+const uint8_t *fleet_inflight(fleet_t *f);
+const int32_t *fleet_sent_actions(const fleet_t *f);
+
+/* Before fleet_start(), after fleet_set_restore(): the steps in flight when
+ * the checkpoint was saved, sent again on each endpoint whose sessions are
+ * rebuilt (copied). */
+int fleet_set_restore_inflight(fleet_t *f, const uint8_t *inflight, const int32_t *act,
+                               errbuf_t *e);
 
 /* Before fleet_start(): rebuild the sessions from saved states (nslots of
  * them, actions (nslots, max_steps)), copied. Slots saying FLEET_NO_STATE,

@@ -12,7 +12,6 @@
  */
 #include "fleet_int.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,6 +105,8 @@ static int join(fleet_t *f, size_t k, errbuf_t *e)
         rc = fleet__rebuild(f, k, e);
         if (rc == 0)
             log_info("%s: rebuilt %d sessions from the checkpoint", client_endpoint(ep->c), f->S);
+        if (rc == 0)
+            fleet__resend_saved(f, k);
         else if (rc == ERR_CORRUPT)
             log_warn("%s: %s; starting its sessions afresh", client_endpoint(ep->c), e->msg);
         if (rc != ERR_CORRUPT) {
@@ -137,11 +138,18 @@ static void mark_down(fleet_t *f, size_t k)
 {
     endpoint_t *ep = &f->eps[k];
     ep->state = EP_DOWN;
-    ep->sent = false;
     ep->backoff_ms = f->cfg.backoff_min_ms;
     for (int i = 0; f->st && i < f->S; i++)
         f->st[k * f->S + i].resets = FLEET_NO_STATE;
-    client_reset(ep->c); /* nothing late from this server may be read as a reply */
+    /* Nothing late from this server may be read as a reply. */
+    client_reset(ep->c);
+    for (int g = 0; g < f->G; g++) {
+        unit_t *u = &ep->u[g];
+        if (u->sent)
+            client_reset(u->c);
+        u->sent = u->selected = false;
+        u->nguests = 0;
+    }
 }
 
 void fleet_drop(fleet_t *f, size_t k, const char *why)
@@ -286,7 +294,6 @@ int fleet_set_endpoint(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
     if (k >= f->E)
         return err_set(e, ERR_INVALID_ARGUMENT, "fleet: place %zu of %zu", k, f->E);
     endpoint_t *ep = &f->eps[k];
-    assert(!ep->sent); /* between ticks only */
     if (!endpoint) {
         if (ep->state == EP_VACANT)
             return 0;
@@ -300,7 +307,7 @@ int fleet_set_endpoint(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e)
             fleet__close_sessions(f, ep);
         }
         mark_down(f, k);
-        client_destroy(&ep->c);
+        fleet__close_clients(ep, f->G);
         ep->state = EP_VACANT;
         ep->probing = ep->has_ids = ep->added = ep->restore = false;
         log_info("replica %s vanished: its %d sessions leave the rotation (%zu of %zu "

@@ -16,11 +16,27 @@
 
 typedef enum { EP_DOWN, EP_LIVE, EP_FAILED, EP_VACANT } ep_state_t;
 
-typedef struct endpoint {
+/* One of an endpoint's G groups: sessions ids[lo..hi) on a connection of
+ * their own, so each group can have its step_batch in flight while the
+ * others are being acted on. Guest rows (an evaluation's sessions) ride at
+ * the end of its requests. */
+typedef struct unit {
     client_t *c;
+    bool sent;            /* a step_batch is in flight */
+    bool selected;        /* picked by the last fleet_obs() */
+    int lo, hi;
+    size_t nguests;       /* guest rows of the next (or the in-flight) request */
+    uint64_t *rq_ids;     /* (hi - lo + guests) the request's sessions */
+    int32_t *rq_act;      /* (hi - lo + guests) its actions */
+    int *rq_tag;          /* (guests) the guest rows' tags */
+} unit_t;
+
+typedef struct endpoint {
+    client_t *c;          /* control: hello, make, resets, close, evaluations */
+    unit_t *u;            /* (G) the step_batch connections */
+    double srtt_ms, rttvar_ms; /* smoothed round trip of step_batch replies; srtt < 0: none yet */
     ep_state_t state;
     bool probing;         /* a hello is in flight */
-    bool sent;            /* a step_batch of this tick is in flight */
     bool restore;         /* rebuild the saved sessions on the next join */
     bool has_ids;         /* ids[] hold sessions made on this server */
     bool added;           /* filled by fleet_set_endpoint, not joined yet */
@@ -37,7 +53,7 @@ struct fleet {
     curve_client_keys_t curve; /* copied: places filled later connect with them */
     endpoint_t *eps;      /* (E) */
     size_t E, nslots;
-    int S;
+    int S, G;
     int D, A;             /* observation size, actions; 0 until the first join */
     uint32_t max_steps;   /* episode step limit (spec), 0: none */
     size_t hist_len;      /* bytes of action history per slot (max_steps, or 0) */
@@ -63,22 +79,37 @@ struct fleet {
     int32_t *j_act;
     size_t *j_slot;
 
+    /* Guest rows of the last fleet_collect(), (cfg.guests) each. */
+    uint64_t *g_ids;
+    int *g_tag;
+    float *g_obs;          /* (guests, D) */
+    double *g_rew;         /* (guests) */
+    uint8_t *g_term, *g_trunc;
+    uint8_t *inflight;    /* (nslots) for checkpoints: 1 where the slot's step is in flight */
+
     /* Saved states to rebuild (fleet_set_restore). */
     fleet_slot_state_t *r_st; /* (nslots) */
     uint8_t *r_hist;          /* (nslots, r_hist_len) */
     uint32_t r_max_steps;
+    uint8_t *r_inflight;      /* (nslots) steps in flight when saved, to send again */
+    int32_t *r_act;           /* (nslots) their actions */
 };
 
 /* fleet.c */
 int fleet__open_client(fleet_t *f, size_t k, const char *endpoint, errbuf_t *e);
+void fleet__close_clients(endpoint_t *ep, int G);
 void fleet__close_sessions(fleet_t *f, endpoint_t *ep);
 int fleet__alloc_slots(fleet_t *f, errbuf_t *e);
 int fleet__check_obs(const fleet_t *f, const wire_tensor_t *t, size_t n, const char *what,
                      errbuf_t *e);
 int fleet__reset_some(fleet_t *f, endpoint_t *ep, size_t n, bool seeded, errbuf_t *e);
 
+/* fleet_tick.c */
+int fleet__send_unit(fleet_t *f, size_t k, int g, errbuf_t *e);
+
 /* fleet_resume.c */
 bool fleet__can_rebuild(const fleet_t *f, size_t k);
 int fleet__rebuild(fleet_t *f, size_t k, errbuf_t *e);
+void fleet__resend_saved(fleet_t *f, size_t k);
 
 #endif

@@ -80,6 +80,33 @@ int fleet__rebuild(fleet_t *f, size_t k, errbuf_t *e)
     return 0;
 }
 
+/* Sends again, once endpoint k's sessions are rebuilt, the steps its units
+ * had in flight when the checkpoint was saved, with the same actions: the
+ * pipeline goes on where it stood. A unit only partly in flight (another
+ * --groups than the saved run's) is left to the next round. */
+void fleet__resend_saved(fleet_t *f, size_t k)
+{
+    if (!f->r_inflight)
+        return;
+    endpoint_t *ep = &f->eps[k];
+    for (int g = 0; g < f->G; g++) {
+        unit_t *u = &ep->u[g];
+        size_t base = k * f->S;
+        bool all = true;
+        for (int i = u->lo; i < u->hi; i++)
+            all &= f->r_inflight[base + i] != 0;
+        if (!all)
+            continue;
+        memcpy(f->sent_act + base + u->lo, f->r_act + base + u->lo,
+               (size_t)(u->hi - u->lo) * sizeof(int32_t));
+        errbuf_t e;
+        if (fleet__send_unit(f, k, g, &e) < 0) {
+            fleet_drop(f, k, e.msg);
+            return;
+        }
+    }
+}
+
 /* Whether endpoint k's saved sessions can be rebuilt. */
 bool fleet__can_rebuild(const fleet_t *f, size_t k)
 {
@@ -97,6 +124,32 @@ bool fleet__can_rebuild(const fleet_t *f, size_t k)
 
 const fleet_slot_state_t *fleet_slot_states(const fleet_t *f) { return f->st; }
 const uint8_t *fleet_slot_actions(const fleet_t *f) { return f->hist; }
+
+const uint8_t *fleet_inflight(fleet_t *f)
+{
+    for (size_t k = 0; k < f->E; k++)
+        for (int g = 0; g < f->G; g++) {
+            const unit_t *u = &f->eps[k].u[g];
+            memset(f->inflight + k * f->S + u->lo, u->sent, (size_t)(u->hi - u->lo));
+        }
+    return f->inflight;
+}
+
+const int32_t *fleet_sent_actions(const fleet_t *f) { return f->sent_act; }
+
+int fleet_set_restore_inflight(fleet_t *f, const uint8_t *inflight, const int32_t *act,
+                               errbuf_t *e)
+{
+    free(f->r_inflight);
+    free(f->r_act);
+    f->r_inflight = malloc(f->nslots);
+    f->r_act = malloc(f->nslots * sizeof(int32_t));
+    if (!f->r_inflight || !f->r_act)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    memcpy(f->r_inflight, inflight, f->nslots);
+    memcpy(f->r_act, act, f->nslots * sizeof(int32_t));
+    return 0;
+}
 
 int fleet_set_restore(fleet_t *f, const fleet_slot_state_t *states, const uint8_t *actions,
                       uint32_t max_steps, errbuf_t *e)

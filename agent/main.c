@@ -52,13 +52,24 @@ static const opts_row_t options[] = {
      F(env_dns_every)},
     {NULL, "sessions", "AGENTD_SESSIONS", OPTS_I64, 1, 8192, "16", "N",
      "training sessions on each endpoint", F(sessions)},
+    {NULL, "groups", "AGENTD_GROUPS", OPTS_I64, 1, 64, "2", "G",
+     "cut each endpoint's sessions into G groups, each with its own step_batch in flight, "
+     "so acting on one group overlaps the servers' work on the others (1: lock-step)",
+     F(groups)},
+    {NULL, "rollout", "AGENTD_ROLLOUT", OPTS_STR, 0, 0, "sync", "MODE",
+     "sync: groups are stepped in a fixed order, so a seed gives the same checkpoint "
+     "whatever the network does; async: act on whichever groups have replied, so no "
+     "session waits for a slow server",
+     F(rollout)},
     {NULL, "env-id", "AGENTD_ENV_ID", OPTS_STR, 0, 0, "CartPole-v1", "ID",
      "environment to learn", F(env_id)},
     {NULL, "timeout-ms", "AGENTD_TIMEOUT_MS", OPTS_I64, 1, 600000, "1000", "MS",
      "a server that does not answer within this is dropped from the rotation", F(timeout_ms)},
     {NULL, "attempts", "AGENTD_ATTEMPTS", OPTS_I64, 1, 100, "3", "N",
-     "sends per request within --timeout-ms: the first, then a resend after each of N-1 "
-     "equal slices of it without a reply (envd answers a resend from its reply cache)",
+     "sends per request within --timeout-ms: the first, then resends after the server's "
+     "retransmission timeout (srtt + 4 rttvar of its replies, 10 ms to --timeout-ms/2, "
+     "doubling each time; equal slices of --timeout-ms before any reply) without a reply; "
+     "envd answers a resend from its reply cache",
      F(attempts)},
     {NULL, "retry-min-ms", "AGENTD_RETRY_MIN_MS", OPTS_I64, 1, 3600000, "100", "MS",
      "first probe of a dropped server after this; the wait doubles per failed probe",
@@ -292,7 +303,11 @@ static int check(const train_config_t *c, const preset_t *p)
                 c->env_id, preset_discrete_ids());
         return -1;
     }
-    if (c->eval_only && !c->load_path)
+    if (strcmp(c->rollout, "sync") != 0 && strcmp(c->rollout, "async") != 0)
+        why = "--rollout is sync or async";
+    else if (c->groups > c->sessions && !c->eval_only)
+        why = "--groups is above --sessions: every group needs a session";
+    else if (c->eval_only && !c->load_path)
         why = "--eval-only needs --load PATH";
     else if (c->eval_only && c->no_train)
         why = "--eval-only and --no-train exclude each other";
@@ -404,6 +419,7 @@ int main(int argc, char **argv)
         st.cfg.endpoints[st.cfg.nendpoints++] = options[0].def;
     if (rc == 0)
         rc = check(&st.cfg, preset);
+    st.cfg.async = rc == 0 && strcmp(st.cfg.rollout, "async") == 0;
     if (rc != 0) {
         opts_deinit(&o);
         return rc > 0 ? 0 : TRAIN_EXIT_USAGE;

@@ -175,17 +175,16 @@ void report_row(report_t *rp, double t)
 
 void report_eval(report_t *rp, const evaluator_result_t *res)
 {
-    const run_state_t *s = rp->s;
     rp->evaluations++;
     rp->eval_steps += res->steps;
     rp->eval_seconds += res->seconds;
     double t = clock_s();
-    rp->last_eval = (report_eval_t){true, res->mean, res->std, s->n.env_steps};
+    rp->last_eval = (report_eval_t){true, res->mean, res->std, res->at_steps};
     if (!rp->best_eval.done || res->mean > rp->best_eval.mean)
         rp->best_eval = rp->last_eval;
     log_info("eval at %" PRId64 " env steps: mean %.2f std %.2f (min %.0f, max %.0f) over %d "
              "episodes, %.3f s",
-             s->n.env_steps, res->mean, res->std, res->min, res->max, res->episodes,
+             res->at_steps, res->mean, res->std, res->min, res->max, res->episodes,
              res->seconds);
     log_row(rp, t, res);
 }
@@ -251,9 +250,10 @@ static void summary_json(const report_t *rp, int status, double wall, bool solve
     text_printf(&t, ",\n  \"wall_seconds_to_target\": ");
     text_json_num(&t, solved ? rp->solved_at_s : NAN);
     text_printf(&t, ",\n  \"episodes\": %" PRId64 ",\n  \"gradient_steps\": %" PRId64
-                ",\n  \"evaluations\": %" PRId64 ",\n  \"eval_env_steps\": %" PRId64
-                ",\n  \"eval_seconds\": ",
-                s->n.episodes, s->dqn ? dqn_updates(s->dqn) : 0, rp->evaluations, rp->eval_steps);
+                ",\n  \"evaluations\": %" PRId64 ",\n  \"evaluations_skipped\": %" PRId64
+                ",\n  \"eval_env_steps\": %" PRId64 ",\n  \"eval_seconds\": ",
+                s->n.episodes, s->dqn ? dqn_updates(s->dqn) : 0, rp->evaluations,
+                rp->evals_skipped, rp->eval_steps);
     text_json_num(&t, rp->eval_seconds);
     text_printf(&t, ",\n  \"train_return_mean100\": ");
     text_json_num(&t, mean_return(s));

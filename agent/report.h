@@ -44,6 +44,7 @@ typedef struct report {
     double last_loss;     /* mean loss of the last tick that trained */
     report_eval_t last_eval, best_eval;
     int64_t evaluations, eval_steps;
+    int64_t evals_skipped;        /* due while TRAIN_LIVE_EVALS were still running */
     double eval_seconds;
     double solved_at_s;
     int64_t solved_at_steps;      /* -1: not solved */

@@ -66,6 +66,13 @@ int run_ckpt_save(const train_config_t *c, const run_state_t *s, errbuf_t *e)
                                     (uint64_t)h.nslots * h.max_steps};
     if (s->run_id[0])
         sec[n++] = (ckpt_section_t){"runid", s->run_id, RUNLOG_ID_LEN};
+    run_pipeline_t pipe = {fleet_groups(s->fleet), s->phase};
+    if (pipe.groups > 1) {
+        sec[n++] = (ckpt_section_t){"pipeline", &pipe, sizeof pipe};
+        sec[n++] = (ckpt_section_t){"inflight", fleet_inflight(s->fleet), h.nslots};
+        sec[n++] = (ckpt_section_t){"sentacts", fleet_sent_actions(s->fleet),
+                                    h.nslots * sizeof(int32_t)};
+    }
     replay_t *rp = s->replay;
     replay_meta_t meta = {replay_added(rp), replay_capacity(rp), replay_size(rp)};
     if (c->save_replay) {
@@ -270,6 +277,14 @@ int run_ckpt_load(const train_config_t *c, const ckpt_t *ck, const run_ckpt_head
     if (s->n.env_steps < 0 || s->n.episodes < 0 || s->n.pending < 0 || s->n.train_acc < 0 ||
         s->n.returns_n < 0 || adam_t < 0 || updates < 0)
         return err_set(e, ERR_CORRUPT, "%s: negative counters", path);
+    run_pipeline_t pipe;
+    uint64_t plen = 0;
+    const void *p = ckpt_get(ck, "pipeline", &plen);
+    if (p && plen == sizeof pipe) {
+        memcpy(&pipe, p, sizeof pipe);
+        if (pipe.groups == c->groups && pipe.phase >= 0 && pipe.phase < pipe.groups)
+            s->phase = pipe.phase;
+    }
     qnet_set_adam_t(on, adam_t);
     dqn_set_updates(s->dqn, updates);
     s->explore_rng = rngs[0];
@@ -314,6 +329,30 @@ int run_ckpt_restore_slots(const train_config_t *c, const ckpt_t *ck, const run_
     memcpy(copy, st, len); /* section data is unaligned */
     rc = fleet_set_restore(f, copy, acts, h->max_steps, e);
     free(copy);
+    /* The steps in flight, for the same --groups only: another cut of the
+     * sessions into groups starts the pipeline afresh. */
+    run_pipeline_t pipe;
+    uint64_t plen = 0, ilen = 0, alen = 0;
+    const void *p = ckpt_get(ck, "pipeline", &plen);
+    const void *inflight = ckpt_get(ck, "inflight", &ilen);
+    const void *sent = ckpt_get(ck, "sentacts", &alen);
+    if (rc < 0 || !p || plen != sizeof pipe)
+        return rc;
+    memcpy(&pipe, p, sizeof pipe);
+    if (pipe.groups != fleet_groups(f)) {
+        log_info("%s saved %" PRId64 " groups, this run has %d: the steps it had in flight are "
+                 "not sent again", c->load_path, pipe.groups, fleet_groups(f));
+        return 0;
+    }
+    if (!inflight || !sent || ilen != nslots || alen != nslots * sizeof(int32_t))
+        return err_set(e, ERR_CORRUPT, "%s: the steps in flight do not match the header",
+                       c->load_path);
+    int32_t *acts_copy = malloc(nslots * sizeof(int32_t));
+    if (!acts_copy)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    memcpy(acts_copy, sent, nslots * sizeof(int32_t));
+    rc = fleet_set_restore_inflight(f, inflight, acts_copy, e);
+    free(acts_copy);
     return rc;
 }
 

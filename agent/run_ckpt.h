@@ -8,8 +8,9 @@
  * adam_m, adam_v, adam_t, updates, counters, rngs, returns, slots, slotacts
  * (when episodes have a step limit and actions fit a byte), runid (the
  * --logdir run's id, runlog.h: how a resume finds its run's folder; none
- * for a run without --logdir), and with --save-replay rp_meta and the six
- * replay fields.
+ * for a run without --logdir), with --groups above 1 pipeline, inflight
+ * and sentacts (the steps in flight, sent again on resume), and with
+ * --save-replay rp_meta and the six replay fields.
  *
  * A resume goes in the order the run needs: run_ckpt_open() reads the file
  * and checks its header against the options (before anything is sized from
@@ -59,7 +60,14 @@ typedef struct run_state {
     rng_t explore_rng, replay_rng;
     double returns[RUN_RET_WINDOW]; /* ring: the next return goes to returns_n % RUN_RET_WINDOW */
     char run_id[RUNLOG_ID_LEN + 1]; /* the --logdir run's id; "": none (no --logdir yet) */
+    int64_t phase;        /* --rollout sync: the group sent next (0 with one group) */
 } run_state_t;
+
+/* The "pipeline" section, saved with --groups above 1. */
+typedef struct run_pipeline {
+    int64_t groups;
+    int64_t phase;
+} run_pipeline_t;
 
 #define RUN_CKPT_FORMAT 1
 #define RUN_CKPT_MAX_WIDTH 4096 /* a hidden layer's width, as agentd --hidden allows */

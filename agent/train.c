@@ -29,12 +29,27 @@
 #include "rng.h"
 #include "run_ckpt.h"
 
+/* Evaluations that may run at once, each on its own snapshot and sessions
+ * (one lasts as long as its longest episode: up to 500 rounds on
+ * CartPole-v1, while one starts every --eval-every env steps). */
+#define TRAIN_LIVE_EVALS 8
+
+typedef struct live_eval {
+    evaluator_t *ev;
+    qnet_t *snap;         /* the net it plays: the online net when it started */
+    bool active;
+    size_t k;             /* the endpoint whose sessions play it */
+    int64_t at_steps;     /* env steps of the snapshot */
+    double at_s;          /* run seconds of the snapshot */
+} live_eval_t;
+
 typedef struct run {
     const train_config_t *cfg;
     volatile sig_atomic_t *stop;
     void *zctx;
     run_state_t s;        /* learner, replay, fleet, counters: what a checkpoint holds */
-    evaluator_t *ev;
+    evaluator_t *ev;      /* the blocking evaluations: --eval-only, the last one */
+    live_eval_t le[TRAIN_LIVE_EVALS]; /* evaluations riding in the rounds */
     ckpt_t *ck;           /* the checkpoint being resumed, until setup ends */
     int D, A;
     float *q;             /* (nslots, A) */
@@ -55,7 +70,8 @@ enum { RNG_INIT = 0x696e6974, RNG_EXPLORE = 0x65787072, RNG_REPLAY = 0x7265706c 
 
 /* ----------------------------------------------------------- evaluation */
 
-/* Evaluates the online net on the first live endpoint that manages it. */
+/* Evaluates the online net on the first live endpoint that manages it,
+ * in blocking calls (--eval-only and the last evaluation of a run). */
 static int evaluate(run_t *r, evaluator_result_t *res)
 {
     fleet_t *f = r->s.fleet;
@@ -65,8 +81,10 @@ static int evaluate(run_t *r, evaluator_result_t *res)
         errbuf_t e;
         int rc = evaluator_run(r->ev, fleet_client(f, k), r->cfg->env_id, dqn_online(r->s.dqn),
                                r->cfg->eval_seed, res, &e);
-        if (rc == 0)
+        if (rc == 0) {
+            res->at_steps = r->s.n.env_steps;
             return 0;
+        }
         fleet_drop(f, k, e.msg);
     }
     log_warn("evaluation skipped: no server is live");
@@ -82,6 +100,126 @@ static bool eval_now(run_t *r)
         return false;
     report_eval(&r->rep, &res);
     return res.mean >= r->cfg->target_return;
+}
+
+/* Starts live evaluation l's sessions (make, seeded resets) on the first
+ * live endpoint that manages it; false if none does. */
+static bool live_eval_place(run_t *r, live_eval_t *l)
+{
+    fleet_t *f = r->s.fleet;
+    for (size_t k = 0; k < fleet_nendpoints(f); k++) {
+        if (!fleet_is_live(f, k))
+            continue;
+        errbuf_t e;
+        if (evaluator_begin(l->ev, fleet_client(f, k), r->cfg->env_id, r->cfg->eval_seed, &e) ==
+            0) {
+            l->k = k;
+            return true;
+        }
+        fleet_drop(f, k, e.msg);
+    }
+    return false;
+}
+
+/* An evaluation is due: snapshot the online net and start its episodes,
+ * which the next rounds step beside the training sessions. */
+static void live_eval_start(run_t *r)
+{
+    live_eval_t *l = NULL;
+    for (int i = 0; i < TRAIN_LIVE_EVALS && !l; i++)
+        l = r->le[i].active ? NULL : &r->le[i];
+    if (!l) {
+        r->rep.evals_skipped++;
+        log_warn("evaluation at %" PRId64 " env steps skipped: %d still run", r->s.n.env_steps,
+                 TRAIN_LIVE_EVALS);
+        return;
+    }
+    qnet_copy_params(l->snap, dqn_online(r->s.dqn));
+    l->at_steps = r->s.n.env_steps;
+    l->at_s = clock_s() - r->rep.t0;
+    l->active = live_eval_place(r, l);
+    if (!l->active)
+        log_warn("evaluation skipped: no server is live");
+}
+
+/* Puts the running evaluations' rows of the chosen units into their
+ * requests: episode i rides in group i % G. */
+static void live_eval_ride(run_t *r)
+{
+    fleet_t *f = r->s.fleet;
+    int G = fleet_groups(f);
+    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
+        live_eval_t *l = &r->le[i];
+        for (int g = 0; l->active && g < G; g++) {
+            if (!fleet_chosen(f, l->k, g))
+                continue;
+            const uint64_t *ids;
+            const int32_t *act;
+            size_t n = evaluator_rows(l->ev, g, G, l->snap, &ids, &act);
+            errbuf_t e;
+            if (n > 0 && fleet_add_guests(f, l->k, g, ids, act, n, i, &e) < 0)
+                log_error("evaluation: %s", e.msg); /* cannot happen: room for every one */
+        }
+    }
+}
+
+/* After a round: the evaluations' answers; a finished one is reported, and
+ * true is returned when it reached the target — its snapshot then becomes
+ * the run's net, and *won says which. An evaluation whose server was
+ * dropped starts again on another. */
+static bool live_eval_after(run_t *r, const fleet_batch_t *b, live_eval_t **won)
+{
+    fleet_t *f = r->s.fleet;
+    for (size_t j = 0; j < b->nguests;) { /* each tag's rows are contiguous */
+        size_t end = j + 1;
+        while (end < b->nguests && b->guest_tag[end] == b->guest_tag[j])
+            end++;
+        live_eval_t *l = &r->le[b->guest_tag[j]];
+        if (l->active)
+            evaluator_take(l->ev, end - j, b->guest_ids + j, b->guest_rew + j, b->guest_term + j,
+                           b->guest_trunc + j, b->guest_obs + j * (size_t)r->D);
+        j = end;
+    }
+    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
+        live_eval_t *l = &r->le[i];
+        if (!l->active)
+            continue;
+        if (!fleet_is_live(f, l->k)) {
+            log_warn("evaluation of the net at %" PRId64 " env steps starts again: its server "
+                     "was dropped", l->at_steps);
+            l->active = live_eval_place(r, l);
+            continue;
+        }
+        if (!evaluator_done(l->ev))
+            continue;
+        l->active = false;
+        evaluator_result_t res;
+        errbuf_t e;
+        if (evaluator_end(l->ev, fleet_client(f, l->k), &res, &e) < 0) {
+            fleet_drop(f, l->k, e.msg);
+            continue;
+        }
+        res.at_steps = l->at_steps;
+        report_eval(&r->rep, &res);
+        if (res.mean >= r->cfg->target_return) {
+            qnet_copy_params(dqn_online(r->s.dqn), l->snap);
+            qnet_copy_params(dqn_target(r->s.dqn), l->snap);
+            *won = l;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Gives up the evaluations still running (the run ends). */
+static void live_eval_stop(run_t *r)
+{
+    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
+        if (r->le[i].active)
+            log_info("the evaluation of the net at %" PRId64 " env steps is given up: the run "
+                     "ends", r->le[i].at_steps);
+        r->le[i].active = false;
+    }
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -106,7 +244,10 @@ static int setup(run_t *r, errbuf_t *e)
             r->places[k] = NULL;
     }
     fleet_config_t fc = {.endpoints = r->places, .nendpoints = nplaces,
-                         .sessions = c->eval_only ? 1 : (int)c->sessions, .env_id = c->env_id,
+                         .sessions = c->eval_only ? 1 : (int)c->sessions,
+                         .groups = c->eval_only ? 1 : (int)c->groups,
+                         .guests = (int)c->eval_episodes * TRAIN_LIVE_EVALS,
+                         .env_id = c->env_id,
                          .timeout_ms = (int)c->timeout_ms, .attempts = (int)c->attempts,
                          .backoff_min_ms = (int)c->retry_min_ms,
                          .backoff_max_ms = (int)c->retry_max_ms, .seed = c->seed,
@@ -153,6 +294,12 @@ static int setup(run_t *r, errbuf_t *e)
         return err_set(e, ERR_NOMEM, "out of memory for the actions of %zu sessions", nslots);
     if ((rc = evaluator_new((int)c->eval_episodes, r->D, r->A, &r->ev, e)) < 0)
         return rc;
+    for (int i = 0; i < TRAIN_LIVE_EVALS && !c->eval_only && !c->no_train; i++) {
+        live_eval_t *l = &r->le[i];
+        if ((rc = evaluator_new((int)c->eval_episodes, r->D, r->A, &l->ev, e)) < 0 ||
+            (rc = qnet_new_shape(&r->s.shape, 1, &l->snap, e)) < 0)
+            return rc;
+    }
 
     seed_rng(&r->s.explore_rng, c->seed, RNG_EXPLORE);
     seed_rng(&r->s.replay_rng, c->seed, RNG_REPLAY);
@@ -179,6 +326,10 @@ static void teardown(run_t *r)
 {
     report_deinit(&r->rep);
     evaluator_destroy(&r->ev);
+    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
+        evaluator_destroy(&r->le[i].ev);
+        qnet_destroy(&r->le[i].snap);
+    }
     free(r->q);
     free(r->act);
     replay_destroy(&r->s.replay);
@@ -235,6 +386,13 @@ static void solved_now(run_t *r)
     r->rep.solved_at_s = clock_s() - r->rep.t0;
 }
 
+/* A running evaluation reached it: at its snapshot. */
+static void solved_at_snapshot(run_t *r, const live_eval_t *l)
+{
+    r->rep.solved_at_steps = l->at_steps;
+    r->rep.solved_at_s = l->at_s;
+}
+
 static int loop(run_t *r)
 {
     const train_config_t *c = r->cfg;
@@ -245,17 +403,17 @@ static int loop(run_t *r)
     bool solved = false;
     report_begin(&r->rep);
 
+    fleet_t *f = s->fleet;
+    int G = fleet_groups(f);
     while (!*r->stop && s->n.env_steps < c->total_steps) {
         if (c->dns)
             discovery_refresh(c->dns);
-        fleet_poll(s->fleet);
-        size_t n;
-        const float *obs = fleet_obs(s->fleet, &n);
-        if (n == 0) {
+        fleet_poll(f);
+        if (fleet_live(f) == 0) {
             double t = clock_s();
             if (no_server_since < 0)
                 no_server_since = t;
-            if (fleet_usable(s->fleet) == 0 || t - no_server_since > c->give_up_s) {
+            if (fleet_usable(f) == 0 || t - no_server_since > c->give_up_s) {
                 log_error("no envd has answered for %.0f s: giving up", t - no_server_since);
                 r->rep.stop_reason = "no server";
                 return TRAIN_EXIT_ERROR;
@@ -265,13 +423,22 @@ static int loop(run_t *r)
         }
         no_server_since = -1.0;
 
-        qnet_predict(online, obs, (int)n, r->q);
-        dqn_select_actions(r->act, r->q, (int)n, r->A, train_epsilon(c, s->n.env_steps),
-                           &s->explore_rng);
-        fleet_send(s->fleet, r->act);
+        /* sync: act on group p, collect group p + 1, which was sent a
+         * round ago; async: act on whatever has replied. */
+        int act_on = c->async ? FLEET_ANY : (int)s->phase;
+        int collect = c->async ? FLEET_ANY : (int)((s->phase + 1) % G);
+        size_t n;
+        const float *obs = fleet_obs(f, act_on, &n);
+        if (n > 0) {
+            qnet_predict(online, obs, (int)n, r->q);
+            dqn_select_actions(r->act, r->q, (int)n, r->A, train_epsilon(c, s->n.env_steps),
+                               &s->explore_rng);
+            live_eval_ride(r);
+            fleet_send(f, r->act);
+        }
 
         /* The servers step while we learn: these updates use the replay
-         * as it was before this tick, whatever the timing. */
+         * as it was before this round, whatever the timing. */
         if (s->n.pending > 0) {
             double sum = 0.0;
             int64_t k = s->n.pending;
@@ -281,7 +448,9 @@ static int loop(run_t *r)
         }
 
         fleet_batch_t b;
-        fleet_collect(s->fleet, &b);
+        int64_t evals_before = r->rep.evaluations;
+        fleet_collect(f, collect, &b);
+        s->phase = c->async ? 0 : (s->phase + 1) % G;
         replay_add_batch(s->replay, b.n, b.obs, b.act, b.rew, b.next, b.term, b.trunc);
         for (size_t i = 0; i < b.nepisodes; i++)
             s->returns[(s->n.returns_n++) % RUN_RET_WINDOW] = b.ep_return[i];
@@ -294,22 +463,26 @@ static int loop(run_t *r)
             s->n.train_acc %= c->train_freq;
         }
 
-        bool evaluated = !c->no_train && s->n.env_steps >= c->eval_from &&
-                         crossed(before, s->n.env_steps, c->eval_every);
-        if (evaluated && eval_now(r)) {
+        live_eval_t *won = NULL;
+        if (live_eval_after(r, &b, &won)) {
             solved = true;
-            solved_now(r);
+            solved_at_snapshot(r, won);
             break;
         }
+        bool evaluated = !c->no_train && s->n.env_steps >= c->eval_from &&
+                         crossed(before, s->n.env_steps, c->eval_every);
+        if (evaluated)
+            live_eval_start(r);
         double t = clock_s();
-        if (!evaluated && crossed(before, s->n.env_steps, c->log_every))
-            report_row(&r->rep, t);
+        if (r->rep.evaluations == evals_before && crossed(before, s->n.env_steps, c->log_every))
+            report_row(&r->rep, t); /* an evaluation wrote this round's row */
         if (crossed(before, s->n.env_steps, c->save_every))
             do_save(r, false);
         if (c->progress_s > 0 && t - r->rep.line_t >= c->progress_s)
             report_progress(&r->rep, t);
     }
 
+    live_eval_stop(r);
     if (solved) {
         r->rep.stop_reason = "solved";
         return TRAIN_EXIT_SOLVED;
@@ -321,7 +494,9 @@ static int loop(run_t *r)
     r->rep.stop_reason = "budget";
     if (c->no_train)
         return TRAIN_EXIT_SOLVED;
-    /* The step budget is spent: a last evaluation unless one just ran. */
+    /* The step budget is spent: a last evaluation of the final net, played
+     * on its own (one still running on an older snapshot is given up),
+     * unless one of this net just ran. */
     const report_eval_t *last = &r->rep.last_eval;
     if (!(last->done && last->at_steps == s->n.env_steps) && eval_now(r)) {
         solved_now(r);

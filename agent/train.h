@@ -3,12 +3,18 @@
  * checkpoint, report.
  *
  * train_run() is the whole program after option parsing: it connects the
- * fleet, builds or loads the learner, and loops one tick at a time —
- *     predict Q for every live session (one qnet_predict),
- *     pick epsilon-greedy actions, send one step_batch per server,
+ * fleet, builds or loads the learner, and loops one round at a time —
+ *     predict Q for the sessions of the groups to act on (one qnet_predict),
+ *     pick epsilon-greedy actions, send one step_batch per group and server,
  *     run the gradient steps that are due while the servers step,
- *     collect the transitions into the replay buffer —
- * evaluating every eval_every env steps (and at the end), saving every
+ *     collect replies into the replay buffer —
+ * with --rollout sync acting on group p of every server and collecting
+ * group p+1 (so --groups - 1 groups are always in flight; one group is
+ * plain lock-step), with --rollout async acting on every group that has
+ * replied and collecting whichever replies have come. Evaluations start
+ * every eval_every env steps on a snapshot of the net and ride in the
+ * rounds' requests (a greedy evaluation never pauses training); the last
+ * one, at the end, is played on its own. Saving every
  * save_every env steps (and at exit, signals included), writing progress
  * rows and a progress line, until the evaluation mean reaches
  * target_return, the step budget is spent, a signal arrives, or no server
@@ -17,10 +23,12 @@
  * Training is a pure function of the configuration, the seed and the
  * checkpoint it starts from: every schedule (epsilon, training, target
  * updates, evaluation, saving) counts env steps or gradient steps, never
- * time, and the fleet reads replies in a fixed order. So one seed against
- * one envd gives the same checkpoint bytes every time (with --logdir, but
- * for the random run id that ties a checkpoint to its log folder), and a
- * resumed run equals an uninterrupted one.
+ * time, and in sync mode the fleet reads replies in a fixed order. So one
+ * seed against the same servers gives the same checkpoint bytes every
+ * time, whatever the latency (with --logdir, but for the random run id
+ * that ties a checkpoint to its log folder), and a resumed run equals an
+ * uninterrupted one. Async mode trades that for never waiting on a slow
+ * server.
  *
  * train.c is the loop itself (setup, tick, teardown); what a checkpoint
  * holds is run_ckpt.c, what the user sees report.c, and --env-dns
@@ -66,6 +74,9 @@ typedef struct train_config {
     const char *curve_key;        /* ... --curve-key FILE: our secret key; both or neither */
     const curve_client_keys_t *curve; /* main.c loads the two files; NULL: plaintext */
     int64_t sessions;          /* per endpoint */
+    int64_t groups;            /* step_batch groups per endpoint, each with one in flight */
+    const char *rollout;       /* "sync" or "async" */
+    bool async;                /* rollout is "async" (main.c) */
     const char *env_id;
     int64_t timeout_ms;
     int64_t attempts;          /* sends per request within timeout_ms */

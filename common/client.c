@@ -79,6 +79,7 @@ int client_new(void *zctx, const char *endpoint, int timeout_ms, client_t **out,
     c->zctx = zctx;
     c->timeout_ms = timeout_ms;
     c->attempts = CLIENT_ATTEMPTS;
+    c->rtt_us = -1;
     while (c->client_id == 0)
         if (rng_os_bytes(&c->client_id, sizeof c->client_id) < 0) {
             free(c);
@@ -242,9 +243,12 @@ static int timed_out(client_t *c, errbuf_t *e)
 }
 
 /* When the current attempt's wait ends: its slice of the budget, or with
- * an RTO the sum rto * (2^(attempt+1) - 1), capped by the budget. */
+ * an RTO the sum rto * (2^(attempt+1) - 1), capped by the budget; the
+ * last attempt's is the end of the budget. */
 static int64_t attempt_deadline(const client_t *c)
 {
+    if (c->attempt + 1 >= c->attempts) /* the last send waits out the timeout */
+        return c->sent_ms + c->timeout_ms;
     if (c->rto_ms > 0) {
         int64_t wait = 0, step = c->rto_ms;
         for (int a = 0; a <= c->attempt && wait < c->timeout_ms; a++, step *= 2)
@@ -289,6 +293,14 @@ int client_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)
         if (zmq_poll(&item, 1, (long)left) < 0 && errno != EINTR)
             return err_set(e, ERR_IO, "poll %s: %s", c->endpoint, zmq_strerror(errno));
     }
+}
+
+void *client_socket(const client_t *c) { return c->sock; }
+
+int client_wait_ms(const client_t *c)
+{
+    int64_t left = attempt_deadline(c) - (int64_t)clock_ms();
+    return left > 0 ? (int)left : 0;
 }
 
 int client_try_recv(client_t *c, wire_reply_t *rep, errbuf_t *e)

@@ -55,6 +55,15 @@ void client_set_rto(client_t *c, int rto_ms);
  * reply may be the first send's or the resend's) or before any reply. */
 int64_t client_rtt_us(const client_t *c);
 
+/* The socket, for callers that poll many clients at once (zmq_poll on
+ * ZMQ_POLLIN, then client_try_recv); NULL while it cannot be reopened.
+ * Changes on every resend and reset. */
+void *client_socket(const client_t *c);
+
+/* Milliseconds until the request in flight is resent or times out (0 if
+ * that is due now): how long a poller may sleep. */
+int client_wait_ms(const client_t *c);
+
 /* Sends req, filling in the protocol version, the client id and a fresh
  * request id. */
 int client_send(client_t *c, wire_request_t *req, errbuf_t *e);

@@ -247,6 +247,49 @@ START_TEST(test_recv_times_out_after_all_attempts)
 }
 END_TEST
 
+/* With a retransmission timeout the resends come one RTO and then two
+ * after the previous (20 ms, 60 ms), not at slices of the timeout (20 s
+ * here: fake_take waits 5 s at most), and the last send still waits out
+ * the whole timeout; a reply to a resent request gives no round trip
+ * (Karn), one to a first send does. */
+START_TEST(test_rto_resends_early_and_the_last_send_waits_out_the_timeout)
+{
+    fake_server_t f;
+    fake_open(&f, 60000);
+    client_t *c = f.c;
+    client_set_rto(c, 20);
+    ck_assert_int_eq(client_rtt_us(c), -1);
+    errbuf_t e;
+    wire_reply_t rep;
+    send_ping(c);
+    fake_take(&f);
+    uint64_t id = f.last_id;
+    for (int resend = 0; resend < CLIENT_ATTEMPTS - 1; resend++) {
+        zmq_pollitem_t item = {f.router, 0, ZMQ_POLLIN, 0};
+        int waited = 0;
+        while (zmq_poll(&item, 1, 0) == 0 && waited++ < 5000) {
+            ck_assert_int_eq(client_try_recv(c, &rep, &e), 0);
+            usleep(1000);
+        }
+        fake_take(&f);
+        ck_assert_uint_eq(f.last_id, id); /* the same request again */
+    }
+    for (int i = 0; i < 300; i++) { /* 300+ ms: far past 7 RTOs, far from 60 s */
+        ck_assert_int_eq(client_try_recv(c, &rep, &e), 0);
+        usleep(1000);
+    }
+    fake_answer(&f, "late");
+    ck_assert_int_eq(try_recv_polling(c, &rep, &e), 1);
+    ck_assert_int_eq(client_rtt_us(c), -1);
+    send_ping(c);
+    fake_take(&f);
+    fake_answer(&f, "now");
+    ck_assert_int_eq(try_recv_polling(c, &rep, &e), 1);
+    ck_assert_int_ge(client_rtt_us(c), 0);
+    fake_close(&f);
+}
+END_TEST
+
 Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -257,6 +300,7 @@ Suite *client_suite(void)
     tcase_add_test(tc, test_reset_abandons_the_request_in_flight);
     tcase_add_test(tc, test_recv_resends_the_same_request_from_a_fresh_socket);
     tcase_add_test(tc, test_recv_times_out_after_all_attempts);
+    tcase_add_test(tc, test_rto_resends_early_and_the_last_send_waits_out_the_timeout);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -63,9 +63,9 @@ static void tick_until_live(fleet_t *f, size_t live)
     double until = spawn_now() + 20.0;
     while (fleet_live(f) != live && spawn_now() < until) {
         fleet_poll(f);
-        fleet_obs(f, &n);
+        fleet_obs(f, 0, &n);
         fleet_send(f, act);
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         usleep(2000);
     }
     ck_assert_uint_eq(fleet_live(f), live);
@@ -106,7 +106,7 @@ START_TEST(test_transitions_end_in_the_true_final_observation)
     int32_t act[6];
     for (int tick = 0; tick < 1200 && !(terminated && truncated); tick++) {
         size_t n;
-        const float *obs = fleet_obs(f, &n);
+        const float *obs = fleet_obs(f, 0, &n);
         ck_assert_uint_eq(n, 6);
         for (size_t i = 0; i < n; i++)
             act[i] = i < 3 || (i == slot && truncated) ? 0 : balance(obs + 4 * i);
@@ -114,7 +114,7 @@ START_TEST(test_transitions_end_in_the_true_final_observation)
         memcpy(before, obs + 4 * slot, sizeof before);
         fleet_send(f, act);
         fleet_batch_t b;
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         ck_assert_uint_eq(b.n, 6);
         ck_assert_int_eq(memcmp(b.obs + 4 * slot, before, sizeof before), 0);
         ck_assert_int_eq(b.act[slot], act[slot]);
@@ -130,7 +130,7 @@ START_TEST(test_transitions_end_in_the_true_final_observation)
             terminated |= rep.step.terminated;
             truncated |= rep.step.truncated;
             /* The slot now holds the new episode's first observation. */
-            const float *now = fleet_obs(f, &n) + 4 * slot;
+            const float *now = fleet_obs(f, 0, &n) + 4 * slot;
             for (int j = 0; j < 4; j++)
                 ck_assert(fabsf(now[j]) <= 0.05f);
             req = (wire_request_t){.op = WIRE_OP_RESET}; /* the stream continues, as autoreset */
@@ -156,14 +156,14 @@ START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
     fleet_t *f = make_fleet(&t, 2, 4, 5, 1000);
     int32_t act[8] = {0};
     size_t n;
-    fleet_obs(f, &n);
+    fleet_obs(f, 0, &n);
     ck_assert_uint_eq(n, 8);
 
     spawn_kill(&t.pid[1], SIGKILL);
     fleet_batch_t b;
-    fleet_obs(f, &n);
+    fleet_obs(f, 0, &n);
     fleet_send(f, act);
-    fleet_collect(f, &b);
+    fleet_collect(f, 0, &b);
     ck_assert_uint_eq(b.dropped, 1);
     ck_assert_uint_eq(b.n, 4); /* endpoint 0's rows only */
     ck_assert_int_eq(fleet_live(f), 1);
@@ -172,19 +172,19 @@ START_TEST(test_killed_server_is_dropped_and_rejoins_when_back)
     /* Training goes on with the other server while this one is away. */
     for (int i = 0; i < 20; i++) {
         fleet_poll(f);
-        fleet_obs(f, &n);
+        fleet_obs(f, 0, &n);
         ck_assert_uint_eq(n, 4);
         fleet_send(f, act);
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         ck_assert_uint_eq(b.n, 4);
     }
     t.pid[1] = spawn_envd(t.ep[1], NULL);
     ck_assert_int_gt(t.pid[1], 0);
     tick_until_live(f, 2);
-    fleet_obs(f, &n);
+    fleet_obs(f, 0, &n);
     ck_assert_uint_eq(n, 8);
     fleet_send(f, act);
-    fleet_collect(f, &b);
+    fleet_collect(f, 0, &b);
     ck_assert_uint_eq(b.n, 8);
     ck_assert_uint_eq(b.dropped, 0);
     fleet_destroy(&f);
@@ -202,11 +202,11 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
     fleet_batch_t b;
     size_t n;
     for (int tick = 0; tick < 137; tick++) { /* several episodes per slot */
-        const float *obs = fleet_obs(f, &n);
+        const float *obs = fleet_obs(f, 0, &n);
         for (int i = 0; i < S; i++)
             act[i] = (tick * 7 + i * 3) % 5 < 2 ? 0 : balance(obs + 4 * i);
         fleet_send(f, act);
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
     }
     int any_reset = 0;
     for (int i = 0; i < S; i++)
@@ -224,16 +224,17 @@ START_TEST(test_rebuilt_fleet_continues_exactly)
                      0);
     ck_assert_int_eq(fleet_start(g, &e), 0);
     size_t m;
-    ck_assert_int_eq(memcmp(fleet_obs(f, &n), fleet_obs(g, &m), (size_t)S * 4 * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(fleet_obs(f, 0, &n), fleet_obs(g, 0, &m), (size_t)S * 4 * sizeof(float)), 0);
     for (int tick = 0; tick < 300; tick++) {
-        const float *obs = fleet_obs(f, &n);
+        const float *obs = fleet_obs(f, 0, &n);
         for (int i = 0; i < S; i++)
             act[i] = (tick * 5 + i) % 4 == 0 ? 1 : balance(obs + 4 * i);
         fleet_send(f, act);
+        fleet_obs(g, 0, &m); /* chooses the units to send */
         fleet_send(g, act);
         fleet_batch_t bg;
-        fleet_collect(f, &b);
-        fleet_collect(g, &bg);
+        fleet_collect(f, 0, &b);
+        fleet_collect(g, 0, &bg);
         ck_assert_uint_eq(b.n, bg.n);
         ck_assert_int_eq(memcmp(b.next, bg.next, b.n * 4 * sizeof(float)), 0);
         ck_assert_int_eq(memcmp(b.term, bg.term, b.n), 0);
@@ -278,14 +279,14 @@ static void run_one_endpoint(void *zctx, const char *ep, int ticks, float *next,
     *dropped = 0;
     for (int tick = 0; tick < ticks; tick++) {
         size_t n;
-        const float *obs = fleet_obs(f, &n);
+        const float *obs = fleet_obs(f, 0, &n);
         ck_assert_uint_eq(n, 3);
         int32_t act[3];
         for (size_t i = 0; i < n; i++)
             act[i] = balance(obs + 4 * i);
         fleet_send(f, act);
         fleet_batch_t b;
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         *dropped += b.dropped;
         ck_assert_uint_eq(b.n, 3);
         memcpy(next + (size_t)tick * 12, b.next, 12 * sizeof *next);
@@ -345,11 +346,11 @@ START_TEST(test_one_attempt_drops_the_server_on_a_lost_reply)
     size_t dropped[2];
     for (int tick = 0; tick < 2; tick++) {
         size_t n;
-        fleet_obs(f, &n);
+        fleet_obs(f, 0, &n);
         int32_t act[3] = {0, 1, 0};
         fleet_send(f, act);
         fleet_batch_t b;
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         dropped[tick] = b.dropped;
     }
     ck_assert_uint_eq(dropped[0], 0);
@@ -372,10 +373,10 @@ static void tick_steadily(fleet_t *f, int ticks, size_t slots)
         size_t n;
         fleet_batch_t b;
         fleet_poll(f);
-        fleet_obs(f, &n);
+        fleet_obs(f, 0, &n);
         ck_assert_uint_eq(n, slots);
         fleet_send(f, act);
-        fleet_collect(f, &b);
+        fleet_collect(f, 0, &b);
         ck_assert_uint_eq(b.n, slots);
         ck_assert_uint_eq(b.dropped, 0);
     }
@@ -408,10 +409,10 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     tick_until_live(f, 2);
     ck_assert(fleet_is_live(f, 1));
     fleet_slot_state_t was = fleet_slot_states(f)[2];
-    fleet_obs(f, &n);
+    fleet_obs(f, 0, &n);
     ck_assert_uint_eq(n, 4);
     fleet_send(f, act);
-    fleet_collect(f, &b);
+    fleet_collect(f, 0, &b);
     ck_assert_uint_eq(b.n, 4);
     ck_assert_uint_eq(b.dropped, 0);
     fleet_slot_state_t now = fleet_slot_states(f)[2];
@@ -434,7 +435,7 @@ START_TEST(test_vacant_place_filled_joins_and_emptied_place_leaves)
     tick_until_live(f, 2);
     ck_assert(fleet_is_live(f, 2));
     ck_assert(!fleet_is_live(f, 0));
-    fleet_obs(f, &n);
+    fleet_obs(f, 0, &n);
     ck_assert_uint_eq(n, 4);
     fleet_destroy(&f);
     envds_stop(&t);
