@@ -250,7 +250,7 @@ int fleet_start(fleet_t *f, errbuf_t *e)
         if (client_recv(ep->c, &rep, &re) == 0) {
             on_hello(f, k, &rep, true);
         } else {
-            log_warn("%s: %s; will retry", client_endpoint(ep->c), re.msg);
+            log_warn("%s; will retry", re.msg); /* the message names the endpoint */
             schedule_probe(f, ep, false);
         }
     }

@@ -222,6 +222,39 @@ static void live_eval_stop(run_t *r)
     }
 }
 
+/* ------------------------------------------------------------- waiting */
+
+#define TRAIN_WAIT_SAY_S 5.0 /* how often a run with no server says so */
+
+/* With no server live since `since`: says every TRAIN_WAIT_SAY_S what
+ * agentd waits for and how long it will still wait, so that a run started
+ * before its servers does not look hung. */
+static void say_waiting(run_t *r, double since, double *said)
+{
+    double now = clock_s();
+    if (now - *said < TRAIN_WAIT_SAY_S)
+        return;
+    *said = now;
+    fleet_t *f = r->s.fleet;
+    const char *first = NULL;
+    size_t more = 0;
+    for (size_t k = 0; k < fleet_nendpoints(f); k++) {
+        const char *name = fleet_endpoint(f, k);
+        if (name && !first)
+            first = name;
+        else if (name)
+            more++;
+    }
+    char others[48] = "";
+    if (more)
+        snprintf(others, sizeof others, " and %zu more", more);
+    double left = r->cfg->give_up_s - (now - since);
+    log_warn("waiting for envd at %s%s: no answer for %.0f s; giving up in %.0f s "
+             "(--give-up %.0f)",
+             first ? first : (r->cfg->env_dns ? r->cfg->env_dns : "?"), others, now - since,
+             left > 0 ? left : 0, r->cfg->give_up_s);
+}
+
 /* ---------------------------------------------------------------- setup */
 
 static int setup(run_t *r, errbuf_t *e)
@@ -263,8 +296,9 @@ static int setup(run_t *r, errbuf_t *e)
         return rc;
     if ((rc = fleet_start(r->s.fleet, e)) < 0)
         return rc;
-    double since = clock_s();
+    double since = clock_s(), said = since;
     while (fleet_live(r->s.fleet) == 0) { /* the spaces come with the first join */
+        say_waiting(r, since, &said);
         if (*r->stop)
             return err_set(e, ERR_UNAVAILABLE, "stopped while waiting for a server");
         if (fleet_usable(r->s.fleet) == 0 || clock_s() - since > c->give_up_s)
@@ -399,7 +433,7 @@ static int loop(run_t *r)
     run_state_t *s = &r->s;
     qnet_t *online = dqn_online(s->dqn);
     int64_t min_fill = c->learning_starts > c->dqn.batch ? c->learning_starts : c->dqn.batch;
-    double no_server_since = -1.0;
+    double no_server_since = -1.0, said = 0.0;
     bool solved = false;
     report_begin(&r->rep);
 
@@ -412,7 +446,8 @@ static int loop(run_t *r)
         if (fleet_live(f) == 0) {
             double t = clock_s();
             if (no_server_since < 0)
-                no_server_since = t;
+                no_server_since = said = t;
+            say_waiting(r, no_server_since, &said);
             if (fleet_usable(f) == 0 || t - no_server_since > c->give_up_s) {
                 log_error("no envd has answered for %.0f s: giving up", t - no_server_since);
                 r->rep.stop_reason = "no server";

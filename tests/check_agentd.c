@@ -608,6 +608,87 @@ START_TEST(test_training_goes_on_when_one_of_two_servers_is_killed)
 }
 END_TEST
 
+/* Waits (at most max_s) until agentd's log holds needle. */
+static int log_wait(const harness_t *h, const char *needle, double max_s)
+{
+    double until = spawn_now() + max_s;
+    while (!log_has(h, needle) && spawn_now() < until)
+        usleep(10000);
+    return log_has(h, needle);
+}
+
+/* In either rollout mode, a server killed mid-run is dropped, training
+ * goes on with the other, and once a server answers again at its
+ * endpoint it rejoins with sessions made anew and serves steps. */
+static void dead_server_rejoins(const char *mode)
+{
+    harness_t h;
+    start(&h, 2);
+    char *argv[] = {spawn_bin("agentd"), "--env", h.s.ep[0], "--env", h.s.ep[1], COMMON,
+                    "--rollout", (char *)mode, "--seed", "3", "--timeout-ms", "1000",
+                    "--retry-min-ms", "50", "--retry-max-ms", "200", "--target-return", "1e9",
+                    "--total-steps", "100000000", "--eval-every", "0", "--log-level", "debug",
+                    NULL};
+    pid_t pid = spawn_exec(argv, h.log);
+    ck_assert_int_gt(pid, 0);
+    ck_assert(log_wait(&h, "envd1.sock: 8 sessions of CartPole-v1", 20.0));
+    usleep(300 * 1000); /* some rounds on both */
+    spawn_kill(&h.s.pid[1], SIGKILL);
+    ck_assert(log_wait(&h, "training goes on with 1 of 2 endpoints", 20.0));
+    h.s.pid[1] = spawn_envd(h.s.ep[1], NULL);
+    ck_assert_int_gt(h.s.pid[1], 0);
+    ck_assert_msg(log_wait(&h, "envd1.sock answers again: 8 sessions made, rejoined (2 of 2 "
+                               "endpoints live)", 20.0),
+                  "no rejoin (see %s)", h.log);
+    usleep(300 * 1000);
+    kill(pid, SIGTERM);
+    int status = spawn_wait(pid, 30.0);
+    ck_assert(status != -1 && WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 143, "agentd exit %d (see %s)", WEXITSTATUS(status),
+                  h.log);
+    stop(&h);
+}
+
+START_TEST(test_a_dead_server_is_dropped_and_rejoins_in_sync_mode)
+{
+    dead_server_rejoins("sync");
+}
+END_TEST
+
+START_TEST(test_a_dead_server_is_dropped_and_rejoins_in_async_mode)
+{
+    dead_server_rejoins("async");
+}
+END_TEST
+
+/* Started before any server: agentd says what it waits for every few
+ * seconds, naming the endpoint once per line, then gives up (status 1). */
+START_TEST(test_no_server_says_what_it_waits_for_then_gives_up)
+{
+    harness_t h;
+    start(&h, 0);
+    const char *ep = path(&h, "nobody.sock");
+    char endpoint[400];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", ep);
+    char *argv[] = {spawn_bin("agentd"), "--env", endpoint, "--timeout-ms", "300",
+                    "--give-up", "6", "--progress", "0", NULL};
+    ck_assert_int_eq(spawn_run(argv, h.log, 30.0), 1);
+    char *log = spawn_slurp(h.log, NULL);
+    ck_assert_ptr_nonnull(log);
+    int waits = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        char *first = strstr(line, endpoint);
+        if (first)
+            ck_assert_msg(!strstr(first + 1, endpoint), "endpoint named twice: %s", line);
+        waits += strstr(line, "waiting for envd at ") != NULL && strstr(line, "giving up in ");
+    }
+    ck_assert_int_ge(waits, 1);
+    free(log);
+    ck_assert(log_has(&h, "no envd answered within 6 s"));
+    stop(&h);
+}
+END_TEST
+
 Suite *agentd_suite(void)
 {
     Suite *s = suite_create("agentd");
@@ -626,6 +707,9 @@ Suite *agentd_suite(void)
     tcase_add_test(tc, test_sigterm_whose_final_save_fails_exits_4);
     tcase_add_test(tc, test_usage_errors_exit_2);
     tcase_add_test(tc, test_training_goes_on_when_one_of_two_servers_is_killed);
+    tcase_add_test(tc, test_a_dead_server_is_dropped_and_rejoins_in_sync_mode);
+    tcase_add_test(tc, test_no_server_says_what_it_waits_for_then_gives_up);
+    tcase_add_test(tc, test_a_dead_server_is_dropped_and_rejoins_in_async_mode);
     suite_add_tcase(s, tc);
     return s;
 }
