@@ -509,8 +509,12 @@ static int loop(run_t *r)
         if (evaluated)
             live_eval_start(r);
         double t = clock_s();
-        if (r->rep.evaluations == evals_before && crossed(before, s->n.env_steps, c->log_every))
-            report_row(&r->rep, t); /* an evaluation wrote this round's row */
+        /* An evaluation that ended this round wrote its row; at the end of
+         * the budget the final evaluation writes it. */
+        bool row_written = r->rep.evaluations != evals_before ||
+                           (!c->no_train && s->n.env_steps >= c->total_steps);
+        if (!row_written && crossed(before, s->n.env_steps, c->log_every))
+            report_row(&r->rep, t);
         if (crossed(before, s->n.env_steps, c->save_every))
             do_save(r, false);
         if (c->progress_s > 0 && t - r->rep.line_t >= c->progress_s)
