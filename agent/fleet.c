@@ -157,6 +157,8 @@ void fleet_destroy(fleet_t **self_p)
     free(f->env_id);
     free(f->slot_obs);
     free(f->live_obs);
+    free(f->obs_slot);
+    free(f->b_slot);
     free(f->sent_act);
     free(f->ep_ret);
     free(f->st);
@@ -196,6 +198,8 @@ int fleet__alloc_slots(fleet_t *f, errbuf_t *e)
     f->hist_len = (f->max_steps > 0 && f->A <= 256) ? f->max_steps : 0;
     f->slot_obs = calloc(n * D, sizeof(float));
     f->live_obs = calloc(n * D, sizeof(float));
+    f->obs_slot = calloc(n, sizeof(uint32_t));
+    f->b_slot = calloc(n, sizeof(uint32_t));
     f->sent_act = calloc(n, sizeof(int32_t));
     f->ep_ret = calloc(n, sizeof(double));
     f->st = calloc(n, sizeof *f->st);

@@ -99,6 +99,7 @@ typedef struct fleet_batch {
     const float *obs;          /* (n, obs_dim) */
     const int32_t *act;        /* (n) */
     const float *rew;          /* (n) */
+    const uint32_t *slot;      /* (n) the slot of each transition */
     const float *next;         /* (n, obs_dim): final observation where the episode ended */
     const uint8_t *term;       /* (n) */
     const uint8_t *trunc;      /* (n) */
@@ -167,6 +168,9 @@ uint32_t fleet_max_episode_steps(const fleet_t *f);
  * returns their current observations, (n, obs_dim) by endpoint, then
  * group, then session. Valid until the next fleet call. */
 const float *fleet_obs(fleet_t *f, int group, size_t *n);
+
+/* The slots of the rows the last fleet_obs() returned, (n). */
+const uint32_t *fleet_obs_slots(const fleet_t *f);
 
 /* Whether unit (k, g) is among those fleet_obs() chose. */
 int fleet_chosen(const fleet_t *f, size_t k, int g);

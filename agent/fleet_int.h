@@ -62,6 +62,7 @@ struct fleet {
     /* Per slot, allocated at the first join (sizes need the spaces). */
     float *slot_obs;      /* (nslots, D) current observation */
     float *live_obs;      /* (nslots, D) live slots, compacted */
+    uint32_t *obs_slot;   /* (nslots) the slots of fleet_obs()'s rows */
     int32_t *sent_act;    /* (nslots) action sent this tick */
     double *ep_ret;       /* (nslots) return of the current episode */
     fleet_slot_state_t *st; /* (nslots) */
@@ -70,6 +71,7 @@ struct fleet {
     /* The tick's output (see fleet_batch_t). */
     float *b_obs, *b_next, *b_rew; /* (nslots, D), (nslots, D), (nslots) */
     int32_t *b_act;       /* (nslots) */
+    uint32_t *b_slot;     /* (nslots) */
     uint8_t *b_term, *b_trunc; /* (nslots) */
     double *b_ep_ret;     /* (nslots) */
     int32_t *b_ep_len;    /* (nslots) */

@@ -36,12 +36,16 @@ const float *fleet_obs(fleet_t *f, int group, size_t *n)
             if (!direct)
                 memcpy(f->live_obs + m * D, f->slot_obs + (k * f->S + u->lo) * D,
                        rows * D * sizeof(float));
+            for (size_t i = 0; i < rows; i++)
+                f->obs_slot[m + i] = (uint32_t)(k * f->S + (size_t)u->lo + i);
             m += rows;
         }
     }
     *n = m;
     return direct ? f->slot_obs : f->live_obs;
 }
+
+const uint32_t *fleet_obs_slots(const fleet_t *f) { return f->obs_slot; }
 
 int fleet_chosen(const fleet_t *f, size_t k, int g)
 {
@@ -177,6 +181,7 @@ static void take(fleet_t *f, size_t k, unit_t *u, const wire_reply_t *rep, size_
         memcpy(f->b_obs + *m * D, cur, D * sizeof(float));
         memcpy(f->b_next + *m * D, term || trunc ? fin + i * D : o, D * sizeof(float));
         f->b_act[*m] = f->sent_act[slot];
+        f->b_slot[*m] = (uint32_t)slot;
         f->b_rew[*m] = (float)r;
         f->b_term[*m] = term;
         f->b_trunc[*m] = trunc;
@@ -275,6 +280,7 @@ void fleet_collect(fleet_t *f, int group, fleet_batch_t *out)
         }
     }
     *out = (fleet_batch_t){.n = m, .obs = f->b_obs, .act = f->b_act, .rew = f->b_rew,
+                           .slot = f->b_slot,
                            .next = f->b_next, .term = f->b_term, .trunc = f->b_trunc,
                            .nepisodes = ne, .ep_return = f->b_ep_ret, .ep_length = f->b_ep_len,
                            .dropped = dropped, .units = units, .nguests = ng,

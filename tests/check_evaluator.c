@@ -1,7 +1,8 @@
 /*
  * check_evaluator.c — greedy evaluation on a real envd against episodes
  * played one by one on a plain session: same seeds, same greedy actions,
- * so the returns, their mean and their std must agree exactly.
+ * so the returns, their mean and their std must agree exactly — played in
+ * blocking batches, and riding in a fleet's rounds as agentd plays it.
  */
 #include <check.h>
 #include <math.h>
@@ -9,6 +10,8 @@
 
 #include "dqn.h"
 #include "evaluator.h"
+#include "fleet.h"
+#include "log.h"
 #include "envds.h"
 
 /* Plays one greedy episode of net from seed on session sid; returns its return. */
@@ -86,6 +89,52 @@ START_TEST(test_batched_greedy_evaluation_equals_episodes_played_one_by_one)
     ck_assert_int_eq(res.steps, (int64_t)steps);
     ck_assert_int_eq(res.episodes, E);
     ck_assert_double_gt(res.max, res.min); /* the controller is neither hopeless nor perfect */
+
+    /* The same evaluation riding in a fleet's rounds as agentd plays it:
+     * three groups in flight, episode i in group i % 3's requests beside
+     * the training sessions (SAME_STEP autoreset), same returns. */
+    log_init("check", LOG_WARN); /* no join lines */
+    const char *eps[1] = {t.ep[0]};
+    fleet_config_t fc = {.endpoints = eps, .nendpoints = 1, .sessions = 6, .groups = 3,
+                         .guests = E, .env_id = "CartPole-v1", .timeout_ms = 30000,
+                         .backoff_min_ms = 20, .backoff_max_ms = 200, .seed = 5};
+    fleet_t *f = NULL;
+    ck_assert_msg(fleet_new(t.zctx, &fc, &f, &e) == 0 && fleet_start(f, &e) == 0, "%s", e.msg);
+    evaluator_t *ev2 = NULL;
+    ck_assert_int_eq(evaluator_new(E, 4, 2, &ev2, &e), 0);
+    ck_assert_msg(evaluator_begin(ev2, c, "CartPole-v1", 1000, &e) == 0, "%s", e.msg);
+    int32_t act[6] = {0};
+    size_t rode = 0;
+    for (int round = 0, p = 0; !evaluator_done(ev2) && round < 20000; round++, p = (p + 1) % 3) {
+        size_t n;
+        fleet_obs(f, p, &n);
+        for (int g = 0; g < 3; g++) {
+            if (!fleet_chosen(f, 0, g))
+                continue;
+            const uint64_t *ids;
+            const int32_t *acts;
+            size_t m = evaluator_rows(ev2, g, 3, net, &ids, &acts);
+            ck_assert_int_eq(fleet_add_guests(f, 0, g, ids, acts, m, 7, &e), 0);
+        }
+        fleet_send(f, act);
+        fleet_batch_t b;
+        fleet_collect(f, (p + 1) % 3, &b);
+        ck_assert_uint_eq(b.dropped, 0);
+        for (size_t i = 0; i < b.nguests; i++)
+            ck_assert_int_eq(b.guest_tag[i], 7);
+        rode += b.nguests;
+        evaluator_take(ev2, b.nguests, b.guest_ids, b.guest_rew, b.guest_term, b.guest_trunc,
+                       b.guest_obs);
+    }
+    evaluator_result_t res2;
+    ck_assert_msg(evaluator_end(ev2, c, &res2, &e) == 0, "%s", e.msg);
+    for (int i = 0; i < E; i++)
+        ck_assert_double_eq(evaluator_returns(ev2)[i], want[i]);
+    ck_assert_int_eq(res2.steps, res.steps);
+    ck_assert_uint_eq(rode, (size_t)res.steps);
+    ck_assert_double_eq(res2.mean, res.mean);
+    evaluator_destroy(&ev2);
+    fleet_destroy(&f);
 
     evaluator_destroy(&ev);
     qnet_destroy(&net);

@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fleet.h"
@@ -466,6 +467,94 @@ START_TEST(test_emptied_place_closes_its_sessions_on_the_server)
 }
 END_TEST
 
+/* Steps fleet f until every one of its nslots slots has made T steps, each
+ * slot's action a function of the slot and its own step count only; in
+ * sync mode acting on group p and collecting p+1 as agentd does, in async
+ * mode on whatever has replied. Records each slot's rewards, end flags and
+ * next observations' first component, by step. */
+#define TRAJ_T 60
+typedef struct traj {
+    float x[12][TRAJ_T];
+    float rew[12][TRAJ_T];
+    uint8_t done[12][TRAJ_T];
+    int n[12];
+} traj_t;
+
+static int32_t slot_action(size_t slot, int n) { return (int32_t)((slot * 7 + (size_t)n * 3) % 5 < 2); }
+
+static void record(fleet_t *f, int G, int async, traj_t *t)
+{
+    size_t nslots = fleet_nslots(f);
+    memset(t, 0, sizeof *t);
+    int32_t act[12];
+    int sent_n[12] = {0}; /* steps sent per slot */
+    for (int round = 0, p = 0, full = 0; !full && round < 5000; round++, p = (p + 1) % G) {
+        size_t n;
+        fleet_obs(f, async ? FLEET_ANY : p, &n);
+        const uint32_t *slots = fleet_obs_slots(f);
+        for (size_t i = 0; i < n; i++)
+            act[i] = slot_action(slots[i], sent_n[slots[i]]++);
+        if (n > 0)
+            fleet_send(f, act);
+        fleet_batch_t b;
+        fleet_collect(f, async ? FLEET_ANY : (p + 1) % G, &b);
+        ck_assert_uint_eq(b.dropped, 0);
+        for (size_t i = 0; i < b.n; i++) {
+            uint32_t s = b.slot[i];
+            int k = t->n[s]++;
+            ck_assert_int_eq(b.act[i], slot_action(s, k)); /* in order, per session */
+            if (k < TRAJ_T) {
+                t->x[s][k] = b.next[i * 4];
+                t->rew[s][k] = b.rew[i];
+                t->done[s][k] = b.term[i] | (b.trunc[i] << 1);
+            }
+        }
+        full = 1;
+        for (size_t s = 0; s < nslots; s++)
+            full &= t->n[s] >= TRAJ_T;
+    }
+    for (size_t s = 0; s < nslots; s++)
+        ck_assert_int_ge(t->n[s], TRAJ_T);
+}
+
+/* Groups and async change when a session steps, never what it does: with
+ * the same seeds every session's trajectory is the same in lock-step,
+ * with three groups in flight and asynchronously. */
+START_TEST(test_groups_and_async_give_every_session_the_same_trajectory)
+{
+    envds_t t;
+    start_quiet(&t, 2);
+    const char *eps[2] = {t.ep[0], t.ep[1]};
+    traj_t *ref = malloc(sizeof *ref), *got = malloc(sizeof *got);
+    ck_assert(ref && got);
+    struct { int G, async; } runs[] = {{1, 0}, {3, 0}, {2, 1}, {6, 1}};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        fleet_config_t cfg = test_config(eps, 2, 6, 30000, 42);
+        cfg.groups = runs[r].G;
+        fleet_t *f = open_fleet(t.zctx, &cfg);
+        ck_assert_int_eq(fleet_groups(f), runs[r].G);
+        record(f, runs[r].G, runs[r].async, r == 0 ? ref : got);
+        if (r > 0) {
+            for (int s = 0; s < 12; s++) {
+                ck_assert_int_eq(memcmp(ref->x[s], got->x[s], sizeof ref->x[s]), 0);
+                ck_assert_int_eq(memcmp(ref->rew[s], got->rew[s], sizeof ref->rew[s]), 0);
+                ck_assert_int_eq(memcmp(ref->done[s], got->done[s], sizeof ref->done[s]), 0);
+            }
+        }
+        int any_done = 0;
+        for (int s = 0; s < 12; s++)
+            for (int k = 0; k < TRAJ_T; k++)
+                any_done |= ref->done[s][k];
+        ck_assert(any_done); /* episodes ended (and autoreset) along the way */
+        ck_assert_int_gt(fleet_rto_ms(f, 0), 0); /* round trips were measured */
+        fleet_destroy(&f);
+    }
+    free(ref);
+    free(got);
+    envds_stop(&t);
+}
+END_TEST
+
 Suite *fleet_suite(void)
 {
     Suite *s = suite_create("fleet");
@@ -479,6 +568,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_one_attempt_drops_the_server_on_a_lost_reply);
     tcase_add_test(tc, test_vacant_place_filled_joins_and_emptied_place_leaves);
     tcase_add_test(tc, test_emptied_place_closes_its_sessions_on_the_server);
+    tcase_add_test(tc, test_groups_and_async_give_every_session_the_same_trajectory);
     suite_add_tcase(s, tc);
     return s;
 }
