@@ -3,13 +3,20 @@
 # project's containers with podman, without any image registry.
 #
 #   docker/setup.sh            install what is missing, then the base images
-#   docker/setup.sh deps       only the Debian packages
+#   docker/setup.sh deps       only the packages (Debian's and npm's)
 #   docker/setup.sh images     only the base images
 #
 # Packages: podman and podman-compose from Debian, runc (crun refuses the
 # hybrid cgroup layout of sandboxes like this one), netavark + aardvark-dns
 # (the network backend whose DNS answers a scaled compose service with every
 # replica's address), iptables for its NAT rules, debootstrap for the images.
+# docker-compose is Debian 12's Compose (1.29), which the test runs
+# `config` with so that docker/compose.yaml stays a file it accepts.
+# kubectl renders deploy/k8s (`kubectl kustomize`): the machine's own when
+# it has one, else Debian's kubernetes-client. The schema checks of
+# tests/manifests are npm packages, installed with `npm ci` from its lock
+# file into tests/manifests/node_modules (Node.js and npm from Debian when
+# the machine has none).
 # uidmap, slirp4netns and fuse-overlayfs are only for rootless podman; the
 # tests run as root and do not need them.
 #
@@ -28,7 +35,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=docker/env.sh
 . "$here/env.sh"
 
-DOCKER_DEB_PKGS=(podman podman-compose runc netavark aardvark-dns iptables debootstrap)
+DOCKER_DEB_PKGS=(podman podman-compose docker-compose runc netavark aardvark-dns iptables debootstrap)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -37,15 +44,30 @@ install_deps() {
     for p in "${DOCKER_DEB_PKGS[@]}"; do
         dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
     done
+    command -v kubectl >/dev/null || missing+=(kubernetes-client)
+    command -v npm >/dev/null || missing+=(nodejs npm)
     if [ ${#missing[@]} -eq 0 ]; then
         say "container packages present"
+    else
+        say "installing ${missing[*]}"
+        local sudo=
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    install_npm
+}
+
+# tests/manifests/node_modules, from the lock file; again only when the lock
+# file is newer than what was installed from it.
+install_npm() {
+    local dir=$here/../tests/manifests
+    if [ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+        say "manifest checkers present (tests/manifests/node_modules)"
         return
     fi
-    say "installing ${missing[*]}"
-    local sudo=
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    say "installing the manifest checkers: npm ci in tests/manifests"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
 }
 
 # The Debian mirror apt downloads from: the part of a package URI before /pool/.
