@@ -10,6 +10,7 @@
 # hybrid cgroup layout of sandboxes like this one), netavark + aardvark-dns
 # (the network backend whose DNS answers a scaled compose service with every
 # replica's address), iptables for its NAT rules, debootstrap for the images.
+# catatonit is the pause process of the pods `podman kube play` makes.
 # docker-compose is Debian 12's Compose (1.29), which the test runs
 # `config` with so that docker/compose.yaml stays a file it accepts.
 # kubectl renders deploy/k8s (`kubectl kustomize`): the machine's own when
@@ -35,7 +36,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=docker/env.sh
 . "$here/env.sh"
 
-DOCKER_DEB_PKGS=(podman podman-compose docker-compose runc netavark aardvark-dns iptables debootstrap)
+DOCKER_DEB_PKGS=(podman podman-compose docker-compose catatonit runc netavark aardvark-dns iptables debootstrap)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

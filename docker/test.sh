@@ -1,26 +1,44 @@
 #!/bin/bash
-# docker/test.sh — build both images and train in containers; run by
-# `make test-docker` (and .ci/run).
+# docker/test.sh — check the deployment files offline, build both images,
+# and train in containers: the compose stack and the Kubernetes pod specs.
+# Run by `make test-docker` (and .ci/run).
 #
-#   1. docker/setup.sh: podman and friends from Debian, and the
-#      debian:bookworm(-slim) base images built with debootstrap when
+#   1. docker/setup.sh: podman and friends from Debian, docker-compose,
+#      kubectl when missing, the npm schema checkers of tests/manifests, and
+#      the debian:bookworm(-slim) base images built with debootstrap when
 #      podman's store lacks them (no registry is reachable);
-#   2. builds localhost/envd and localhost/agentd and reports their sizes;
-#   3. `podman-compose up` of docker/compose.yaml with two envd replicas and
+#   2. offline checks, nothing fetched: `kubectl kustomize` renders
+#      deploy/k8s/base and deploy/k8s/curve, and tests/manifests/validate.js
+#      checks every object against the Kubernetes API schemas (strict: an
+#      unknown field fails) and the --env-dns wiring; broken copies must be
+#      refused. docker/compose.yaml must pass `docker-compose config`
+#      (Debian 12's 1.29) and the Compose Specification schema (what Compose
+#      v2 validates with), and 1.29 must refuse it with a top-level `name:`;
+#   3. builds localhost/envd and localhost/agentd and reports their sizes;
+#   4. `podman-compose up` of docker/compose.yaml with two envd replicas and
 #      agentd, which finds both through --env-dns envd:5555;
-#   4. checks envd's health (podman healthcheck run, then the status in
+#   5. checks envd's health (podman healthcheck run, then the status in
 #      podman inspect), that its metrics port is published on loopback only,
 #      that agentd exits 0 (target return reached), that every envd replica
 #      served steps, and that the checkpoint is on the named volume;
-#   5. checks graceful shutdown: an envd replica stopped with its
+#   6. checks graceful shutdown: an envd replica stopped with its
 #      STOPSIGNAL exits 0, and an agentd stopped mid-training writes its
 #      checkpoint and exits 143 (agentd's status for "stopped by SIGTERM,
 #      checkpoint saved");
-#   6. tears everything down — containers, network, volumes — on every
-#      exit, failure and Ctrl-C included.
+#   7. `podman kube play` of the rendered deploy/k8s/base: the envd
+#      Deployment (2 replicas) with the network alias `envd` standing in for
+#      the headless Service, then the agentd Job's pod template as a Pod on
+#      the PersistentVolumeClaim's volume. Checks each replica's /healthz, its
+#      user, capabilities and read-only root, agentd's exit 0 with a fresh
+#      start, steps served by both replicas; then the pod is played again on
+#      the same claim, as a rescheduled Job pod is, and must resume from the
+#      checkpoint (--load) and exit 0;
+#   8. tears everything down — containers, pods, networks, volumes — on
+#      every exit, failure and Ctrl-C included.
 #
 # DOCKER_TARGET_RETURN (default 475, CartPole-v1's bar) is the return agentd
-# must reach; with its defaults agentd gets there in seconds.
+# must reach in the compose run; with its defaults agentd gets there in
+# seconds. The pods run the manifests' own settings (also 475).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,6 +62,8 @@ compose() { podman-compose -p "$PROJECT" -f docker/compose.yaml "$@"; }
 label=io.podman.compose.project=$PROJECT
 
 work=$(mktemp -d /tmp/envd-docker-test.XXXXXX)
+KUBE=${PROJECT}k # prefix of every name podman kube play makes
+KUBENET=${PROJECT}_kube
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -58,6 +78,13 @@ cleanup() {
     timeout 90 compose down -t 30 >"$work/down.log" 2>&1 || true
     # compose down leaves networks (podman-compose 1.0.3) and anything it
     # did not create itself; remove all that carries the project's label.
+    local f
+    for f in "$work"/kube-*.yaml; do
+        [ ! -s "$f" ] || timeout 90 podman kube down "$f" >>"$work/down.log" 2>&1 || true
+    done
+    podman pod ls -q --filter "name=^$KUBE-" | xargs -r podman pod rm -f -t 5 >/dev/null 2>&1 || true
+    podman volume ls -q --filter "name=^$KUBE-" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    podman network rm -f "$KUBENET" >/dev/null 2>&1 || true
     podman ps -aq --filter "label=$label" | xargs -r podman rm -f -t 5 >/dev/null 2>&1 || true
     podman network ls -q --filter "label=$label" | xargs -r podman network rm -f >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=$label" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
@@ -71,6 +98,45 @@ trap 'exit 143' TERM
 # ------------------------------------------------------------------ setup
 docker/setup.sh
 say "podman $(podman version --format '{{.Client.Version}}'), $(podman-compose version 2>/dev/null | grep -m1 -o 'podman-composer* version *[0-9.]*')"
+
+# -------------------------------------------------------------- manifests
+# Offline: the schemas are npm packages setup.sh installed; nothing fetched.
+validate() { node tests/manifests/validate.js "$@"; }
+for k in base curve; do
+    kubectl kustomize "deploy/k8s/$k" >"$work/k8s-$k.yaml" 2>"$work/kustomize-$k.log" ||
+        { cat "$work/kustomize-$k.log"; fail "kubectl kustomize deploy/k8s/$k"; }
+done
+validate k8s "$work/k8s-base.yaml" "$work/k8s-curve.yaml" >"$work/validate.log" ||
+    { cat "$work/validate.log"; fail "deploy/k8s does not validate against the Kubernetes API schemas"; }
+say "$(tail -1 "$work/validate.log") — $(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: /kustomize /p')"
+# The checks bite: each broken copy of the base must be refused.
+refused() { # WHAT SED-SCRIPT
+    sed "$2" "$work/k8s-base.yaml" >"$work/k8s-broken.yaml"
+    ! cmp -s "$work/k8s-base.yaml" "$work/k8s-broken.yaml" || fail "breaking the base ($1) changed nothing"
+    if validate k8s "$work/k8s-broken.yaml" >"$work/broken.log"; then
+        fail "the validator accepted $1"
+    fi
+    grep -q '^FAIL' "$work/broken.log" || fail "the validator refused $1 without saying why"
+}
+refused "an unknown field" 's/readinessProbe:/readinessprobe:/'
+refused "a port number given as a string" 's/containerPort: 9100/containerPort: "9100"/'
+refused "a kind the API does not have" 's/^kind: Job$/kind: Jobs/'
+refused "a Service that is not headless" 's/clusterIP: None/clusterIP: 10.96.0.10/'
+refused "--env-dns on a port the Service lacks" 's/value: envd:5555/value: envd:5556/'
+say "manifest checks refuse an unknown field, a wrong type, an unknown kind, a non-headless Service, a wrong --env-dns port"
+
+# One compose file for docker-compose 1.29, Compose v2 and podman-compose.
+docker-compose -p "$PROJECT" -f docker/compose.yaml config -q 2>"$work/dc.log" ||
+    { cat "$work/dc.log"; fail "docker-compose $(docker-compose version --short) refuses docker/compose.yaml"; }
+validate compose docker/compose.yaml >"$work/validate-compose.log" ||
+    { cat "$work/validate-compose.log"; fail "docker/compose.yaml does not validate against the Compose Specification schema"; }
+{ echo "name: envd"; cat docker/compose.yaml; } >"$work/compose-named.yaml"
+if docker-compose -f "$work/compose-named.yaml" config -q 2>"$work/dc-named.log"; then
+    fail "docker-compose 1.29 accepted a top-level name: this check proves nothing"
+fi
+grep -q "'name' does not match any of the regexes" "$work/dc-named.log" ||
+    { cat "$work/dc-named.log"; fail "docker-compose refused the named file for another reason"; }
+say "docker/compose.yaml: accepted by docker-compose $(docker-compose version --short) and the Compose Specification schema (a top-level name: is refused by 1.29, as it should be)"
 
 # ------------------------------------------------------------------ build
 # The build stage is tagged too (localhost/NAME-build): an untagged stage
@@ -165,6 +231,75 @@ rc=$(podman inspect --format '{{.State.ExitCode}}' "${envds[0]}")
 [ "$rc" = 0 ] || fail "envd stopped with its STOPSIGNAL exited with status $rc"
 podman logs --tail 3 "${envds[0]}" 2>&1 | grep -q 'stopped cleanly' || fail "envd did not log a clean stop"
 say "envd stopped with SIGTERM: exit 0, stopped cleanly"
+
+# -------------------------------------------------------------- kube play
+# The rendered base, as podman plays it (tests/manifests/kube-pods.js): the
+# Deployment as it is, the Job's pod template as a Pod, the claim as a
+# volume; no Service in podman, so the envd pods get the network alias
+# `envd`, which aardvark-dns answers with every replica, as the headless
+# Service's DNS does; agentd's --env-dns envd:5555 is the manifest's own.
+kubepods() { node tests/manifests/kube-pods.js "$work/k8s-base.yaml" "$KUBE" "$@" 2>>"$work/kube-pods.log"; }
+kubepods envd >"$work/kube-envd.yaml"
+kubepods agentd >"$work/kube-agentd.yaml"
+kubepods agentd Pod >"$work/kube-agentd-pod.yaml"
+podman network create --label "$label" "$KUBENET" >/dev/null
+say "kube play: deploy/k8s/base's envd Deployment and agentd Job pod ($(sort -u "$work/kube-pods.log" | sed 's/^kube-pods: //' | paste -sd';' | sed 's/;/; /g'))"
+podman kube play --network "$KUBENET:alias=envd" "$work/kube-envd.yaml" >"$work/kube-play.log" 2>&1 ||
+    { cat "$work/kube-play.log"; fail "podman kube play of the envd Deployment"; }
+replicas=$(awk '/^  replicas:/ { print $2 }' "$work/kube-envd.yaml")
+[ "$replicas" -ge 2 ] || fail "the base's envd Deployment has $replicas replicas"
+kenvds=()
+for ((i = 0; i < replicas; i++)); do kenvds+=("$KUBE-envd-pod-$i-envd"); done
+exec_metrics() { # CONTAINER PATH: GET PATH from envd's metrics port inside its own pod
+    podman exec "$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9100 && printf "GET %s HTTP/1.0\r\n\r\n" "$0" >&3 && cat <&3' "$2"
+}
+for c in "${kenvds[@]}"; do
+    # The readiness probe's question (GET /healthz on the metrics port),
+    # asked from inside the pod: podman runs no readiness probes.
+    until podman exec "$c" /usr/local/bin/envd-healthcheck >/dev/null 2>&1; do
+        [ $((SECONDS - t0)) -lt 900 ] || fail "time limit"
+        [ "$(podman inspect --format '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || fail "$c is not running"
+        sleep 0.5
+    done
+    # The securityContext, as podman applied it.
+    [ "$(podman exec "$c" id -u)" = 10001 ] || fail "$c does not run as uid 10001"
+    podman exec "$c" grep -qx 'CapEff:[[:space:]]*0000000000000000' /proc/1/status || fail "$c kept capabilities"
+    podman exec "$c" grep -qx 'NoNewPrivs:[[:space:]]*1' /proc/1/status || fail "$c may gain privileges"
+    ! podman exec "$c" touch /probe 2>/dev/null || fail "$c has a writable root filesystem"
+done
+say "${#kenvds[@]} envd pods ready (/healthz 200 inside each): uid 10001, no capabilities, no new privileges, read-only root"
+
+summary_of() { cat "$(podman volume inspect --format '{{.Mountpoint}}' "$KUBE-agentd-data")/logs/summary.json"; }
+run_agentd_pod() { # KUBEFILE WHAT
+    local s=$SECONDS rc
+    podman kube play --network "$KUBENET" "$1" >"$work/kube-play.log" 2>&1 ||
+        { cat "$work/kube-play.log"; fail "podman kube play of the agentd pod ($2)"; }
+    rc=$(timeout "$TRAIN_LIMIT" podman wait "$KUBE-agentd-agentd" 2>/dev/null) ||
+        fail "agentd ($2) did not finish within $TRAIN_LIMIT s"
+    [ "$rc" = 0 ] || { podman logs --tail 15 "$KUBE-agentd-agentd"; fail "agentd ($2) exited with status $rc"; }
+    summary_of | grep -q '"solved": true' || fail "agentd ($2) exited 0 but its summary.json does not say solved"
+    say "agentd pod ($2): exit 0, solved, in $((SECONDS - s)) s: $(podman logs "$KUBE-agentd-agentd" 2>&1 | grep -m1 '^agentd: solved')"
+}
+run_agentd_pod "$work/kube-agentd.yaml" "first run, empty claim"
+summary_of | grep -q '"resumed_from": null' || fail "the first agentd pod did not start afresh: $(summary_of | grep resumed)"
+for c in "${kenvds[@]}"; do
+    n=$(exec_metrics "$c" /metrics | awk '$1 == "envd_env_steps_total" { print $2 }')
+    if [ -z "$n" ] || [ "$n" -le 0 ]; then
+        fail "$c served no steps: agentd did not follow --env-dns to every replica"
+    fi
+    say "$c served $n steps"
+done
+steps=$(summary_of | sed -n 's/^  "env_steps": \([0-9]*\),*$/\1/p')
+[ -n "$steps" ] && [ "$steps" -gt 0 ] || fail "no env_steps in the first run's summary.json"
+
+# A Job pod rescheduled: gone, and a new one on the same claim.
+podman pod rm -f -t 5 "$KUBE-agentd" >/dev/null
+run_agentd_pod "$work/kube-agentd-pod.yaml" "played again on the same claim"
+summary_of | grep -q '"resumed_from": "/var/lib/agentd/checkpoint.bin"' ||
+    fail "the second agentd pod did not resume from the claim's checkpoint: $(summary_of | grep resumed_from)"
+summary_of | grep -q "\"resumed_at_env_steps\": $steps," ||
+    fail "the second agentd pod resumed at $(summary_of | grep resumed_at), not at the first run's $steps env steps"
+say "the replayed agentd pod resumed from the checkpoint on the claim at $steps env steps (--load) and exited 0"
 
 say "images: $(podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(localhost/(envd|agentd)|docker.io/library/debian):' | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
 echo "docker: 1 passed, 0 failed"

