@@ -82,9 +82,9 @@ cleanup() {
     for f in "$work"/kube-*.yaml; do
         [ ! -s "$f" ] || timeout 90 podman kube down "$f" >>"$work/down.log" 2>&1 || true
     done
-    podman pod ls -q --filter "name=^$KUBE-" | xargs -r podman pod rm -f -t 5 >/dev/null 2>&1 || true
-    podman volume ls -q --filter "name=^$KUBE-" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
-    podman network rm -f "$KUBENET" >/dev/null 2>&1 || true
+    podman pod ls -q --filter "name=^$KUBE" | xargs -r podman pod rm -f -t 5 >/dev/null 2>&1 || true
+    podman volume ls -q --filter "name=^$KUBE" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    podman network rm -f "$KUBENET" "${KUBENET}c" >/dev/null 2>&1 || true
     podman ps -aq --filter "label=$label" | xargs -r podman rm -f -t 5 >/dev/null 2>&1 || true
     podman network ls -q --filter "label=$label" | xargs -r podman network rm -f >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=$label" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
@@ -300,6 +300,46 @@ summary_of | grep -q '"resumed_from": "/var/lib/agentd/checkpoint.bin"' ||
 summary_of | grep -q "\"resumed_at_env_steps\": $steps," ||
     fail "the second agentd pod resumed at $(summary_of | grep resumed_at), not at the first run's $steps env steps"
 say "the replayed agentd pod resumed from the checkpoint on the claim at $steps env steps (--load) and exited 0"
+
+# The curve overlay: the same, with CURVE keys from the Secret envd-curve.
+# Its keys come from `envd --keygen` in the envd image; the secret volumes
+# are played as hostPath volumes holding the same items (podman 4.3 panics
+# on a secret volume), with the Secret's defaultMode and the pod's fsGroup.
+podman kube down "$work/kube-envd.yaml" >/dev/null 2>&1
+mkdir -p "$work/secrets/envd-curve"
+for k in server agent; do
+    podman run --rm --user 0 -v "$work/secrets/envd-curve:/keys" localhost/envd:latest --keygen "/keys/$k" \
+        >/dev/null 2>&1 || fail "envd --keygen in the image"
+done
+export KUBE_SECRETS=$work/secrets
+node tests/manifests/kube-pods.js "$work/k8s-curve.yaml" "${KUBE}c" envd >"$work/kube-curve-envd.yaml" 2>>"$work/kube-pods.log"
+node tests/manifests/kube-pods.js "$work/k8s-curve.yaml" "${KUBE}c" agentd >"$work/kube-curve-agentd.yaml" 2>>"$work/kube-pods.log"
+podman network create --label "$label" "${KUBENET}c" >/dev/null
+podman kube play --network "${KUBENET}c:alias=envd" "$work/kube-curve-envd.yaml" >"$work/kube-play.log" 2>&1 ||
+    { cat "$work/kube-play.log"; fail "podman kube play of the curve overlay's envd Deployment"; }
+for ((i = 0; i < replicas; i++)); do
+    c=${KUBE}c-envd-pod-$i-envd
+    until podman exec "$c" /usr/local/bin/envd-healthcheck >/dev/null 2>&1; do
+        [ $((SECONDS - t0)) -lt 900 ] || fail "time limit"
+        [ "$(podman inspect --format '{{.State.Running}}' "$c" 2>/dev/null)" = true ] ||
+            { podman logs --tail 5 "$c"; fail "$c (curve) is not running"; }
+        sleep 0.5
+    done
+    podman logs "$c" 2>&1 | grep -q 'ready: .*CURVE (authenticated clients only)' || fail "$c does not serve CURVE"
+    ! podman logs "$c" 2>&1 | grep -q INSECURE || fail "$c still has a plaintext endpoint"
+done
+podman kube play --network "${KUBENET}c" "$work/kube-curve-agentd.yaml" >"$work/kube-play.log" 2>&1 ||
+    { cat "$work/kube-play.log"; fail "podman kube play of the curve overlay's agentd pod"; }
+rc=$(timeout "$TRAIN_LIMIT" podman wait "${KUBE}c-agentd-agentd" 2>/dev/null) || fail "agentd (curve) did not finish within $TRAIN_LIMIT s"
+[ "$rc" = 0 ] || { podman logs --tail 15 "${KUBE}c-agentd-agentd"; fail "agentd (curve) exited with status $rc"; }
+for ((i = 0; i < replicas; i++)); do
+    c=${KUBE}c-envd-pod-$i-envd
+    m=$(exec_metrics "$c" /metrics)
+    n=$(awk '$1 == "envd_env_steps_total" { print $2 }' <<<"$m")
+    [ -n "$n" ] && [ "$n" -gt 0 ] || fail "$c (curve) served no steps"
+    [ "$(awk '$1 == "envd_auth_failures_total" { print $2 }' <<<"$m")" = 0 ] || fail "$c (curve) refused a handshake of agentd's"
+done
+say "curve overlay: ${replicas} envd pods serving CURVE only, agentd with its key from the Secret solved and exited 0: $(podman logs "${KUBE}c-agentd-agentd" 2>&1 | grep -m1 '^agentd: solved')"
 
 say "images: $(podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(localhost/(envd|agentd)|docker.io/library/debian):' | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
 echo "docker: 1 passed, 0 failed"
