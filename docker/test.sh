@@ -299,7 +299,10 @@ summary_of | grep -q '"resumed_from": "/var/lib/agentd/checkpoint.bin"' ||
     fail "the second agentd pod did not resume from the claim's checkpoint: $(summary_of | grep resumed_from)"
 summary_of | grep -q "\"resumed_at_env_steps\": $steps," ||
     fail "the second agentd pod resumed at $(summary_of | grep resumed_at), not at the first run's $steps env steps"
-say "the replayed agentd pod resumed from the checkpoint on the claim at $steps env steps (--load) and exited 0"
+logs=$(podman volume inspect --format '{{.Mountpoint}}' "$KUBE-agentd-data")/logs
+[ "$(grep -c '^env_steps,' "$logs/progress.csv")" = 1 ] && [ ! -e "$logs/agentd_2" ] ||
+    fail "the resumed pod did not continue the first run's log folder: $(ls "$logs")"
+say "the replayed agentd pod resumed from the checkpoint on the claim at $steps env steps (--load), continued its run's logs and exited 0"
 
 # The curve overlay: the same, with CURVE keys from the Secret envd-curve.
 # Its keys come from `envd --keygen` in the envd image; the secret volumes
