@@ -12,6 +12,7 @@
 #   make test-faults        envd/agentd killed, checkpoints killed mid-write, clients that never read
 #   make soak               64 clients x 64 sessions for SOAK_SECONDS (60), loopback
 #   make test-distributed   agentd over two envd hosts in network namespaces, one killed and restarted
+#   make test-netem         the user-space delay/jitter/loss/rate rig (tests/netem/) between namespace hosts
 #   make test-hostile-flags envd built with CFLAGS="-O3 -march=native -ffp-contract=fast -ffast-math"
 #                           in build-hostile/, then the golden set replayed through it
 #   make test-skips         the skip rule below, checked on the real suites
@@ -230,7 +231,7 @@ check: all $(BUILD)/check_all $(BENCH_BINS)
 
 test: deps
 	$(MAKE) --no-print-directory check test-python test-conformance test-faults test-hostile-flags \
-	  test-skips test-distributed
+	  test-skips test-distributed test-netem
 
 # `make test-python`: the Python client's pytest suite against live build/envd processes.
 test-python: $(BUILD)/envd $(PY_GEN)
@@ -253,7 +254,7 @@ test-hostile-flags: $(PY_GEN)
 # `make test-skips`: the skip rule itself (tests/skips/): suites that cannot
 # run here fail without ALLOW_SKIP=1 and pass, printing SKIP, with it.
 .PHONY: test-skips
-test-skips: all $(BUILD)/check_all
+test-skips: all $(BUILD)/check_all $(BUILD)/netem
 	$(PYTHON) -m pytest -q -rs tests/skips
 
 # `make test-faults`: processes killed (envd, agentd, agentd mid-checkpoint)
@@ -272,6 +273,19 @@ bench-python: $(BUILD)/envd $(PY_GEN)
 DIST_TIME_LIMIT ?= 150
 test-distributed: all
 	DIST_TIME_LIMIT=$(DIST_TIME_LIMIT) timeout -k 10 $$(( $(DIST_TIME_LIMIT) + 90 )) tests/distributed/run.sh
+
+# `make test-netem`: the user-space network emulator (tests/netem/): a TUN
+# device in a router namespace between namespace hosts; checks the round
+# trip against the configured delay and jitter, the lost packets against
+# numpy's stream for the seed, the rate, and a golden CartPole-v1 episode
+# through envd over a delayed, lossy path (~40 s). The kernels here have
+# no sch_netem, so `tc qdisc ... netem` is no option.
+.PHONY: test-netem
+$(BUILD)/netem: $(call obj,tests/netem/netem.c) $(BUILD)/libcommon.a
+	$(LINK) -o $@ $^ $(FINAL_LDLIBS)
+
+test-netem: $(BUILD)/envd $(BUILD)/netem $(PY_GEN)
+	timeout -k 10 180 tests/netem/run.sh
 
 # Containers: installs podman & co. and builds the base images on first use.
 deps-docker:

@@ -10,9 +10,10 @@ ALLOW_SKIP=1 it must pass and print a SKIP line.
   plugin given with -p marks the first collected test skipped, as a skipif
   for a missing capability does; each suite's own conftest.py applies the
   rule. A skip for a missing third-party package passes either way.
-- check_discovery's mount-namespace case and the multi-host test, run as an
-  unprivileged user (nobody, through setpriv, when this runs as root): the
-  kernel refuses unshare(CLONE_NEWNS) and `ip netns add` there.
+- check_discovery's mount-namespace case, the multi-host test and the
+  netem rig (tests/netem/run.sh), run as an unprivileged user (nobody,
+  through setpriv, when this runs as root): the kernel refuses
+  unshare(CLONE_NEWNS) and `ip netns add` there.
 """
 
 from __future__ import annotations
@@ -106,3 +107,14 @@ def test_distributed_without_root_fails_unless_allow_skip():
     r = run(argv, allow_skip=True, BUILD=BUILD)
     assert r.returncode == 0, r.stdout
     assert "SKIP: test-distributed: it needs root" in r.stdout, r.stdout
+
+
+def test_netem_without_root_fails_unless_allow_skip():
+    argv = [*unprivileged(), str(REPO / "tests" / "netem" / "run.sh")]
+    r = run(argv, allow_skip=False, BUILD=BUILD)
+    assert r.returncode == 1, r.stdout
+    assert "FAIL: test-netem cannot run here: it needs root" in r.stdout, r.stdout
+
+    r = run(argv, allow_skip=True, BUILD=BUILD)
+    assert r.returncode == 0, r.stdout
+    assert "SKIP: test-netem: it needs root" in r.stdout, r.stdout
