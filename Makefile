@@ -6,6 +6,7 @@
 #   make run        deps, build, start envd on loopback, train agentd until CartPole-v1 is solved
 #   make bench      print benchmark figures (never a timed test)
 #   make bench-train / bench-act   agentd: steps and seconds to solve over 10 seeds / acting throughput
+#   make bench-rollout      agentd over delayed/lossy links and a slow server, sync vs async (QUICK=1)
 #   make plot RUN=DIR   DIR/progress.csv of an agentd --logdir -> DIR/learning_curve.png
 #   make test-python / bench-python   the Python client's tests / benchmark only
 #   make test-conformance   bad requests over a real socket, each with its expected error code
@@ -318,6 +319,16 @@ bench-train: all
 # Acting throughput of agentd --no-train on 256/1024/4096 sessions.
 bench-act: all
 	bench/bench_act.sh $(ARGS)
+
+# Rollouts over links with delay, jitter, loss and one slow server (envd
+# hosts in network namespaces through build/netem, tests/netem/), sync vs
+# async on 2 and 4 hosts: wall and env steps to solve, acting env steps/s;
+# acting at 1024 sessions with --groups 1 vs the default beside a Python
+# EnvdVectorEnv + numpy MLP baseline; the cost of evaluations at 20 ms.
+# Ratios vs same-run baselines; ~6-10 min, QUICK=1 ~2-3 min (bench/README.md).
+.PHONY: bench-rollout
+bench-rollout: all $(BUILD)/netem
+	QUICK=$(QUICK) bench/bench_rollout.sh $(ARGS)
 
 # ------------------------------------------------------------------- run
 # deps, build, then agent/run.sh: envd on loopback (ENVD_PORT, default
