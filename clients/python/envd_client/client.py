@@ -36,6 +36,7 @@ import zmq
 import zmq.utils.z85
 
 from ._proto import pb
+from .actions import BOX_DTYPES, discrete_array
 from .errors import (
     EnvdTimeout,
     FailedPrecondition,
@@ -50,7 +51,7 @@ __all__ = ["Client", "DEFAULT_ENDPOINT", "DEFAULT_TIMEOUT", "PROTOCOL_MAJOR", "P
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_TIMEOUT = 5.0
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1  # 1.1: Request.client_id
+PROTOCOL_MINOR = 2  # 1.1: Request.client_id; 1.2: Box actions
 DEFAULT_ATTEMPTS = 3  # sends per request within one timeout
 
 UINT64_MAX = (1 << 64) - 1
@@ -405,11 +406,17 @@ class Client:
         encode_options(req.reset.options, options)
         return decode_tensor(self.call(req).reset.observation).copy()
 
-    def step(self, session: int, action: int):
-        """One step: ``(obs, reward, terminated, truncated)``."""
+    def step(self, session: int, action: Any):
+        """One step: ``(obs, reward, terminated, truncated)``. An integer
+        action is a Discrete one; a float32 or float64 array is a Box
+        action, sent in its dtype and shape (envd checks them against the
+        session's space)."""
         req = pb.Request()
         req.step.session = session
-        req.step.action = action
+        if isinstance(action, np.ndarray) and action.dtype in BOX_DTYPES:
+            fill_tensor(req.step.box_action, action)
+        else:
+            req.step.action = action
         rep = self.call(req).step
         return decode_tensor(rep.observation).copy(), rep.reward, rep.terminated, rep.truncated
 
@@ -422,14 +429,18 @@ class Client:
         return decode_tensor(self.call(req).reset_batch.observations).copy()
 
     def step_batch(self, sessions: Sequence[int], actions, autoreset_mode: int = 0):
-        """Steps many sessions; returns the raw ``envd.v1.StepBatchReply``."""
-        a = np.ascontiguousarray(actions, dtype=np.int64)
+        """Steps many sessions; returns the raw ``envd.v1.StepBatchReply``.
+        Integer actions (shape [N]) are Discrete; a float32 or float64 array
+        of shape [N, *shape] carries Box actions."""
         req = pb.Request()
         sb = req.step_batch
         sb.sessions.extend(int(s) for s in sessions)
-        sb.actions.dtype = pb.INT64
-        sb.actions.shape.append(a.shape[0] if a.ndim else 1)
-        sb.actions.data = a.tobytes()
+        if isinstance(actions, np.ndarray) and actions.dtype in BOX_DTYPES:
+            fill_tensor(sb.actions, actions)
+        else:
+            a, sb.actions.dtype = discrete_array(actions, len(sb.sessions))
+            sb.actions.shape.append(a.shape[0])
+            sb.actions.data = a.tobytes()
         sb.autoreset_mode = autoreset_mode
         return self.call(req).step_batch
 
@@ -448,6 +459,16 @@ class Client:
         req = pb.Request()
         req.stats.SetInParent()
         return self.call(req).stats
+
+
+def fill_tensor(t, a: np.ndarray) -> None:
+    """Sets an ``envd.v1.Tensor`` to a float32 or float64 array's dtype,
+    shape and bytes (native order: envd's hosts are little-endian, as the
+    observations' ``np.frombuffer`` assumes too)."""
+    t.dtype = BOX_DTYPES[a.dtype]
+    del t.shape[:]
+    t.shape.extend(a.shape)
+    t.data = np.ascontiguousarray(a).tobytes()
 
 
 def fill_reset_batch(rb, sessions: Sequence[int], seeds: Sequence[int | None] | None,

@@ -25,7 +25,6 @@ random stream all live in envd; this class is the Gymnasium face of them:
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from typing import Any
 
@@ -33,9 +32,10 @@ import numpy as np
 
 from ._gym import Env, EnvSpec
 from ._proto import pb
+from .actions import BOX_DTYPES, box_array, discrete_index
 from .client import CLOSE_TIMEOUT, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, Client, check_seed, encode_options
 from .errors import EnvdError, FailedPrecondition, Internal, InvalidArgument, NotFound
-from .spaces import from_proto
+from .spaces import Discrete, from_proto
 
 __all__ = ["EnvdEnv", "EnvdSessionLost"]
 
@@ -84,6 +84,11 @@ def open_sessions(client: Client | None, endpoint: str, timeout: float, keys: di
     return client, owns_client, rep, observation_space, from_proto(rep.action_space)
 
 
+def box_shape(action_space) -> tuple | None:
+    """None for a Discrete action space, the shape of a Box one."""
+    return None if isinstance(action_space, Discrete) else tuple(action_space.shape)
+
+
 class EnvdEnv(Env):
     """A Gymnasium environment whose dynamics run in envd.
 
@@ -114,6 +119,7 @@ class EnvdEnv(Env):
         (self.client, self._owns_client, rep, self.observation_space,
          self.action_space) = open_sessions(client, endpoint, timeout, keys, env_id, 1,
                                             self._make_options)
+        self._box_shape = box_shape(self.action_space)
         self._adopt(rep)
         self._obs_shape = self.observation_space.shape
         self._obs_nbytes = 4 * math.prod(self._obs_shape)
@@ -126,6 +132,8 @@ class EnvdEnv(Env):
         self.session = int(make_reply.sessions[0])
         self._step_req = pb.Request()
         self._step_req.step.session = self.session
+        if self._box_shape is not None:
+            self._step_req.step.box_action.shape.extend(self._box_shape)
         self._closed = False
 
     @property
@@ -156,18 +164,23 @@ class EnvdEnv(Env):
         return self._decode_obs(rep.reset.observation.data), {}
 
     def step(self, action: Any):
-        try:
-            a = operator.index(action)  # int, numpy integer, 0-d integer array; not 1.0
-        except TypeError:
-            raise InvalidArgument(
-                f"action must be an integer in the action space, got {action!r}") from None
-        if self._closed:
-            self._check_open()
-        req = self._step_req
-        try:
-            req.step.action = a
-        except ValueError:
-            raise InvalidArgument(f"action {a} does not fit in int64") from None
+        if self._box_shape is None:
+            a = discrete_index(action)
+            if self._closed:
+                self._check_open()
+            req = self._step_req
+            try:
+                req.step.action = a
+            except ValueError:
+                raise InvalidArgument(f"action {a} does not fit in int64") from None
+        else:
+            a = box_array(action, self._box_shape)
+            if self._closed:
+                self._check_open()
+            req = self._step_req
+            t = req.step.box_action
+            t.dtype = BOX_DTYPES[a.dtype]
+            t.data = a.tobytes()
         rep = self.client.call(req).step
         return self._decode_obs(rep.observation.data), rep.reward, rep.terminated, rep.truncated, {}
 

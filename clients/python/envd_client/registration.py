@@ -1,21 +1,22 @@
 """make(), make_vec() and the ``envd/...`` ids in Gymnasium's registry.
 
 ``envd_client.make("CartPole-v1", endpoint=...)`` is the direct way in. When
-gymnasium is installed, importing envd_client also registers
-``envd/CartPole-v1`` and ``envd/CartPole-v0``, so that
-``gymnasium.make("envd/CartPole-v1", endpoint=...)`` works (or, without a
-prior import, ``gymnasium.make("envd_client:envd/CartPole-v1", ...)``).
-Registration is idempotent: an id already in the registry is left alone.
+gymnasium is installed, importing envd_client also registers one ``envd/``
+id per environment envd serves (:data:`REGISTERED_ENVS`: the classic-control
+suite), so that ``gymnasium.make("envd/Pendulum-v1", endpoint=...)`` works
+(or, without a prior import, ``gymnasium.make("envd_client:envd/Pendulum-v1",
+...)``). Registration is idempotent: an id already in the registry is left
+alone.
 
 The registered entries carry the same ``max_episode_steps`` and
-``reward_threshold`` as Gymnasium's own CartPole, so ``env.spec`` reads the
-same. Time limits: ``gymnasium.make(id, max_episode_steps=N)`` keeps ``N``
+``reward_threshold`` as Gymnasium's own registrations, so ``env.spec``
+reads the same. Time limits: ``gymnasium.make(id, max_episode_steps=N)`` keeps ``N``
 to itself (it is a parameter of ``make``, not passed on to the entry point)
 and wraps the env in ``TimeLimit(N)``, or in the registered limit when no
 ``N`` is given, or in none for ``N=-1``. So the registered entry point,
 :func:`make_for_gymnasium`, moves envd's own limit out of the way (to its
-largest, 2**32 - 1 steps), as Gymnasium's own CartPole has no limit of its
-own: the TimeLimit is then the one limit, and ``max_episode_steps=1000``
+largest, 2**32 - 1 steps), as Gymnasium's own environments have no limit of
+their own: the TimeLimit is then the one limit, and ``max_episode_steps=1000``
 gives 1000-step episodes instead of ending them silently at envd's
 default 500. ``gymnasium.make_vec`` in its default (vector entry point)
 mode passes ``max_episode_steps`` through to :class:`EnvdVectorEnv` as
@@ -43,6 +44,10 @@ LIMIT_LEFT_TO_GYMNASIUM = 2**32 - 1
 REGISTERED_ENVS = {
     "CartPole-v1": (500, 475.0),
     "CartPole-v0": (200, 195.0),
+    "Acrobot-v1": (500, -100.0),
+    "MountainCar-v0": (200, -110.0),
+    "MountainCarContinuous-v0": (999, 90.0),
+    "Pendulum-v1": (200, None),
 }
 
 

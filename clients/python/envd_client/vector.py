@@ -42,7 +42,8 @@ from .client import (
     check_seed,
     fill_reset_batch,
 )
-from .env import EnvdSessionLost, make_spec, open_sessions
+from .actions import BOX_DTYPES, box_array, discrete_array
+from .env import EnvdSessionLost, box_shape, make_spec, open_sessions
 from .errors import EnvdError, FailedPrecondition, Internal, InvalidArgument, NotFound
 from .spaces import batch_space
 
@@ -58,8 +59,6 @@ _MODE_NAMES = {
     "same_step": AutoresetMode.SAME_STEP, "samestep": AutoresetMode.SAME_STEP,
     "disabled": AutoresetMode.DISABLED,
 }
-_ACTION_DTYPES = {np.dtype(np.int64): pb.INT64, np.dtype(np.int32): pb.INT32,
-                  np.dtype(np.uint8): pb.UINT8}
 
 
 def parse_autoreset_mode(mode: Any):
@@ -108,6 +107,7 @@ class EnvdVectorEnv(VectorEnv):
         (self.client, self._owns_client, rep, self.single_observation_space,
          self.single_action_space) = open_sessions(client, endpoint, timeout, keys, env_id,
                                                    self.num_envs, self._make_options)
+        self._box_shape = box_shape(self.single_action_space)
         self._adopt(rep)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -127,12 +127,17 @@ class EnvdVectorEnv(VectorEnv):
         req = pb.Request()
         sb = req.step_batch
         sb.sessions.extend(ids)
-        sb.actions.dtype = pb.INT64
-        sb.actions.shape.append(self.num_envs)
+        if self._box_shape is None:
+            sb.actions.dtype = pb.INT64
+            sb.actions.shape.append(self.num_envs)
+        else:
+            self._batch_shape = (self.num_envs,) + self._box_shape
+            sb.actions.dtype = pb.FLOAT32
+            sb.actions.shape.extend(self._batch_shape)
         sb.autoreset_mode = self._wire_mode
         self._step_req = req
         self._step_tensor = sb.actions
-        self._step_dtype = pb.INT64
+        self._step_dtype = sb.actions.dtype
         self.closed = False
 
     @property
@@ -203,17 +208,11 @@ class EnvdVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------ step
     def step(self, actions: Any):
-        a = actions if type(actions) is np.ndarray else np.asarray(actions)
-        code = _ACTION_DTYPES.get(a.dtype)
-        if code is None:
-            if a.dtype == np.bool_:
-                a, code = a.view(np.uint8), pb.UINT8
-            elif a.dtype.kind in "iu":
-                a, code = a.astype(np.int64), pb.INT64
-            else:
-                raise InvalidArgument(f"actions must be integers, got dtype {a.dtype}")
-        if a.shape != (self.num_envs,):
-            raise InvalidArgument(f"actions must have shape ({self.num_envs},), got {a.shape}")
+        if self._box_shape is None:
+            a, code = discrete_array(actions, self.num_envs)
+        else:
+            a = box_array(actions, self._batch_shape, "actions")
+            code = BOX_DTYPES[a.dtype]
         if self.closed:
             raise FailedPrecondition("this EnvdVectorEnv is closed")
         if self._wire_mode == pb.DISABLED and self._done.any():
