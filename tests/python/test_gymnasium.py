@@ -1,7 +1,8 @@
-"""Checks that need gymnasium itself: check_env, gymnasium.make of the
-registered envd/ ids (with their time limits), bit-exact agreement with
-Gymnasium's own CartPole, EnvdVectorEnv against
-gymnasium.vector.SyncVectorEnv, and pickled EnvdEnvs in
+"""Checks that need gymnasium itself: check_env for every environment envd
+serves, gymnasium.make of the registered envd/ ids (Gymnasium's spaces,
+specs and time limits), bit-exact agreement with Gymnasium's own
+environments, EnvdVectorEnv against gymnasium.vector.SyncVectorEnv (Box
+actions and several servers included), and pickled EnvdEnvs in
 AsyncVectorEnv(context="spawn").
 
 Where gymnasium (>= 1.0) is not installed this module is skipped as a whole,
@@ -49,24 +50,84 @@ def svml_trig() -> bool:
     return bool(__cpu_features__.get("AVX512_SKX"))
 
 
-def test_check_env_passes(endpoint):
+SUITE = ["CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+         "Pendulum-v1"]
+BOX_IDS = ["MountainCarContinuous-v0", "Pendulum-v1"]
+
+
+def numpy2() -> bool:
+    """The golden reference is Gymnasium on NumPy 2 (NEP 50): under 1.x the
+    continuous environments compute some terms in float64 and give other
+    bits (../shared/golden/README.md)."""
+    return int(np.__version__.split(".")[0]) >= 2
+
+
+def same_box(a, b) -> bool:
+    return (a == b and a.dtype == b.dtype
+            and np.array_equal(a.low.view(np.uint32), b.low.view(np.uint32))
+            and np.array_equal(a.high.view(np.uint32), b.high.view(np.uint32)))
+
+
+@pytest.mark.parametrize("env_id", SUITE)
+def test_check_env_passes(endpoint, env_id):
     from gymnasium.utils.env_checker import check_env
 
-    env = envd_client.EnvdEnv("CartPole-v1", endpoint=endpoint)
+    env = envd_client.EnvdEnv(env_id, endpoint=endpoint)
     try:
         check_env(env, skip_render_check=True)
     finally:
         env.close()
 
 
-def test_registered_id_makes_an_envd_env_with_gymnasiums_spaces_and_spec(endpoint):
-    env = gymnasium.make("envd/CartPole-v1", endpoint=endpoint)
-    ref = gymnasium.make("CartPole-v1")
+@pytest.mark.parametrize("env_id", SUITE)
+def test_registered_id_makes_an_envd_env_with_gymnasiums_spaces_and_spec(endpoint, env_id):
+    env = gymnasium.make(f"envd/{env_id}", endpoint=endpoint)
+    ref = gymnasium.make(env_id)
     try:
         assert isinstance(env.unwrapped, envd_client.EnvdEnv)
-        assert env.observation_space == ref.observation_space
-        assert env.action_space == ref.action_space
-        assert env.spec.max_episode_steps == 500 and env.spec.reward_threshold == 475.0
+        assert same_box(env.observation_space, ref.observation_space)
+        if env_id in BOX_IDS:
+            assert same_box(env.action_space, ref.action_space)
+        else:
+            assert env.action_space == ref.action_space
+            assert env.action_space.dtype == ref.action_space.dtype
+        assert env.spec.max_episode_steps == ref.spec.max_episode_steps
+        assert env.spec.reward_threshold == ref.spec.reward_threshold
+        from gymnasium.utils.env_checker import check_env
+
+        check_env(env.unwrapped, skip_render_check=True)
+    finally:
+        env.close()
+        ref.close()
+
+
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "MountainCar-v0", *BOX_IDS])
+def test_same_seed_and_actions_give_gymnasiums_own_env_bit_for_bit(endpoint, env_id):
+    if env_id in BOX_IDS and not numpy2():
+        pytest.skip(skip_policy.THIRD_PARTY + f"numpy >= 2 is not installed; {env_id} on "
+                    f"numpy {np.__version__} computes with other promotion rules")
+    env = gymnasium.make(f"envd/{env_id}", endpoint=endpoint)
+    ref = gymnasium.make(env_id)
+    rng = np.random.default_rng(1)
+    horizon = 20 if svml_trig() and env_id == "Acrobot-v1" else 250
+    try:
+        for episode in range(3):
+            seed = 70 + episode if episode != 1 else None
+            a, _ = env.reset(seed=seed)
+            b, _ = ref.reset(seed=seed)
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+            for t in range(horizon):
+                if env_id in BOX_IDS:
+                    high = float(ref.action_space.high[0])
+                    dtype = np.float64 if episode == 2 else np.float32
+                    action = rng.uniform(-1.5 * high, 1.5 * high, size=(1,)).astype(dtype)
+                else:
+                    action = int(rng.integers(ref.action_space.n))
+                ra, rb = env.step(action), ref.step(action)
+                assert np.array_equal(ra[0].view(np.uint32), rb[0].view(np.uint32)), (episode, t)
+                assert float(ra[1]) == float(rb[1]) and ra[2:4] == rb[2:4], (episode, t)
+                if ra[2] or ra[3]:
+                    break
     finally:
         env.close()
         ref.close()
@@ -119,16 +180,17 @@ def _modes():
     return ["next_step", "same_step"]
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", *BOX_IDS])
 @pytest.mark.parametrize("mode", _modes())
-def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode):
+def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode, env_id):
     n = 4
-    fns = [lambda: gymnasium.make("envd/CartPole-v1", endpoint=endpoint, max_episode_steps=25)] * n
+    fns = [lambda: gymnasium.make(f"envd/{env_id}", endpoint=endpoint, max_episode_steps=25)] * n
     if hasattr(gymnasium.vector, "AutoresetMode"):
         ref = gymnasium.vector.SyncVectorEnv(fns, autoreset_mode=gymnasium.vector.AutoresetMode(
             {"next_step": "NextStep", "same_step": "SameStep"}[mode]))
     else:
         ref = gymnasium.vector.SyncVectorEnv(fns)
-    envs = envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, autoreset_mode=mode,
+    envs = envd_client.EnvdVectorEnv(env_id, n, endpoint, autoreset_mode=mode,
                                      max_episode_steps=25)
     rng = np.random.default_rng(5)
     try:
@@ -139,7 +201,10 @@ def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode):
         b, _ = ref.reset(seed=3)
         assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
         for t in range(120):
-            actions = rng.integers(0, 2, size=n)
+            if env_id in BOX_IDS:
+                actions = rng.uniform(-3.0, 3.0, size=(n, 1)).astype(np.float32)
+            else:
+                actions = rng.integers(0, envs.single_action_space.n, size=n)
             ra = envs.step(actions)
             rb = ref.step(actions)
             assert np.array_equal(ra[0].view(np.uint32), rb[0].view(np.uint32)), t
@@ -177,6 +242,23 @@ def test_gymnasium_make_max_episode_steps_sets_the_episode_length(endpoint, limi
     finally:
         env.close()
 
+
+
+@pytest.mark.parametrize("limit, want", [(None, 200), (300, 300), (7, 7)])
+def test_gymnasium_make_time_limit_holds_for_a_box_env(endpoint, limit, want):
+    """Pendulum never terminates: every episode is the TimeLimit's."""
+    kwargs = {} if limit is None else {"max_episode_steps": limit}
+    env = gymnasium.make("envd/Pendulum-v1", endpoint=endpoint, **kwargs)
+    try:
+        assert env.spec.max_episode_steps == want
+        env.reset(seed=0)
+        for t in range(1, 1001):
+            _, _, terminated, truncated, _ = env.step(np.array([0.5], np.float32))
+            if terminated or truncated:
+                break
+        assert (t, terminated, truncated) == (want, False, True)
+    finally:
+        env.close()
 
 
 def test_async_vector_env_with_spawn_pickles_envd_envs(endpoint):

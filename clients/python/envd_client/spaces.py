@@ -100,8 +100,13 @@ class _CompatBox(_CompatSpace):
     def __init__(self, low: Any, high: Any, shape: Sequence[int] | None = None,
                  dtype: Any = np.float32, seed: int | None = None):
         dtype = np.dtype(dtype)
-        if shape is None:
-            shape = np.shape(low) if np.shape(low) != () else np.shape(high)
+        if shape is None:  # as Gymnasium: from an array bound, else (1,) for two scalars
+            if np.ndim(low) > 0:
+                shape = np.shape(low)
+            elif np.ndim(high) > 0:
+                shape = np.shape(high)
+            else:
+                shape = (1,)
         shape = tuple(int(d) for d in shape)
         self.low = np.full(shape, low, dtype=dtype) if np.isscalar(low) else np.asarray(low, dtype=dtype).reshape(shape)
         self.high = np.full(shape, high, dtype=dtype) if np.isscalar(high) else np.asarray(high, dtype=dtype).reshape(shape)
@@ -125,6 +130,8 @@ class _CompatBox(_CompatSpace):
     def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
         # Gymnasium's rules: uniform where bounded on both sides, shifted
         # exponential where bounded on one side, normal where unbounded.
+        if mask is not None or probability is not None:
+            raise ValueError("Box.sample cannot be given a mask or a probability")
         rng = self.np_random
         high = self.high if self.dtype.kind == "f" else self.high.astype(np.int64) + 1
         out = np.empty(self.shape, dtype=np.float64)
