@@ -9,9 +9,11 @@ random stream all live in envd; this class is the Gymnasium face of them:
   Gymnasium would; ``reset()`` continues it. The local ``np_random`` is
   seeded as well (``super().reset(seed=seed)``), because Gymnasium's
   ``check_env`` inspects ``env.unwrapped._np_random``.
-* ``step`` returns float32 observations decoded straight from the reply's
-  bytes, a Python float reward and Python bool flags, as
-  ``gymnasium.make("CartPole-v1")`` does, bit for bit.
+* ``step`` takes the action as the space defines it (an integer for
+  Discrete, an array for Box, sent in the caller's float32 or float64:
+  :mod:`envd_client.actions`) and returns float32 observations decoded
+  straight from the reply's bytes, a Python float reward and Python bool
+  flags, as ``gymnasium.make(env_id)`` does, bit for bit.
 * If envd no longer knows the session at ``reset`` (reclaimed after its idle
   TTL, or envd restarted), ``reset`` makes a new session with the same
   options and warns. ``step`` on a lost session raises NotFound.

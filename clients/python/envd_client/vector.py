@@ -16,7 +16,9 @@ Gymnasium's semantics:
   it with ``reset(options={"reset_mask": mask})``.
 
 The hot path: the request (N session ids, packed) is built once; a step
-sets the actions tensor's bytes and the request id, serializes, and the
+sets the actions tensor's bytes (N integers for a Discrete space, an
+[N, *shape] float32 or float64 block for a Box one, in the dtype the caller
+gave) and the request id, serializes, and the
 reply's blocks become numpy arrays with ``np.frombuffer`` — no per-element
 Python work. With ``copy=True`` (the default, as SyncVectorEnv) each
 returned array is the caller's own writable copy; ``copy=False`` returns
