@@ -23,6 +23,7 @@ import zmq
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "clients" / "python"))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "clients" / "python" / "examples"))  # delay_proxy
 
 import skip_policy  # noqa: E402
 from envd_client._proto import pb  # noqa: E402
@@ -159,6 +160,16 @@ def envd_private(tmp_path):
 @pytest.fixture(scope="session")
 def endpoint(envd) -> str:
     return envd.endpoint
+
+
+@pytest.fixture(scope="session")
+def endpoints3(envd, tmp_path_factory):
+    """Three envd servers (the shared one and two more), for vector envs
+    spread over several servers."""
+    more = [EnvdProcess(tmp_path_factory.mktemp(f"envd-{k}")).start() for k in (2, 3)]
+    yield [envd.endpoint] + [s.endpoint for s in more]
+    for server in more:
+        _stop_clean(server)
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,8 @@ def test_other_major_version_raises_version_mismatch(endpoint):
         req = pb.Request(major=2, id=77)
         req.ping.payload = b"x"
         with pytest.raises(envd_client.VersionMismatch):
-            c._exchange(c._sock, req.SerializeToString(), 77, c.timeout)
+            c._start_bytes(req.SerializeToString(), 77)
+            c.poll()
         assert c.ping(b"ok") == b"ok"
 
 
@@ -225,7 +226,8 @@ def test_undecodable_request_gets_an_id_zero_error_taken_as_its_answer(endpoint)
     with envd_client.Client(endpoint, timeout=TIMEOUT) as c:
         t0 = time.monotonic()
         with pytest.raises(envd_client.InvalidArgument):
-            c._exchange(c._sock, b"\xff\xff\xff", 12345, c.timeout)
+            c._start_bytes(b"\xff\xff\xff", 12345)
+            c.poll()
         assert time.monotonic() - t0 < TIMEOUT
         assert c.ping(b"ok") == b"ok"
 

@@ -180,9 +180,10 @@ def _modes():
     return ["next_step", "same_step"]
 
 
+@pytest.mark.parametrize("servers", [1, 2, 3])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", *BOX_IDS])
 @pytest.mark.parametrize("mode", _modes())
-def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode, env_id):
+def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, endpoints3, mode, env_id, servers):
     n = 4
     fns = [lambda: gymnasium.make(f"envd/{env_id}", endpoint=endpoint, max_episode_steps=25)] * n
     if hasattr(gymnasium.vector, "AutoresetMode"):
@@ -190,7 +191,7 @@ def test_vector_env_matches_gymnasium_sync_vector_env(endpoint, mode, env_id):
             {"next_step": "NextStep", "same_step": "SameStep"}[mode]))
     else:
         ref = gymnasium.vector.SyncVectorEnv(fns)
-    envs = envd_client.EnvdVectorEnv(env_id, n, endpoint, autoreset_mode=mode,
+    envs = envd_client.EnvdVectorEnv(env_id, n, endpoints=endpoints3[:servers], autoreset_mode=mode,
                                      max_episode_steps=25)
     rng = np.random.default_rng(5)
     try:

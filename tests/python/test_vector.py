@@ -5,6 +5,8 @@ env is itself checked bit-exact against Gymnasium in test_golden.py."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -73,13 +75,21 @@ def check_infos(infos, final, n, mode):
             assert infos["final_obs"][i] is None
 
 
+def spread(endpoints3, servers):
+    """``endpoints=`` for a vector env over the first ``servers`` envds."""
+    return {"endpoints": endpoints3[:servers]}
+
+
+@pytest.mark.parametrize("servers", [1, 2, 3])
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
 @pytest.mark.parametrize("make_options", [{}, {"max_episode_steps": 20}], ids=["default", "limit20"])
-def test_vector_env_matches_single_envs_under_gymnasium_autoreset(endpoint, mode, make_options):
+def test_vector_env_matches_single_envs_under_gymnasium_autoreset(endpoint, endpoints3, servers, mode,
+                                                                  make_options):
     n, steps = 6, 160
     rng = np.random.default_rng(1234)
     ref = ReferenceVector(endpoint, n, mode, **make_options)
-    envs = envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, autoreset_mode=mode, **make_options)
+    envs = envd_client.EnvdVectorEnv("CartPole-v1", n, autoreset_mode=mode,
+                                     **spread(endpoints3, servers), **make_options)
     try:
         obs, infos = envs.reset(seed=10)
         assert infos == {}
@@ -127,12 +137,14 @@ def test_reset_int_seed_gives_seed_plus_i_per_sub_env(endpoint):
         assert envs.np_random.bit_generator.state == expected.bit_generator.state
 
 
+@pytest.mark.parametrize("servers", [1, 3])
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
-def test_reset_mask_resets_only_those_rows_and_returns_every_row(endpoint, mode):
+def test_reset_mask_resets_only_those_rows_and_returns_every_row(endpoint, endpoints3, mode, servers):
     n = 5
     rng = np.random.default_rng(7)
     ref = ReferenceVector(endpoint, n, mode)
-    with envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, autoreset_mode=mode) as envs:
+    with envd_client.EnvdVectorEnv("CartPole-v1", n, autoreset_mode=mode,
+                                   **spread(endpoints3, servers)) as envs:
         envs.reset(seed=0)
         ref.reset(list(range(n)))
         for _ in range(4):
@@ -157,10 +169,12 @@ def test_reset_mask_resets_only_those_rows_and_returns_every_row(endpoint, mode)
     ref.close()
 
 
-def test_disabled_mode_refuses_to_step_finished_rows_until_they_are_reset(endpoint):
+@pytest.mark.parametrize("servers", [1, 2, 3])
+def test_disabled_mode_refuses_to_step_finished_rows_until_they_are_reset(endpoint, endpoints3, servers):
     n = 3
     ref = ReferenceVector(endpoint, n, "disabled")
-    with envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, autoreset_mode="disabled") as envs:
+    with envd_client.EnvdVectorEnv("CartPole-v1", n, autoreset_mode="disabled",
+                                   **spread(endpoints3, servers)) as envs:
         assert envs.metadata["autoreset_mode"] == AutoresetMode.DISABLED
         envs.reset(seed=0)
         ref.reset([0, 1, 2])
@@ -298,3 +312,133 @@ def test_make_vec_builds_a_vector_env(endpoint):
                               autoreset_mode="same_step") as envs:
         assert isinstance(envs, envd_client.EnvdVectorEnv) and envs.num_envs == 2
         assert envs.reset(seed=0)[0].shape == (2, 4)
+
+
+# ---------------------------------------------------------------- several servers
+def run_script(envs, env_id, seed, steps, dtype=np.float32):
+    """One fixed script: a seeded reset, then seeds with None entries (those
+    streams continue), steps with seeded random
+    actions (out-of-bounds Box ones too), a masked reset in the middle.
+    Returns everything the env returned, to compare bit for bit."""
+    n = envs.num_envs
+    rng = np.random.default_rng(seed)
+    out = []
+    out.append(envs.reset(seed=seed)[0])
+    out.append(envs.reset(seed=[seed + 50 + i if i % 3 else None for i in range(n)])[0])
+    space = envs.single_action_space
+    for t in range(steps):
+        if isinstance(space, envd_client.spaces.Discrete):
+            actions = rng.integers(0, space.n, size=n)
+        else:
+            actions = rng.uniform(-3.0, 3.0, size=(n, 1)).astype(dtype)
+        if envs.autoreset_mode == AutoresetMode.DISABLED and envs._done.any():
+            out.append(envs.reset(options={"reset_mask": envs._done.copy()})[0])
+        obs, rew, term, trunc, infos = envs.step(actions)
+        out += [obs, rew, term, trunc]
+        if "final_obs" in infos:
+            out += [infos["_final_obs"]] + [x for x in infos["final_obs"] if x is not None]
+        else:
+            assert infos == {}
+        if t == steps // 2:
+            mask = np.zeros(n, bool)
+            mask[::2] = True
+            out.append(envs.reset(seed=[7 * i if mask[i] else None for i in range(n)],
+                                  options={"reset_mask": mask})[0])
+    return out
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step", "disabled"])
+@pytest.mark.parametrize("env_id,dtype", [("CartPole-v1", None), ("Acrobot-v1", None),
+                                          ("Pendulum-v1", np.float32), ("Pendulum-v1", np.float64),
+                                          ("MountainCarContinuous-v0", np.float32)])
+def test_several_servers_give_the_single_servers_results_bit_for_bit(endpoint, endpoints3, mode,
+                                                                     env_id, dtype):
+    n, steps = 7, 90  # 7 rows over 3 servers: blocks of 3, 2, 2
+    results = []
+    for where in ({"endpoint": endpoint}, {"endpoints": endpoints3[:2]}, {"endpoints": endpoints3}):
+        with envd_client.EnvdVectorEnv(env_id, n, autoreset_mode=mode, max_episode_steps=30,
+                                       **where) as envs:
+            results.append(run_script(envs, env_id, 21, steps, dtype))
+    single = results[0]
+    for multi in results[1:]:
+        assert len(multi) == len(single)
+        for k, (a, b) in enumerate(zip(single, multi)):
+            assert a.dtype == b.dtype and a.shape == b.shape, k
+            assert a.tobytes() == b.tobytes(), k
+
+
+def test_sessions_spread_in_even_contiguous_blocks_and_close_everywhere(endpoints3):
+    with envd_client.EnvdVectorEnv("CartPole-v1", 8, endpoints=endpoints3) as envs:
+        assert [(s.lo, s.hi) for s in envs._shards] == [(0, 3), (3, 6), (6, 8)]
+        assert envs.endpoints == endpoints3 and envs.spec.kwargs["endpoints"] == endpoints3
+        assert "servers=3" in repr(envs)
+        per_server = []
+        for ep, shard in zip(endpoints3, envs._shards):
+            with envd_client.Client(ep) as c:
+                for sid in shard.sessions.tolist():  # each session lives on its own server
+                    c.reset(sid, seed=0)
+            per_server.append(shard.sessions.tolist())
+    for ep, sessions in zip(endpoints3, per_server):
+        with envd_client.Client(ep) as c:
+            for sid in sessions:
+                with pytest.raises(envd_client.NotFound):
+                    c.reset(sid)
+
+
+def test_every_server_gets_its_request_before_any_reply_is_awaited(endpoints3):
+    """Once armed, proxy A holds its j-th request until proxy B has
+    received its j-th: a client that waited for A's reply before sending
+    to B would never get one (it would time out). No clock is read by the
+    test. (The makes, one server after the other, come before arming.)"""
+    from delay_proxy import DelayProxy
+
+    armed = threading.Event()
+    with DelayProxy(endpoints3[1]) as b, \
+            DelayProxy(endpoints3[0], gate=lambda j: not armed.is_set() or b.requests >= j) as a:
+        with envd_client.EnvdVectorEnv("CartPole-v1", 4, endpoints=[a.endpoint, b.endpoint],
+                                       timeout=30.0) as envs:
+            assert a.requests == b.requests == 1  # the makes
+            armed.set()
+            envs.reset(seed=0)
+            for _ in range(5):
+                envs.step(np.zeros(4, np.int64))
+            assert a.requests == b.requests == 7
+            assert envs.client.resends == 0 and envs._shards[1].client.resends == 0
+            armed.clear()  # the closes go one server after the other again
+
+
+@pytest.mark.parametrize("bad_row", [0, 4, 6])
+def test_a_bad_action_on_any_server_is_refused_before_any_row_moves(endpoint, endpoints3, bad_row):
+    n = 7
+    with envd_client.EnvdVectorEnv("Pendulum-v1", n, endpoints=endpoints3) as envs, \
+            envd_client.EnvdVectorEnv("Pendulum-v1", n, endpoint) as twin:
+        envs.reset(seed=4)
+        twin.reset(seed=4)
+        bad = np.zeros((n, 1), np.float32)
+        bad[bad_row] = np.nan
+        with pytest.raises(envd_client.InvalidArgument, match=f"actions\\[{bad_row}\\]"):
+            envs.step(bad)
+        good = np.full((n, 1), 0.5, np.float32)
+        assert envs.step(good)[0].tobytes() == twin.step(good)[0].tobytes()
+    with envd_client.EnvdVectorEnv("Acrobot-v1", n, endpoints=endpoints3) as envs, \
+            envd_client.EnvdVectorEnv("Acrobot-v1", n, endpoint) as twin:
+        envs.reset(seed=4)
+        twin.reset(seed=4)
+        bad = np.ones(n, np.int64)
+        bad[bad_row] = 3
+        with pytest.raises(envd_client.InvalidArgument, match=r"outside \[0, 3\)"):
+            envs.step(bad)
+        good = np.ones(n, np.int64)
+        assert envs.step(good)[0].tobytes() == twin.step(good)[0].tobytes()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"endpoints": []}, "empty"),
+    ({"endpoints": "tcp://127.0.0.1:1"}, "list"),
+    ({"endpoints": ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"], "endpoint": "tcp://127.0.0.1:3"}, "not both"),
+    ({"endpoints": ["tcp://127.0.0.1:1"] * 3, "num_envs": 2}, "at least one session each"),
+])
+def test_bad_endpoint_lists_are_refused_before_connecting(kwargs, match):
+    kwargs = {"num_envs": 4, **kwargs}
+    with pytest.raises(envd_client.InvalidArgument, match=match):
+        envd_client.EnvdVectorEnv("CartPole-v1", **kwargs)

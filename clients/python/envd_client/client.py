@@ -167,6 +167,16 @@ def load_curve_key(key: str | bytes | os.PathLike) -> bytes:
     return text
 
 
+class _Pending:
+    """The request in flight: its id and bytes (resent as they are), when
+    it was first sent, its timeout and the slice reached."""
+
+    __slots__ = ("rid", "data", "start", "timeout", "attempt")
+
+    def __init__(self, rid: int, data: bytes, start: float, timeout: float):
+        self.rid, self.data, self.start, self.timeout, self.attempt = rid, data, start, timeout, 0
+
+
 class Client:
     """A DEALER connection to one envd endpoint.
 
@@ -212,6 +222,7 @@ class Client:
             self._curve = (load_curve_key(server_public_key), pub, sec)
         self._sock = None
         self._next_id = 0
+        self._pending: _Pending | None = None  # the request in flight
         self.reconnects = 0  # sockets replaced after a request timed out
         self.resends = 0  # requests sent again on a new socket within their timeout
         self.replies = 0  # replies received: 0 means the endpoint never answered
@@ -254,6 +265,7 @@ class Client:
 
     def close(self, linger_ms: int = 0) -> None:
         """Closes the socket; safe to call twice."""
+        self._pending = None
         if self._sock is not None:
             self._sock.close(linger_ms)
             self._sock = None
@@ -277,65 +289,112 @@ class Client:
         Fills in ``major``, ``minor``, ``client_id`` and a fresh ``id``; the
         caller may keep ``req`` and send it again with other field values.
         """
-        sock = self._sock
-        if sock is None:
+        self.start(req, timeout)
+        return self.poll()
+
+    def start(self, req, timeout: float | None = None) -> None:
+        """Sends ``req`` without waiting: the first half of :meth:`call`.
+        :meth:`poll` then waits for its reply (resending it as ``call``
+        does). One request is in flight per client (starting another
+        abandons the first): a vector env with several servers starts one
+        on each server's client before polling any."""
+        if self._sock is None:
             raise FailedPrecondition(f"client for {self.endpoint} is closed")
         self._next_id += 1
-        rid = self._next_id
         req.major = PROTOCOL_MAJOR
         req.minor = PROTOCOL_MINOR
-        req.id = rid
+        req.id = self._next_id
         req.client_id = self.client_id
-        data = req.SerializeToString()
-        return self._exchange(sock, data, rid, timeout if timeout is not None else self.timeout)
+        self._start_bytes(req.SerializeToString(), self._next_id, timeout)
 
-    def _send(self, sock, data: bytes) -> None:
-        try:
-            sock.send(data, zmq.NOBLOCK)
-        except zmq.Again:
-            # Only possible with a full queue: that connection is stuck.
-            self._reopen()
-            raise Unavailable(f"cannot queue a request to {self.endpoint}: send queue full") from None
+    def _start_bytes(self, data: bytes, rid: int, timeout: float | None = None) -> None:
+        # A request still marked in flight here was abandoned (a
+        # KeyboardInterrupt in poll): its late reply is dropped as stale.
+        self._pending = None
+        self._send(self._sock, data)
+        self._pending = _Pending(rid, data, time.monotonic(),
+                                 timeout if timeout is not None else self.timeout)
 
-    def _exchange(self, sock, data: bytes, rid: int, timeout: float):
-        start = time.monotonic()
-        attempt = 0
-        self._send(sock, data)
+    @property
+    def socket(self):
+        """The DEALER socket, for waiting on several clients at once
+        (``zmq.Poller``). A resend replaces it: read it anew for each wait."""
+        return self._sock
+
+    @property
+    def busy(self) -> bool:
+        """True while a request started with :meth:`start` awaits its reply."""
+        return self._pending is not None
+
+    def slice_end(self) -> float:
+        """When (``time.monotonic()``) the request in flight is next due for
+        a resend or its timeout."""
+        p = self._pending
+        return p.start + p.timeout * (p.attempt + 1) / self.attempts
+
+    def poll(self, until: float | None = None):
+        """Waits for the reply to the request in flight, at most until the
+        ``time.monotonic()`` value ``until`` (None: until it arrives or the
+        request times out). Returns the ``envd.v1.Response``, or None if
+        ``until`` came first (the request stays in flight); raises on an
+        error status or a timeout, after which the client is free again.
+        Replies already waiting are read before any resend is decided, so a
+        caller held up elsewhere (another server's reply) never resends a
+        request whose answer has arrived."""
+        p = self._pending
+        if p is None:
+            raise FailedPrecondition(f"client for {self.endpoint} has no request in flight")
         while True:
             now = time.monotonic()
-            slice_end = start + timeout * (attempt + 1) / self.attempts
+            slice_end = self.slice_end()
+            stop = slice_end if until is None else min(slice_end, until)
+            if self._sock.poll(max(0, math.ceil((stop - now) * 1000)), zmq.POLLIN):
+                rep = self._take_reply(p.rid)
+                if rep is not None:
+                    self._pending = None
+                    return self._check(rep)
+                continue
+            now = time.monotonic()
             if now >= slice_end:
-                if attempt + 1 >= self.attempts or now >= start + timeout:
-                    self._reopen()
-                    raise EnvdTimeout(
-                        f"{self.endpoint} did not answer within {timeout:g} s "
-                        f"({attempt + 1} send{'s' if attempt else ''}; the connection was "
-                        f"reset and the client is usable again). {self._timeout_hint()}"
-                    )
-                # Lazy Pirate resend: the same bytes from a new socket; a
-                # caller held up elsewhere skips the slices already gone.
-                attempt = max(attempt + 1, min(self.attempts - 1,
-                                               int((now - start) * self.attempts / timeout)))
-                self._reopen(timed_out=False)
-                sock = self._sock
-                self._send(sock, data)
-                continue
-            if not sock.poll(max(1, math.ceil((slice_end - now) * 1000)), zmq.POLLIN):
-                continue
-            raw = sock.recv(zmq.NOBLOCK)
-            rep = pb.Response()
-            try:
-                rep.ParseFromString(raw)
-            except Exception:
-                rep = None  # not a Response: ignore it like a stale reply
-            if rep is not None:
-                self.replies += 1
-            if rep is not None and (rep.id == rid or (rep.id == 0 and rep.status.code != 0)):
-                # id 0 is how envd answers a request it could not decode; with
-                # one request in flight, that request is ours.
-                break
-            # A late reply to a request abandoned on this socket (e.g. after
-            # a KeyboardInterrupt): wait on for ours, within the same deadline.
+                self._slice_passed(p, now)
+            elif until is not None and now >= until:
+                return None
+
+    def _slice_passed(self, p: "_Pending", now: float) -> None:
+        if p.attempt + 1 >= self.attempts or now >= p.start + p.timeout:
+            self._pending = None
+            self._reopen()
+            raise EnvdTimeout(
+                f"{self.endpoint} did not answer within {p.timeout:g} s "
+                f"({p.attempt + 1} send{'s' if p.attempt else ''}; the connection was "
+                f"reset and the client is usable again). {self._timeout_hint()}"
+            )
+        # Lazy Pirate resend: the same bytes from a new socket; a caller held
+        # up elsewhere skips the slices already gone.
+        p.attempt = max(p.attempt + 1, min(self.attempts - 1,
+                                           int((now - p.start) * self.attempts / p.timeout)))
+        self._reopen(timed_out=False)
+        self._send(self._sock, p.data)
+
+    def _take_reply(self, rid: int):
+        """Reads one message: the Response to request ``rid``, or None for
+        anything else (a late reply to an abandoned request, bytes that are
+        not a Response), which is dropped."""
+        raw = self._sock.recv(zmq.NOBLOCK)
+        rep = pb.Response()
+        try:
+            rep.ParseFromString(raw)
+        except Exception:
+            return None
+        self.replies += 1
+        # id 0 is how envd answers a request it could not decode; with one
+        # request in flight, that request is ours.
+        if rep.id == rid or (rep.id == 0 and rep.status.code != 0):
+            return rep
+        return None
+
+    @staticmethod
+    def _check(rep):
         code = rep.status.code
         if code != 0:
             raise error_for_code(code, rep.status.message)
@@ -354,6 +413,22 @@ class Client:
             hint += ("; with CURVE, a server that does not know this client's public key "
                      "never answers")
         return hint + ". " + CLI_HINT
+
+    def _send(self, sock, data: bytes) -> None:
+        try:
+            sock.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            # Only possible with a full queue: that connection is stuck.
+            self._pending = None
+            self._reopen()
+            raise Unavailable(f"cannot queue a request to {self.endpoint}: send queue full") from None
+
+    def sibling(self) -> "Client":
+        """A new client of the same endpoint, timeout, attempts, CURVE keys
+        and ZeroMQ context, with its own socket and ``client_id``: a second
+        request in flight to the same server (EnvdVectorEnv's async API)."""
+        return Client(self.endpoint, self.timeout, context=self._ctx, attempts=self.attempts,
+                      **self.curve_keys())
 
     def send_nowait(self, req) -> None:
         """Sends a request without waiting for (or ever reading) its reply.

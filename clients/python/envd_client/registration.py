@@ -59,10 +59,11 @@ def make(env_id: str = "CartPole-v1", endpoint: str = DEFAULT_ENDPOINT,
     return EnvdEnv(_strip(env_id), endpoint, timeout, **make_options)
 
 
-def make_vec(env_id: str = "CartPole-v1", num_envs: int = 1, endpoint: str = DEFAULT_ENDPOINT,
+def make_vec(env_id: str = "CartPole-v1", num_envs: int = 1, endpoint: str | None = None,
              timeout: float = DEFAULT_TIMEOUT, autoreset_mode: Any = "next_step",
              **make_options: Any) -> EnvdVectorEnv:
-    """An :class:`EnvdVectorEnv` of ``num_envs`` sessions."""
+    """An :class:`EnvdVectorEnv` of ``num_envs`` sessions (on ``endpoint``,
+    by default envd's, or ``endpoints=[...]``; ``batch_size=`` too)."""
     return EnvdVectorEnv(_strip(env_id), num_envs, endpoint, timeout, autoreset_mode, **make_options)
 
 
