@@ -70,3 +70,15 @@ def test_sb3_ppo_rolls_out_the_sb3_vec_env_then_trains_or_says_sb3_is_missing(en
         assert re.search(r"PPO after \d+ steps: mean return \d+\.\d", out), out
     else:
         assert "stable-baselines3 is not installed, so PPO cannot train here" in out
+
+
+def test_async_two_servers_trains_and_the_slow_server_holds_nobody_up(endpoints3):
+    out = run("async_two_servers.py", "--endpoint", endpoints3[0], "--endpoint", endpoints3[1],
+              "--delay", "0.01", "--steps", "20000", "--seed", "1")
+    fast, slow = (int(x) for x in re.search(
+        r"server 0 \(direct\): (\d+) env steps; server 1 \(slow\): (\d+) env steps", out).groups())
+    assert fast > slow > 0 and fast + slow >= 20000, out
+    curve = [float(x) for x in re.findall(r"mean return +([\d.]+)$", out, re.M)]
+    assert len(curve) >= 3 and curve[-1] > 2 * curve[0], out   # it learned
+    score = float(re.search(r"greedy evaluation .*: mean return ([\d.]+)", out).group(1))
+    assert score >= 150, out  # a zero or random linear policy scores 9-30

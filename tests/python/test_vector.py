@@ -370,6 +370,7 @@ def test_several_servers_give_the_single_servers_results_bit_for_bit(endpoint, e
 def test_sessions_spread_in_even_contiguous_blocks_and_close_everywhere(endpoints3):
     with envd_client.EnvdVectorEnv("CartPole-v1", 8, endpoints=endpoints3) as envs:
         assert [(s.lo, s.hi) for s in envs._shards] == [(0, 3), (3, 6), (6, 8)]
+        assert envs.server_of.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
         assert envs.endpoints == endpoints3 and envs.spec.kwargs["endpoints"] == endpoints3
         assert "servers=3" in repr(envs)
         per_server = []

@@ -17,9 +17,11 @@ constructor: one that does not resolve raises :class:`Unavailable` at once
 instead of letting ZeroMQ retry it silently until every request times out.
 
 One request is in flight at a time and a client is not thread-safe: give
-each thread (or each environment) its own. The environment classes keep
-prebuilt requests and call :meth:`Client.call` directly, so the step path
-does no more than set two fields, serialize, send, receive and parse.
+each thread (or each environment) its own. :meth:`Client.call` is
+:meth:`Client.start` (send) then :meth:`Client.poll` (wait, resending as
+above); EnvdVectorEnv starts one request on each server's client before
+polling any. The environment classes keep prebuilt requests, so the step
+path does no more than set two fields, serialize, send, receive and parse.
 """
 
 from __future__ import annotations

@@ -183,6 +183,8 @@ class EnvdVectorEnv(VectorEnv):
             self._close_shards(closing_sessions=True)
             raise
         self._box_shape = box_shape(self.single_action_space)
+        # Which server (an index into endpoints) each sub-env lives on.
+        self.server_of = np.repeat(np.arange(len(self._shards)), [s.n for s in self._shards])
         for shard in self._shards:
             self._adopt(shard, shard.sessions)
         self.closed = False
