@@ -127,3 +127,37 @@ def test_render_mode_is_refused_as_by_the_class(endpoint):
     assert creator.metadata == {"render_modes": []}
     with pytest.raises(envd_client.InvalidArgument, match="do not render"):
         creator(env_id="CartPole-v1", endpoint=endpoint, render_mode="human")
+
+
+SUITE_LIMITS = {"CartPole-v1": (500, 475.0), "CartPole-v0": (200, 195.0), "Acrobot-v1": (500, -100.0),
+                "MountainCar-v0": (200, -110.0), "MountainCarContinuous-v0": (999, 90.0),
+                "Pendulum-v1": (200, None)}
+
+
+def test_every_environment_envd_serves_is_registered_with_gymnasiums_limits():
+    regs = {r["id"]: r for r in registrations()}
+    assert set(regs) == {f"envd/{e}" for e in SUITE_LIMITS}
+    for env_id, (steps, threshold) in SUITE_LIMITS.items():
+        reg = regs[f"envd/{env_id}"]
+        assert (reg["max_episode_steps"], reg["reward_threshold"]) == (steps, threshold), env_id
+        assert reg["kwargs"] == {"env_id": env_id}
+
+
+@pytest.mark.parametrize("env_id,action,limit", [
+    ("Pendulum-v1", np.array([0.5], np.float32), None),          # never terminates: 200
+    ("Pendulum-v1", np.array([-2.0], np.float64), 450),          # past envd's default 200
+    ("MountainCarContinuous-v0", np.array([0.0], np.float32), 1200),  # no push: never at the flag
+    ("MountainCar-v0", 1, 300),
+    ("Acrobot-v1", 1, 700),
+])
+def test_box_and_discrete_suite_envs_run_exactly_the_time_limit(endpoint, env_id, action, limit):
+    env, time_limit = gymnasium_make(f"envd/{env_id}", max_episode_steps=limit, endpoint=endpoint)
+    try:
+        assert time_limit == (limit or SUITE_LIMITS[env_id][0])
+        env.reset(seed=0)
+        for t in range(1, time_limit + 1):
+            _, _, terminated, truncated, _ = env.step(action)
+            assert not terminated and not truncated, t  # envd's own limit is out of the way
+        assert env.spec.max_episode_steps == LIMIT_LEFT_TO_GYMNASIUM
+    finally:
+        env.close()
