@@ -221,3 +221,18 @@ def test_pickled_curve_env_keeps_its_key_files_and_reconnects(curve_envd):
             assert copy_.client is not c
             copy_.reset(seed=0)
     assert auth_failures(mport) == 0
+
+
+def test_async_lanes_to_a_curve_server_use_the_same_keys(curve_envd):
+    """The async API opens more clients to a server (one per request in
+    flight); each must authenticate with the vector env's keys."""
+    endpoint, d, _, _, _ = curve_envd
+    with envd_client.EnvdVectorEnv("CartPole-v1", 4, endpoint, timeout=10.0, batch_size=2,
+                                   **agent_keys(d)) as envs:
+        envs.async_reset(seed=0)
+        for _ in range(6):  # each send while other results are in flight needs another lane
+            _, _, _, _, info = envs.recv()
+            envs.send(np.ones(2, np.int64), info["env_id"])
+        lanes = envs._shards[0].lanes
+        assert len(lanes) >= 2 and all(lane.curve_keys() == lanes[0].curve_keys() for lane in lanes)
+        assert lanes[0].curve_keys()["secret_key"] is not None

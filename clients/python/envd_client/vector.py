@@ -660,9 +660,10 @@ class EnvdVectorEnv(VectorEnv):
 
 
 def _endpoints(endpoint, endpoints, client, num_envs: int) -> list[str]:
-    if endpoints is None:
-        return [endpoint if endpoint is not None else
-                (client.endpoint if client is not None else DEFAULT_ENDPOINT)]
+    if endpoints is None:  # a shared client= speaks to its own endpoint
+        if client is not None:
+            return [client.endpoint]
+        return [endpoint if endpoint is not None else DEFAULT_ENDPOINT]
     if endpoint is not None:
         raise InvalidArgument("give endpoint or endpoints, not both")
     if isinstance(endpoints, str) or not all(isinstance(e, str) for e in endpoints):
