@@ -134,11 +134,12 @@ def bench_breakdown(endpoint: str, n: int, reps: int = 2000) -> dict:
     with envd_client.EnvdVectorEnv("CartPole-v1", n, endpoint, timeout=10.0) as envs:
         envs.reset(seed=0)
         a = np.random.default_rng(0).integers(0, 2, size=n, dtype=np.int64)
-        req = envs._step_req
+        req = envs._shards[0].step_req  # one server: its prebuilt request
+        tensor = req.step_batch.actions
         req.major, req.id = 1, 1 << 40  # an id the client never uses
         t0 = time.perf_counter()
         for _ in range(reps):
-            envs._step_tensor.data = a.tobytes()
+            tensor.data = a.tobytes()
             data = req.SerializeToString()
         encode = (time.perf_counter() - t0) / reps
         envs.client._sock.send(data)
