@@ -84,7 +84,7 @@ static const opts_row_t options[O_COUNT] = {
 static void usage(const opts_t *o, FILE *f)
 {
     fprintf(f, "usage: envd [OPTION]...\n"
-               "CartPole environment server: Gymnasium-exact sessions over ZeroMQ (protocol v%d.%d).\n\n",
+               "classic-control environment server: Gymnasium-exact sessions over ZeroMQ (protocol v%d.%d).\n\n",
             WIRE_MAJOR, WIRE_MINOR);
     opts_usage(o, f);
     fprintf(f, "  %-32s %s\n  %-32s %s\n", "--help", "show this help", "--version",
