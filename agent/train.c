@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,14 +103,35 @@ static bool eval_now(run_t *r)
     return res.mean >= r->cfg->target_return;
 }
 
-/* Starts live evaluation l's sessions (make, seeded resets) on the first
- * live endpoint that manages it; false if none does. */
-static bool live_eval_place(run_t *r, live_eval_t *l)
+/* The server an evaluation rides on: the first live one in sync mode (a
+ * fixed choice, so the run stays reproducible); in async mode the live one
+ * with the shortest retransmission timeout (round trip), so that a slow
+ * server does not hold the evaluation back. SIZE_MAX if none is live. */
+static size_t live_eval_server(run_t *r)
 {
     fleet_t *f = r->s.fleet;
+    size_t best = SIZE_MAX;
     for (size_t k = 0; k < fleet_nendpoints(f); k++) {
         if (!fleet_is_live(f, k))
             continue;
+        if (best == SIZE_MAX)
+            best = k;
+        if (!r->cfg->async)
+            break;
+        int rto = fleet_rto_ms(f, k), rb = fleet_rto_ms(f, best);
+        if (rto > 0 && (rb == 0 || rto < rb))
+            best = k;
+    }
+    return best;
+}
+
+/* Starts live evaluation l's sessions (make, seeded resets) on the live
+ * server live_eval_server() picks, trying the others on failure; false if
+ * none manages it. */
+static bool live_eval_place(run_t *r, live_eval_t *l)
+{
+    fleet_t *f = r->s.fleet;
+    for (size_t k; (k = live_eval_server(r)) != SIZE_MAX;) {
         errbuf_t e;
         if (evaluator_begin(l->ev, fleet_client(f, k), r->cfg->env_id, r->cfg->eval_seed, &e) ==
             0) {
