@@ -314,8 +314,9 @@ bench: bench-qnet bench-act bench-train
 bench-qnet: $(BUILD)/bench_qnet
 	$(BUILD)/bench_qnet
 
-# Env steps and wall-clock to solve CartPole-v1 over seeds 1-10 (SEEDS,
-# BUDGET and agentd options via ARGS can be changed).
+# Env steps and wall-clock to solve CartPole-v1 (or ENV=ID, with its
+# defaults) over seeds 1-10 (SEEDS, BUDGET and agentd options via ARGS can
+# be changed).
 bench-train: all
 	bench/bench_train.sh $(if $(ENV),--env-id $(ENV)) $(ARGS)
 

@@ -28,7 +28,7 @@ def agentd(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
 
 
 def default_of(help_text: str, flag: str) -> str:
-    m = re.search(rf"--{flag} .*\n\s+\[env AGENTD_\S+; default ([^\]]+)\]", help_text)
+    m = re.search(rf"--{flag}(?:\[=BOOL\])? .*\n\s+\[env AGENTD_\S+; default ([^\]]+)\]", help_text)
     assert m, f"--{flag} not in --help"
     return m.group(1)
 
@@ -51,6 +51,27 @@ def test_presets_change_defaults_and_the_env_twin_selects_them():
     # the last --env-id wins over the twin, as for every option
     last = agentd("--help", "--env-id", "Acrobot-v1", env={"AGENTD_ENV_ID": "MountainCar-v0"}).stdout
     assert default_of(last, "target-return") == "-100"
+
+
+def test_the_measured_defaults_of_each_environment():
+    # docs/agentd.md, "Defaults per environment": what each row changes, and nothing else
+    cp = agentd("--help").stdout
+    ac = agentd("--help", "--env-id", "Acrobot-v1").stdout
+    mc = agentd("--help", "--env-id", "MountainCar-v0").stdout
+    changed = {"Acrobot-v1": {"eval-every": "1000"},
+               "MountainCar-v0": {"sessions": "1", "groups": "1", "hidden": "256,256",
+                                  "lr": "4e-3", "gamma": "0.98", "batch-size": "128",
+                                  "buffer-size": "10000", "train-freq": "16",
+                                  "gradient-steps": "8", "target-update": "300",
+                                  "eps-end": "0.07", "eps-decay-steps": "24000",
+                                  "eval-every": "1000"}}
+    flags = sorted({f for c in changed.values() for f in c} | {"learning-starts", "tau",
+                                                                "double-dqn", "eps-start",
+                                                                "total-steps", "eval-episodes"})
+    for env_id, text in (("Acrobot-v1", ac), ("MountainCar-v0", mc)):
+        for flag in flags:
+            want = changed[env_id].get(flag, default_of(cp, flag))
+            assert default_of(text, flag) == want, (env_id, flag)
 
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "MountainCarContinuous-v0"])
