@@ -211,13 +211,7 @@ static int step(evaluator_t *ev, client_t *c, qnet_t *net, errbuf_t *e)
     const uint64_t *ids;
     const int32_t *act;
     size_t n = evaluator_rows(ev, 0, 1, net, &ids, &act);
-    wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
-    req.step_batch.sessions = ids;
-    req.step_batch.n = n;
-    req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
-                                             .shape = {(uint32_t)n}, .data = act,
-                                             .len = n * sizeof(int32_t)};
-    req.step_batch.autoreset = WIRE_AUTORESET_DISABLED;
+    wire_request_t req = wire_step_batch_discrete(ids, act, n, WIRE_AUTORESET_DISABLED);
     wire_reply_t rep;
     int rc = client_call(c, &req, &rep, e);
     if (rc == 0 && rep.step_batch.n != n)

@@ -44,13 +44,8 @@ int fleet__rebuild(fleet_t *f, size_t k, errbuf_t *e)
                 f->j_act[n] = f->r_hist[(base + i) * f->r_max_steps + t];
                 f->j_slot[n++] = base + i;
             }
-        wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
-        req.step_batch.sessions = f->j_ids;
-        req.step_batch.n = n;
-        req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
-                                                 .shape = {(uint32_t)n}, .data = f->j_act,
-                                                 .len = n * sizeof(int32_t)};
-        req.step_batch.autoreset = WIRE_AUTORESET_DISABLED;
+        wire_request_t req =
+            wire_step_batch_discrete(f->j_ids, f->j_act, n, WIRE_AUTORESET_DISABLED);
         wire_reply_t rep;
         rc = client_call(ep->c, &req, &rep, e);
         if (rc == 0)

@@ -81,13 +81,8 @@ int fleet__send_unit(fleet_t *f, size_t k, int g, errbuf_t *e)
     size_t rows = (size_t)(u->hi - u->lo), n = rows + u->nguests;
     memcpy(u->rq_ids, ep->ids + u->lo, rows * sizeof *u->rq_ids);
     memcpy(u->rq_act, f->sent_act + k * f->S + u->lo, rows * sizeof *u->rq_act);
-    wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
-    req.step_batch.sessions = u->rq_ids;
-    req.step_batch.n = n;
-    req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
-                                             .shape = {(uint32_t)n}, .data = u->rq_act,
-                                             .len = n * sizeof(int32_t)};
-    req.step_batch.autoreset = WIRE_AUTORESET_SAME_STEP;
+    wire_request_t req =
+        wire_step_batch_discrete(u->rq_ids, u->rq_act, n, WIRE_AUTORESET_SAME_STEP);
     int rc = client_send(u->c, &req, e);
     u->sent = rc == 0;
     u->selected = false;

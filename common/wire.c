@@ -96,6 +96,19 @@ void wire_tensor_f32(wire_tensor_t *t, const float *data, uint32_t d0, uint32_t 
     t->len = n * sizeof(float);
 }
 
+wire_request_t wire_step_batch_discrete(const uint64_t *sessions, const int32_t *actions,
+                                        size_t n, wire_autoreset_t autoreset)
+{
+    wire_request_t req = {.op = WIRE_OP_STEP_BATCH};
+    req.step_batch.sessions = sessions;
+    req.step_batch.n = n;
+    req.step_batch.actions = (wire_tensor_t){.dtype = WIRE_DTYPE_INT32, .ndim = 1,
+                                             .shape = {(uint32_t)n}, .data = actions,
+                                             .len = n * sizeof(int32_t)};
+    req.step_batch.autoreset = autoreset;
+    return req;
+}
+
 /* ------------------------------------------------------ pieces: decode */
 
 /* proto3 strings must be UTF-8 and protobuf-c does not check it. Other

@@ -238,4 +238,9 @@ int wire_encode_reply(const wire_reply_t *rep, wire_buf_t *out);
 /* Fills t as a FLOAT32 tensor of shape (d0) or (d0, d1) over data. */
 void wire_tensor_f32(wire_tensor_t *t, const float *data, uint32_t d0, uint32_t d1);
 
+/* A step_batch request of n sessions with Discrete actions (INT32, (n)),
+ * over the caller's arrays. */
+wire_request_t wire_step_batch_discrete(const uint64_t *sessions, const int32_t *actions,
+                                        size_t n, wire_autoreset_t autoreset);
+
 #endif
