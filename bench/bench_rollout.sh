@@ -27,7 +27,10 @@
 #    slow or distant server imposes on agentd is the wait for its reply,
 #    and a cgroup CPU quota would make it bursty (runs of 100 ms periods)
 #    rather than slower; 10 ms is the issue's own "one server at 10 ms".
-#    Ratios are against loopback sync on as many hosts.
+#    Ratios are against loopback sync on as many hosts. rig_late: how
+#    late, on average, build/netem let packets go past their release time
+#    in that cell's runs (its own wake-ups on a busy machine): well under a
+#    millisecond means the links were what they were configured to be.
 # 2. Acting at 1024 sessions on one loopback envd, agentd --no-train with
 #    --groups 1 and with its default, beside the Python baseline
 #    (bench/rollout_baseline.py: EnvdVectorEnv stepped with a numpy 64-64
@@ -193,16 +196,17 @@ echo "links: impairment on every envd host's packets through build/netem (tests/
 for hosts in $HOSTS_LIST; do
     echo
     echo "== $hosts envd hosts x $SESSIONS sessions: solve (eval mean >= 475) and act (--no-train)"
-    printf '%-9s %-5s %9s %9s %9s %11s %10s %9s\n' link mode wall_s steps status act_steps/s wall_vs_lo act_vs_lo
+    printf '%-9s %-5s %9s %9s %9s %11s %10s %9s %8s\n' link mode wall_s steps status act_steps/s wall_vs_lo act_vs_lo \
+        rig_late
     base_wall= base_act=
     for link in "${LINKS[@]}"; do
         for mode in sync async; do
             if ! mode_args "$mode"; then
-                printf '%-9s %-5s %9s %9s %9s %11s %10s %9s\n' "$link" "$mode" n/a n/a n/a n/a n/a n/a
+                printf '%-9s %-5s %9s %9s %9s %11s %10s %9s %8s\n' "$link" "$mode" n/a n/a n/a n/a n/a n/a n/a
                 continue
             fi
             if [ "$link" != loopback ] && [ "$NS_OK" != 1 ]; then
-                printf '%-9s %-5s %9s %9s %9s %11s %10s %9s\n' "$link" "$mode" n/a n/a n/a n/a n/a n/a
+                printf '%-9s %-5s %9s %9s %9s %11s %10s %9s %8s\n' "$link" "$mode" n/a n/a n/a n/a n/a n/a n/a
                 continue
             fi
             endpoints "$link" "$hosts"
@@ -224,9 +228,14 @@ for hosts in $HOSTS_LIST; do
             agentd_run "$dir-act" "${ENDPOINTS[@]}" "${MODE_ARGS[@]}" --sessions $SESSIONS --seed "$SEED" \
                 --no-train --total-steps $((ticks * ACT_SCALE * SESSIONS * hosts))
             act=$(acted_rate "$dir-act.out")
+            late=-
+            if [ "$link" != loopback ]; then
+                topo_netem_stop
+                late=$(sed -n 's/.* late_mean_ms=\([0-9.]*\) .*/\1/p' "$TOPO_NETEM_LOG" | tail -n 1)ms
+            fi
             if [ "$link $mode" = "loopback sync" ]; then base_wall=$wall base_act=$act; fi
-            printf '%-9s %-5s %9s %9s %9s %11s %10s %9s\n' "$link" "$mode" "$wall" "$steps" "$status" \
-                "$(fmt_rate "${act:-n/a}")" "$(ratio "$wall" "$base_wall")" "$(ratio "$act" "$base_act")"
+            printf '%-9s %-5s %9s %9s %9s %11s %10s %9s %8s\n' "$link" "$mode" "$wall" "$steps" "$status" \
+                "$(fmt_rate "${act:-n/a}")" "$(ratio "$wall" "$base_wall")" "$(ratio "$act" "$base_act")" "$late"
         done
     done
 done

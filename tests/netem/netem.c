@@ -38,9 +38,11 @@
  * same way in every run with the same seed (tests/netem/run.sh checks the
  * lost set against numpy).
  *
- * Counters per rule (packets, lost, bytes, mean delay) are printed on
- * stdout at exit (SIGTERM, SIGINT) and on SIGUSR1. Packets queue up to
- * --limit (beyond it they are dropped and counted as "overflow").
+ * Counters per rule (packets, lost, bytes, mean delay) and how late this
+ * process wrote packets past their release time (a busy machine delays its
+ * wake-ups) are printed on stdout at exit (SIGTERM, SIGINT) and on SIGUSR1.
+ * Packets queue up to --limit (beyond it they are dropped and counted as
+ * "overflow").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +107,9 @@ typedef struct netem {
     size_t n_free;
     uint64_t seq;
     uint64_t other, overflow, oversize, write_errors;
+    uint64_t written;
+    double late_sum_ns;        /* written after their release time by this much */
+    uint64_t late_max_ns;
 } netem_t;
 
 static volatile sig_atomic_t netem_stop, netem_dump;
@@ -256,6 +261,12 @@ static int netem_parse_args(netem_t *n, int argc, char **argv)
                 return -1;
             }
             r->addr = in.s_addr;
+            for (size_t k = 0; k < n->n_rules; k++)
+                if (n->rules[k].from == r->from && n->rules[k].addr == r->addr) {
+                    fprintf(stderr, "netem: %s %s given twice (one rule per address and direction)\n",
+                            a, argv[i + 1]);
+                    return -1;
+                }
             snprintf(r->addr_text, sizeof r->addr_text, "%s", argv[i + 1]);
             if (netem_parse_spec(r, argv[i + 2], err, sizeof err) < 0) {
                 fprintf(stderr, "netem: %s %s %s: %s\n", a, argv[i + 1], argv[i + 2], err);
@@ -415,8 +426,9 @@ static void netem_print_stats(const netem_t *n)
                kept ? r->delay_sum_ns / (double)kept / 1e6 : 0.0);
     }
     printf("netem: unmatched=%" PRIu64 " overflow=%" PRIu64 " oversize=%" PRIu64
-           " write_errors=%" PRIu64 " queued=%zu\n",
-           n->other, n->overflow, n->oversize, n->write_errors, n->n_heap);
+           " write_errors=%" PRIu64 " queued=%zu late_mean_ms=%.3f late_max_ms=%.3f\n",
+           n->other, n->overflow, n->oversize, n->write_errors, n->n_heap,
+           n->written ? n->late_sum_ns / (double)n->written / 1e6 : 0.0, (double)n->late_max_ns / 1e6);
     fflush(stdout);
 }
 
@@ -520,6 +532,13 @@ int main(int argc, char **argv)
             if (write(n.fd, n.slots + (size_t)p.slot * NETEM_SLOT, p.len) != (ssize_t)p.len)
                 n.write_errors++;
             n.free_slots[n.n_free++] = p.slot;
+            /* How late the rig itself was (a busy machine delays this
+             * process's wake-ups): what a benchmark must read its delays by. */
+            uint64_t late = now - p.release_ns;
+            n.written++;
+            n.late_sum_ns += (double)late;
+            if (late > n.late_max_ns)
+                n.late_max_ns = late;
         }
     }
     netem_print_stats(&n);
