@@ -329,7 +329,7 @@ bench-act: all
 # async on 2 and 4 hosts: wall and env steps to solve, acting env steps/s;
 # acting at 1024 sessions with --groups 1 vs the default beside a Python
 # EnvdVectorEnv + numpy MLP baseline; the cost of evaluations at 20 ms.
-# Ratios vs same-run baselines; ~6-10 min, QUICK=1 ~2-3 min (bench/README.md).
+# Ratios vs same-run baselines; ~10 min, QUICK=1 ~3 min (bench/README.md).
 .PHONY: bench-rollout
 bench-rollout: all $(BUILD)/netem
 	QUICK=$(QUICK) bench/bench_rollout.sh $(ARGS)
