@@ -38,6 +38,9 @@
 # 3. Evaluation off the critical path: 20 ms +- 5 ms, sync, 2 hosts, a
 #    fixed budget of EVAL_BUDGET env steps (no early stop) with the default
 #    evaluation schedule against --eval-every 0 (evaluation at the end only).
+# 4. A fixed budget (EVAL_BUDGET env steps, 2 hosts) with one server 10x
+#    slower and with 5% loss, sync and async, against clean sync through
+#    the rig (namespaces, netem without rules).
 #
 # agentd's --groups and --rollout are used only where `agentd --help` lists
 # them; otherwise those cells print n/a (and --rollout sync is simply the
@@ -137,6 +140,7 @@ fi
 netem_for() {
     local link=$1 n=$2 rules=() i spec
     case $link in
+    clean) ;;
     1ms) spec=delay=1ms ;;
     20+-5ms) spec=delay=20ms,jitter=5ms ;;
     loss5%) spec=loss=5% ;;
@@ -148,7 +152,8 @@ netem_for() {
     topo_netem --seed "$SEED" "${rules[@]}" >/dev/null
 }
 
-# endpoints LINK HOSTS: ENDPOINTS=(--env E ...) and RUNNER=(prefix to run agentd)
+# endpoints LINK HOSTS: ENDPOINTS=(--env E ...) and RUNNER=(prefix to run agentd);
+# every LINK but loopback is through the namespaces.
 endpoints() {
     local i
     ENDPOINTS=()
@@ -295,4 +300,34 @@ else
     done
     topo_netem_stop
     echo "default / end only: $(ratio "${walls[0]}" "${walls[1]#>}")   (goal: <= 1.3)"
+fi
+
+# ----------------------------------------------- 4. a fixed budget, async
+echo
+echo "== a fixed budget under a slow server and loss: 2 hosts, $EVAL_BUDGET env steps (no early stop), vs clean sync through the rig"
+if [ "$NS_OK" != 1 ]; then
+    echo "n/a ($NS_WHY)"
+else
+    endpoints clean 2
+    printf '%-16s %9s %14s   %s\n' run wall_s vs_clean_sync goal
+    clean=
+    for cell in "clean sync" "slow-e1 sync" "slow-e1 async" "loss5% sync" "loss5% async"; do
+        link=${cell% *} mode=${cell#* }
+        if ! mode_args "$mode"; then
+            printf '%-16s %9s %14s\n' "$cell" n/a n/a
+            continue
+        fi
+        netem_for "$link" 2
+        dir=$OUT/budget-$link-$mode
+        RUN_LIMIT=$((RUN_LIMIT * 2)) agentd_run "$dir" "${ENDPOINTS[@]}" "${MODE_ARGS[@]}" --sessions $SESSIONS \
+            --seed "$SEED" --total-steps "$EVAL_BUDGET" --target-return 1e9 --logdir "$dir"
+        rc=$(cat "$dir.rc")
+        wall=$(summary "$dir" wall_seconds)
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then wall=">$((RUN_LIMIT * 2))"; else wall=$(printf '%.2f' "$wall"); fi
+        [ "$cell" = "clean sync" ] && clean=$wall
+        goal=
+        case $cell in "slow-e1 async") goal="<= 1.5" ;; "loss5% async") goal="<= 3" ;; esac
+        printf '%-16s %9s %14s   %s\n' "$cell" "$wall" "$(ratio "$wall" "$clean")" "$goal"
+    done
+    topo_netem_stop
 fi
