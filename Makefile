@@ -328,8 +328,9 @@ bench-act: all
 # hosts in network namespaces through build/netem, tests/netem/), sync vs
 # async on 2 and 4 hosts: wall and env steps to solve, acting env steps/s;
 # acting at 1024 sessions with --groups 1 vs the default beside a Python
-# EnvdVectorEnv + numpy MLP baseline; the cost of evaluations at 20 ms.
-# Ratios vs same-run baselines; ~10 min, QUICK=1 ~3 min (bench/README.md).
+# EnvdVectorEnv + numpy MLP baseline; the cost of evaluations at 20 ms;
+# a fixed budget with a slow server and at 5% loss, async vs sync.
+# Ratios vs same-run baselines; ~11 min, QUICK=1 ~4 min (bench/README.md).
 .PHONY: bench-rollout
 bench-rollout: all $(BUILD)/netem
 	QUICK=$(QUICK) bench/bench_rollout.sh $(ARGS)

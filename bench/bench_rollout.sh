@@ -47,7 +47,7 @@
 # default run). Parts 1 and 3 need root for the namespaces; without it they
 # print n/a rows, part 2 still runs. Each agentd run is cut at RUN_LIMIT
 # seconds (printed as ">N"). QUICK=1: 2 hosts only, one repetition, smaller
-# budgets (~3 min against ~10). Options given are passed to every
+# budgets (~4 min against ~11). Options given are passed to every
 # agentd. It prints figures; it is never a timed test.
 set -u
 cd "$(dirname "$0")/.."
