@@ -71,14 +71,35 @@ enum { RNG_INIT = 0x696e6974, RNG_EXPLORE = 0x65787072, RNG_REPLAY = 0x7265706c 
 
 /* ----------------------------------------------------------- evaluation */
 
-/* Evaluates the online net on the first live endpoint that manages it,
- * in blocking calls (--eval-only and the last evaluation of a run). */
-static int evaluate(run_t *r, evaluator_result_t *res)
+/* The live server with the shortest retransmission timeout (round trip),
+ * the first live one before any is measured; SIZE_MAX if none is live.
+ * With fastest false: the first live one. */
+static size_t eval_server(const run_t *r, bool fastest)
 {
     fleet_t *f = r->s.fleet;
+    size_t best = SIZE_MAX;
     for (size_t k = 0; k < fleet_nendpoints(f); k++) {
         if (!fleet_is_live(f, k))
             continue;
+        if (best == SIZE_MAX)
+            best = k;
+        if (!fastest)
+            break;
+        int rto = fleet_rto_ms(f, k), rb = fleet_rto_ms(f, best);
+        if (rto > 0 && (rb == 0 || rto < rb))
+            best = k;
+    }
+    return best;
+}
+
+/* Evaluates the online net in blocking calls (--eval-only and the last
+ * evaluation of a run) on the live server with the shortest round trip:
+ * its episodes are the same on any server, and a slow one would cost each
+ * of up to 500 sequential steps. */
+static int evaluate(run_t *r, evaluator_result_t *res)
+{
+    fleet_t *f = r->s.fleet;
+    for (size_t k; (k = eval_server(r, true)) != SIZE_MAX;) {
         errbuf_t e;
         int rc = evaluator_run(r->ev, fleet_client(f, k), r->cfg->env_id, dqn_online(r->s.dqn),
                                r->cfg->eval_seed, res, &e);
@@ -104,25 +125,12 @@ static bool eval_now(run_t *r)
 }
 
 /* The server an evaluation rides on: the first live one in sync mode (a
- * fixed choice, so the run stays reproducible); in async mode the live one
- * with the shortest retransmission timeout (round trip), so that a slow
- * server does not hold the evaluation back. SIZE_MAX if none is live. */
+ * fixed choice, so the run stays reproducible); in async mode the one with
+ * the shortest round trip, so that a slow server does not hold the
+ * evaluation back. */
 static size_t live_eval_server(run_t *r)
 {
-    fleet_t *f = r->s.fleet;
-    size_t best = SIZE_MAX;
-    for (size_t k = 0; k < fleet_nendpoints(f); k++) {
-        if (!fleet_is_live(f, k))
-            continue;
-        if (best == SIZE_MAX)
-            best = k;
-        if (!r->cfg->async)
-            break;
-        int rto = fleet_rto_ms(f, k), rb = fleet_rto_ms(f, best);
-        if (rto > 0 && (rb == 0 || rto < rb))
-            best = k;
-    }
-    return best;
+    return eval_server(r, r->cfg->async);
 }
 
 /* Starts live evaluation l's sessions (make, seeded resets) on the live
