@@ -50,34 +50,7 @@ ok() {
     say "ok: $*"
 }
 
-for bin in "$BUILD/envd" "$BUILD/netem"; do
-    [ -x "$bin" ] || fail "$bin is not built (make $bin)"
-done
-if ! topo_check; then
-    if [ "${ALLOW_SKIP:-}" = 1 ]; then
-        echo "SKIP: test-netem: $TOPO_WHY (allowed by ALLOW_SKIP=1)"
-        exit 0
-    fi
-    fail "test-netem cannot run here: $TOPO_WHY; ALLOW_SKIP=1 lets it pass unchecked"
-fi
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [ "$rc" != 0 ] && [ -n "$TOPO_DIR" ]; then
-        local f
-        for f in "$TOPO_DIR"/*.log; do
-            [ -e "$f" ] || continue
-            echo "---- last lines of $(basename "$f")"
-            tail -n 8 "$f"
-        done
-    fi
-    topo_down
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+topo_test_begin "test-netem" "$BUILD/envd" "$BUILD/netem"
 
 topo_up cl sv
 SV=${TOPO_ADDR[sv]}

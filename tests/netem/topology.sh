@@ -25,6 +25,10 @@
 #   topo_ns HOST               the namespace name of HOST (for ip netns exec)
 #   topo_down                  stops netem and everything started in the
 #                              namespaces, deletes them; safe twice
+#   topo_test_begin NAME BIN...  for test scripts: fails unless every BIN is
+#                              built and the topology can be made (with
+#                              ALLOW_SKIP=1: "SKIP: NAME: why", exit 0), then
+#                              traps EXIT (the logs of a failed run, topo_down)
 #
 # The caller traps EXIT to topo_down. Namespaces are named envdn<pid>-*;
 # topo_up first deletes those of runs whose process is gone (a run killed
@@ -146,4 +150,38 @@ topo_down() {
     TOPO_HOSTS=()
     [ -z "$TOPO_DIR" ] || [ -n "${NETEM_KEEP:-}" ] || rm -rf "$TOPO_DIR"
     TOPO_DIR=
+}
+
+# The shared start of a test script (tests/netem/*.sh): see the header.
+topo_test_begin() {
+    local name=$1 bin
+    shift
+    for bin in "$@"; do
+        [ -x "$bin" ] || { echo "FAIL: $bin is not built (make $bin)"; exit 1; }
+    done
+    if ! topo_check; then
+        if [ "${ALLOW_SKIP:-}" = 1 ]; then
+            echo "SKIP: $name: $TOPO_WHY (allowed by ALLOW_SKIP=1)"
+            exit 0
+        fi
+        echo "FAIL: $name cannot run here: $TOPO_WHY; ALLOW_SKIP=1 lets it pass unchecked"
+        exit 1
+    fi
+    trap topo__test_end EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+topo__test_end() {
+    local rc=$? f
+    trap - EXIT INT TERM
+    if [ "$rc" != 0 ] && [ -n "$TOPO_DIR" ]; then
+        for f in "$TOPO_DIR"/*.log; do
+            [ -e "$f" ] || continue
+            echo "---- last lines of $(basename "$f")"
+            tail -n 8 "$f"
+        done
+    fi
+    topo_down
+    exit "$rc"
 }
