@@ -1,15 +1,15 @@
 /*
- * train.c — agentd's run loop (see train.h): setup, one tick after the
+ * train.c — agentd's run loop (see train.h): setup, one round after the
  * other, teardown. It strings the pieces together — the fleet's sessions,
- * the DQN learner and its replay, the evaluator — and decides when to
- * train, evaluate, save, report and stop; what a checkpoint holds is
- * run_ckpt.c, what the user is shown report.c, the --env-dns replicas
- * discovery.c.
+ * the DQN learner and its replay, the evaluations — and decides when to
+ * train, evaluate, save, report and stop; how evaluations are played is
+ * train_eval.c, what a checkpoint holds run_ckpt.c, what the user is shown
+ * report.c, the --env-dns replicas discovery.c.
  *
- * Everything the loop touches is allocated in setup, so a tick allocates
+ * Everything the loop touches is allocated in setup, so a round allocates
  * nothing.
  */
-#include "train.h"
+#include "train_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -21,45 +21,10 @@
 #include <zmq.h>
 
 #include "clock.h"
-#include "evaluator.h"
-#include "fleet.h"
 #include "fsutil.h"
 #include "log.h"
 #include "replay.h"
-#include "report.h"
 #include "rng.h"
-#include "run_ckpt.h"
-
-/* Evaluations that may run at once, each on its own snapshot and sessions
- * (one lasts as long as its longest episode: up to 500 rounds on
- * CartPole-v1, while one starts every --eval-every env steps). */
-#define TRAIN_LIVE_EVALS 8
-
-typedef struct live_eval {
-    evaluator_t *ev;
-    qnet_t *snap;         /* the net it plays: the online net when it started */
-    bool active;
-    size_t k;             /* the endpoint whose sessions play it */
-    int64_t at_steps;     /* env steps of the snapshot */
-    double at_s;          /* run seconds of the snapshot */
-} live_eval_t;
-
-typedef struct run {
-    const train_config_t *cfg;
-    volatile sig_atomic_t *stop;
-    void *zctx;
-    run_state_t s;        /* learner, replay, fleet, counters: what a checkpoint holds */
-    evaluator_t *ev;      /* the blocking evaluations: --eval-only, the last one */
-    live_eval_t le[TRAIN_LIVE_EVALS]; /* evaluations riding in the rounds */
-    ckpt_t *ck;           /* the checkpoint being resumed, until setup ends */
-    int D, A;
-    float *q;             /* (nslots, A) */
-    int32_t *act;         /* (nslots) */
-    report_t rep;
-    /* The fleet's places: endpoints[0..nendpoints) and, with --env-dns,
-     * vacant ones up to nfixed + env_dns_max for the replicas to come. */
-    const char *places[TRAIN_MAX_ENDPOINTS];
-} run_t;
 
 static void seed_rng(rng_t *r, uint64_t seed, uint32_t purpose)
 {
@@ -68,189 +33,6 @@ static void seed_rng(rng_t *r, uint64_t seed, uint32_t purpose)
 }
 
 enum { RNG_INIT = 0x696e6974, RNG_EXPLORE = 0x65787072, RNG_REPLAY = 0x7265706c };
-
-/* ----------------------------------------------------------- evaluation */
-
-/* The live server with the shortest retransmission timeout (round trip),
- * the first live one before any is measured; SIZE_MAX if none is live.
- * With fastest false: the first live one. */
-static size_t eval_server(const run_t *r, bool fastest)
-{
-    fleet_t *f = r->s.fleet;
-    size_t best = SIZE_MAX;
-    for (size_t k = 0; k < fleet_nendpoints(f); k++) {
-        if (!fleet_is_live(f, k))
-            continue;
-        if (best == SIZE_MAX)
-            best = k;
-        if (!fastest)
-            break;
-        int rto = fleet_rto_ms(f, k), rb = fleet_rto_ms(f, best);
-        if (rto > 0 && (rb == 0 || rto < rb))
-            best = k;
-    }
-    return best;
-}
-
-/* Evaluates the online net in blocking calls (--eval-only and the last
- * evaluation of a run) on the live server with the shortest round trip:
- * its episodes are the same on any server, and a slow one would cost each
- * of up to 500 sequential steps. */
-static int evaluate(run_t *r, evaluator_result_t *res)
-{
-    fleet_t *f = r->s.fleet;
-    for (size_t k; (k = eval_server(r, true)) != SIZE_MAX;) {
-        errbuf_t e;
-        int rc = evaluator_run(r->ev, fleet_client(f, k), r->cfg->env_id, dqn_online(r->s.dqn),
-                               r->cfg->eval_seed, res, &e);
-        if (rc == 0) {
-            res->at_steps = r->s.n.env_steps;
-            return 0;
-        }
-        fleet_drop(f, k, e.msg);
-    }
-    log_warn("evaluation skipped: no server is live");
-    return ERR_UNAVAILABLE;
-}
-
-/* Runs an evaluation and reports it (with a progress.csv row); true if it
- * reached the target. */
-static bool eval_now(run_t *r)
-{
-    evaluator_result_t res;
-    if (evaluate(r, &res) < 0)
-        return false;
-    report_eval(&r->rep, &res);
-    return res.mean >= r->cfg->target_return;
-}
-
-/* The server an evaluation rides on: the first live one in sync mode (a
- * fixed choice, so the run stays reproducible); in async mode the one with
- * the shortest round trip, so that a slow server does not hold the
- * evaluation back. */
-static size_t live_eval_server(run_t *r)
-{
-    return eval_server(r, r->cfg->async);
-}
-
-/* Starts live evaluation l's sessions (make, seeded resets) on the live
- * server live_eval_server() picks, trying the others on failure; false if
- * none manages it. */
-static bool live_eval_place(run_t *r, live_eval_t *l)
-{
-    fleet_t *f = r->s.fleet;
-    for (size_t k; (k = live_eval_server(r)) != SIZE_MAX;) {
-        errbuf_t e;
-        if (evaluator_begin(l->ev, fleet_client(f, k), r->cfg->env_id, r->cfg->eval_seed, &e) ==
-            0) {
-            l->k = k;
-            return true;
-        }
-        fleet_drop(f, k, e.msg);
-    }
-    return false;
-}
-
-/* An evaluation is due: snapshot the online net and start its episodes,
- * which the next rounds step beside the training sessions. */
-static void live_eval_start(run_t *r)
-{
-    live_eval_t *l = NULL;
-    for (int i = 0; i < TRAIN_LIVE_EVALS && !l; i++)
-        l = r->le[i].active ? NULL : &r->le[i];
-    if (!l) {
-        r->rep.evals_skipped++;
-        log_warn("evaluation at %" PRId64 " env steps skipped: %d still run", r->s.n.env_steps,
-                 TRAIN_LIVE_EVALS);
-        return;
-    }
-    qnet_copy_params(l->snap, dqn_online(r->s.dqn));
-    l->at_steps = r->s.n.env_steps;
-    l->at_s = clock_s() - r->rep.t0;
-    l->active = live_eval_place(r, l);
-    if (!l->active)
-        log_warn("evaluation skipped: no server is live");
-}
-
-/* Puts the running evaluations' rows of the chosen units into their
- * requests: episode i rides in group i % G. */
-static void live_eval_ride(run_t *r)
-{
-    fleet_t *f = r->s.fleet;
-    int G = fleet_groups(f);
-    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
-        live_eval_t *l = &r->le[i];
-        for (int g = 0; l->active && g < G; g++) {
-            if (!fleet_chosen(f, l->k, g))
-                continue;
-            const uint64_t *ids;
-            const int32_t *act;
-            size_t n = evaluator_rows(l->ev, g, G, l->snap, &ids, &act);
-            errbuf_t e;
-            if (n > 0 && fleet_add_guests(f, l->k, g, ids, act, n, i, &e) < 0)
-                log_error("evaluation: %s", e.msg); /* cannot happen: room for every one */
-        }
-    }
-}
-
-/* After a round: the evaluations' answers; a finished one is reported, and
- * true is returned when it reached the target — its snapshot then becomes
- * the run's net, and *won says which. An evaluation whose server was
- * dropped starts again on another. */
-static bool live_eval_after(run_t *r, const fleet_batch_t *b, live_eval_t **won)
-{
-    fleet_t *f = r->s.fleet;
-    for (size_t j = 0; j < b->nguests;) { /* each tag's rows are contiguous */
-        size_t end = j + 1;
-        while (end < b->nguests && b->guest_tag[end] == b->guest_tag[j])
-            end++;
-        live_eval_t *l = &r->le[b->guest_tag[j]];
-        if (l->active)
-            evaluator_take(l->ev, end - j, b->guest_ids + j, b->guest_rew + j, b->guest_term + j,
-                           b->guest_trunc + j, b->guest_obs + j * (size_t)r->D);
-        j = end;
-    }
-    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
-        live_eval_t *l = &r->le[i];
-        if (!l->active)
-            continue;
-        if (!fleet_is_live(f, l->k)) {
-            log_warn("evaluation of the net at %" PRId64 " env steps starts again: its server "
-                     "was dropped", l->at_steps);
-            l->active = live_eval_place(r, l);
-            continue;
-        }
-        if (!evaluator_done(l->ev))
-            continue;
-        l->active = false;
-        evaluator_result_t res;
-        errbuf_t e;
-        if (evaluator_end(l->ev, fleet_client(f, l->k), &res, &e) < 0) {
-            fleet_drop(f, l->k, e.msg);
-            continue;
-        }
-        res.at_steps = l->at_steps;
-        report_eval(&r->rep, &res);
-        if (res.mean >= r->cfg->target_return) {
-            qnet_copy_params(dqn_online(r->s.dqn), l->snap);
-            qnet_copy_params(dqn_target(r->s.dqn), l->snap);
-            *won = l;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Gives up the evaluations still running (the run ends). */
-static void live_eval_stop(run_t *r)
-{
-    for (int i = 0; i < TRAIN_LIVE_EVALS; i++) {
-        if (r->le[i].active)
-            log_info("the evaluation of the net at %" PRId64 " env steps is given up: the run "
-                     "ends", r->le[i].at_steps);
-        r->le[i].active = false;
-    }
-}
 
 /* ------------------------------------------------------------- waiting */
 
@@ -498,7 +280,7 @@ static int loop(run_t *r)
             qnet_predict(online, obs, (int)n, r->q);
             dqn_select_actions(r->act, r->q, (int)n, r->A, train_epsilon(c, s->n.env_steps),
                                &s->explore_rng);
-            live_eval_ride(r);
+            train__live_eval_ride(r);
             fleet_send(f, r->act);
         }
 
@@ -529,7 +311,7 @@ static int loop(run_t *r)
         }
 
         live_eval_t *won = NULL;
-        if (live_eval_after(r, &b, &won)) {
+        if (train__live_eval_after(r, &b, &won)) {
             solved = true;
             solved_at_snapshot(r, won);
             break;
@@ -537,7 +319,7 @@ static int loop(run_t *r)
         bool evaluated = !c->no_train && s->n.env_steps >= c->eval_from &&
                          crossed(before, s->n.env_steps, c->eval_every);
         if (evaluated)
-            live_eval_start(r);
+            train__live_eval_start(r);
         double t = clock_s();
         /* An evaluation that ended this round wrote its row; at the end of
          * the budget the final evaluation writes it. */
@@ -551,7 +333,7 @@ static int loop(run_t *r)
             report_progress(&r->rep, t);
     }
 
-    live_eval_stop(r);
+    train__live_eval_stop(r);
     if (solved) {
         r->rep.stop_reason = "solved";
         return TRAIN_EXIT_SOLVED;
@@ -567,7 +349,7 @@ static int loop(run_t *r)
      * on its own (one still running on an older snapshot is given up),
      * unless one of this net just ran. */
     const report_eval_t *last = &r->rep.last_eval;
-    if (!(last->done && last->at_steps == s->n.env_steps) && eval_now(r)) {
+    if (!(last->done && last->at_steps == s->n.env_steps) && train__eval_now(r)) {
         solved_now(r);
         r->rep.stop_reason = "solved";
         return TRAIN_EXIT_SOLVED;
@@ -592,7 +374,7 @@ int train_run(const train_config_t *cfg, volatile sig_atomic_t *stop)
                  : *stop          ? TRAIN_EXIT_SIGINT
                                   : TRAIN_EXIT_ERROR;
     } else if (cfg->eval_only) {
-        if (eval_now(&r) || r.rep.last_eval.done) {
+        if (train__eval_now(&r) || r.rep.last_eval.done) {
             status = TRAIN_EXIT_SOLVED;
             report_summary(&r.rep, status);
         } else {
