@@ -125,11 +125,11 @@ int evaluator_begin(evaluator_t *ev, client_t *c, const char *env_id, uint64_t s
     return 0;
 }
 
-size_t evaluator_rows(evaluator_t *ev, int group, int ngroups, qnet_t *net, const uint64_t **ids,
-                      const int32_t **act)
+size_t evaluator_rows(evaluator_t *ev, int group, int ngroups, size_t max, qnet_t *net,
+                      const uint64_t **ids, const int32_t **act)
 {
     size_t n = 0, D = (size_t)ev->D;
-    for (int i = group; i < ev->E; i += ngroups) {
+    for (int i = group; i < ev->E && n < max; i += ngroups) {
         if (ev->state[i] != EV_RUNNING)
             continue;
         ev->row_ids[n] = ev->ids[i];
@@ -210,7 +210,7 @@ static int step(evaluator_t *ev, client_t *c, qnet_t *net, errbuf_t *e)
 {
     const uint64_t *ids;
     const int32_t *act;
-    size_t n = evaluator_rows(ev, 0, 1, net, &ids, &act);
+    size_t n = evaluator_rows(ev, 0, 1, (size_t)ev->E, net, &ids, &act);
     wire_request_t req = wire_step_batch_discrete(ids, act, n, WIRE_AUTORESET_DISABLED);
     wire_reply_t rep;
     int rc = client_call(c, &req, &rep, e);

@@ -56,11 +56,12 @@ int evaluator_run(evaluator_t *ev, client_t *c, const char *env_id, qnet_t *net,
 int evaluator_begin(evaluator_t *ev, client_t *c, const char *env_id, uint64_t seed0,
                     errbuf_t *e);
 
-/* The running episodes i with i % ngroups == group that await no answer:
- * their sessions (*ids) and net's greedy actions (*act), both borrowed
- * until the next call; they then await evaluator_take(). Returns how many. */
-size_t evaluator_rows(evaluator_t *ev, int group, int ngroups, qnet_t *net, const uint64_t **ids,
-                      const int32_t **act);
+/* The running episodes i with i % ngroups == group that await no answer,
+ * at most max of them: their sessions (*ids) and net's greedy actions
+ * (*act), both borrowed until the next call; they then await
+ * evaluator_take(). Returns how many. */
+size_t evaluator_rows(evaluator_t *ev, int group, int ngroups, size_t max, qnet_t *net,
+                      const uint64_t **ids, const int32_t **act);
 
 /* The answers for n of those sessions: reward, end flags, observation
  * after the step (ignored where the episode ended). Unknown ids are

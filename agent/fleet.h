@@ -82,6 +82,8 @@ typedef struct fleet_config {
     int sessions;                 /* sessions per endpoint */
     int groups;                   /* units per endpoint, 1..sessions; 0: 1 */
     int guests;                   /* guest rows a unit's request may carry */
+    int eval_sessions;            /* sessions an evaluation makes at once (a server's batch
+                                     limit must allow them); 0: none */
     const char *env_id;           /* e.g. "CartPole-v1" */
     int timeout_ms;               /* a request not answered in this is a failure */
     int attempts;                 /* sends per request within timeout_ms; 0: CLIENT_ATTEMPTS */
@@ -174,6 +176,11 @@ const uint32_t *fleet_obs_slots(const fleet_t *f);
 
 /* Whether unit (k, g) is among those fleet_obs() chose. */
 int fleet_chosen(const fleet_t *f, size_t k, int g);
+
+/* How many more guest rows chosen unit (k, g)'s request can carry: within
+ * cfg.guests in all and within the server's batch limit (its hello's
+ * max_batch) with the unit's own sessions; 0 for a unit not chosen. */
+size_t fleet_guest_room(const fleet_t *f, size_t k, int g);
 
 /* Adds n guest rows (sessions ids on endpoint k, actions act), marked
  * with tag, to chosen unit (k, g)'s request, at most cfg.guests in all;

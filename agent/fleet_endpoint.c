@@ -198,6 +198,14 @@ static void on_hello(fleet_t *f, size_t k, const wire_reply_t *hello, bool first
         fail_for_good(f, k, why);
         return;
     }
+    if (hello->hello.max_batch < (uint32_t)f->cfg.eval_sessions) {
+        snprintf(why, sizeof why,
+                 "it takes at most %u sessions per batch, --eval-episodes is %d",
+                 hello->hello.max_batch, f->cfg.eval_sessions);
+        fail_for_good(f, k, why);
+        return;
+    }
+    ep->max_batch = hello->hello.max_batch;
     errbuf_t e;
     err_clear(&e);
     int rc = join(f, k, &e);

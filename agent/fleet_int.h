@@ -41,6 +41,7 @@ typedef struct endpoint {
     bool has_ids;         /* ids[] hold sessions made on this server */
     bool added;           /* filled by fleet_set_endpoint, not joined yet */
     int backoff_ms;
+    uint32_t max_batch;   /* rows per batch request, from its hello */
     int64_t next_probe_ms;
     uint32_t gen;         /* joins so far; fresh seeds depend on it */
     uint64_t *ids;        /* (S) session ids */

@@ -52,15 +52,26 @@ int fleet_chosen(const fleet_t *f, size_t k, int g)
     return k < f->E && g >= 0 && g < f->G && f->eps[k].u[g].selected;
 }
 
+size_t fleet_guest_room(const fleet_t *f, size_t k, int g)
+{
+    if (!fleet_chosen(f, k, g))
+        return 0;
+    const endpoint_t *ep = &f->eps[k];
+    const unit_t *u = &ep->u[g];
+    size_t used = (size_t)(u->hi - u->lo) + u->nguests, room = (size_t)f->cfg.guests - u->nguests;
+    size_t batch = ep->max_batch > used ? ep->max_batch - used : 0;
+    return batch < room ? batch : room;
+}
+
 int fleet_add_guests(fleet_t *f, size_t k, int g, const uint64_t *ids, const int32_t *act,
                      size_t n, int tag, errbuf_t *e)
 {
     if (!fleet_chosen(f, k, g))
         return err_set(e, ERR_INVALID_ARGUMENT, "fleet: unit (%zu, %d) is not chosen", k, g);
     unit_t *u = &f->eps[k].u[g];
-    if (u->nguests + n > (size_t)f->cfg.guests)
-        return err_set(e, ERR_INVALID_ARGUMENT, "fleet: %zu guests for unit (%zu, %d), at most %d",
-                       u->nguests + n, k, g, f->cfg.guests);
+    if (n > fleet_guest_room(f, k, g))
+        return err_set(e, ERR_INVALID_ARGUMENT, "fleet: %zu more guests for unit (%zu, %d), room "
+                       "for %zu", n, k, g, fleet_guest_room(f, k, g));
     size_t at = (size_t)(u->hi - u->lo) + u->nguests;
     memcpy(u->rq_ids + at, ids, n * sizeof *ids);
     memcpy(u->rq_act + at, act, n * sizeof *act);

@@ -92,6 +92,7 @@ static int setup(run_t *r, errbuf_t *e)
                          .sessions = c->eval_only ? 1 : (int)c->sessions,
                          .groups = c->eval_only ? 1 : (int)c->groups,
                          .guests = (int)c->eval_episodes * TRAIN_LIVE_EVALS,
+                         .eval_sessions = c->no_train ? 0 : (int)c->eval_episodes,
                          .env_id = c->env_id,
                          .timeout_ms = (int)c->timeout_ms, .attempts = (int)c->attempts,
                          .backoff_min_ms = (int)c->retry_min_ms,

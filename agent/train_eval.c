@@ -129,10 +129,11 @@ void train__live_eval_ride(run_t *r)
                 continue;
             const uint64_t *ids;
             const int32_t *act;
-            size_t n = evaluator_rows(l->ev, g, G, l->snap, &ids, &act);
+            size_t n = evaluator_rows(l->ev, g, G, fleet_guest_room(f, l->k, g), l->snap, &ids,
+                                      &act);
             errbuf_t e;
             if (n > 0 && fleet_add_guests(f, l->k, g, ids, act, n, i, &e) < 0)
-                log_error("evaluation: %s", e.msg); /* cannot happen: room for every one */
+                log_error("evaluation: %s", e.msg); /* cannot happen: n is within the room */
         }
     }
 }

@@ -113,7 +113,7 @@ START_TEST(test_batched_greedy_evaluation_equals_episodes_played_one_by_one)
                 continue;
             const uint64_t *ids;
             const int32_t *acts;
-            size_t m = evaluator_rows(ev2, g, 3, net, &ids, &acts);
+            size_t m = evaluator_rows(ev2, g, 3, fleet_guest_room(f, 0, g), net, &ids, &acts);
             ck_assert_int_eq(fleet_add_guests(f, 0, g, ids, acts, m, 7, &e), 0);
         }
         fleet_send(f, act);
