@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENTD
+from conftest import AGENTD, EnvdProcess
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("AGENTD_")}
 
@@ -100,3 +100,26 @@ def test_a_short_acrobot_run_trains_with_the_presets_target(envd, tmp_path):
     assert s["env_steps"] >= 3000
     assert s["hyperparameters"]["lr"] == 0.001  # a flag over the preset
     assert s["final_eval"]["episodes"] == 4
+
+
+def test_a_server_whose_batch_limit_is_below_the_evaluation_fails_for_good(tmp_path):
+    # An evaluation makes --eval-episodes sessions at once: a server that
+    # takes fewer per batch can never evaluate, so it is refused at once,
+    # naming both numbers, not dropped and probed again and again.
+    server = EnvdProcess(tmp_path, "--max-batch", "20").start()
+    try:
+        r = agentd("--env", server.endpoint, "--sessions", "16", "--eval-episodes", "100",
+                   "--progress", "0", timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "cannot serve this run: it takes at most 20 sessions per batch, " \
+               "--eval-episodes is 100" in r.stderr
+        assert "dropped" not in r.stderr
+        # Within the limit the run trains and its evaluations ride along.
+        r = agentd("--env", server.endpoint, "--sessions", "16", "--eval-episodes", "20",
+                   "--total-steps", "3000", "--eval-every", "1000", "--target-return", "1e9",
+                   "--progress", "0", timeout=120)
+        assert r.returncode == 3, r.stderr
+        assert "eval at 1000 env steps" in r.stderr
+        assert "dropped" not in r.stderr
+    finally:
+        server.stop()
