@@ -52,9 +52,10 @@ int fleet_new(void *zctx, const fleet_config_t *cfg, fleet_t **out, errbuf_t *e)
     f->g_term = calloc(ng + 1, 1);
     f->g_trunc = calloc(ng + 1, 1);
     f->inflight = calloc(f->nslots, 1);
+    f->poll = calloc(f->E * (size_t)G, sizeof(zmq_pollitem_t));
     int rc = 0;
     if (!f->env_id || !f->eps || !f->j_ids || !f->j_seeds || !f->j_act || !f->j_slot ||
-        !f->g_ids || !f->g_tag || !f->g_rew || !f->g_term || !f->g_trunc || !f->inflight)
+        !f->g_ids || !f->g_tag || !f->g_rew || !f->g_term || !f->g_trunc || !f->inflight || !f->poll)
         rc = err_set(e, ERR_NOMEM, "out of memory");
     for (size_t k = 0; rc == 0 && k < f->E; k++) {
         endpoint_t *ep = &f->eps[k];
@@ -182,6 +183,7 @@ void fleet_destroy(fleet_t **self_p)
     free(f->g_term);
     free(f->g_trunc);
     free(f->inflight);
+    free(f->poll);
     free(f->r_st);
     free(f->r_hist);
     free(f->r_inflight);

@@ -11,6 +11,7 @@
 #define FLEET_INT_H
 
 #include <stdbool.h>
+#include <zmq.h>
 
 #include "fleet.h"
 
@@ -89,6 +90,7 @@ struct fleet {
     double *g_rew;         /* (guests) */
     uint8_t *g_term, *g_trunc;
     uint8_t *inflight;    /* (nslots) for checkpoints: 1 where the slot's step is in flight */
+    zmq_pollitem_t *poll; /* (E * G) the units in flight, for fleet_collect(FLEET_ANY) */
 
     /* Saved states to rebuild (fleet_set_restore). */
     fleet_slot_state_t *r_st; /* (nslots) */

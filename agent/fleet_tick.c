@@ -12,7 +12,6 @@
  */
 #include "fleet_int.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <zmq.h>
@@ -243,7 +242,7 @@ static int read_unit(fleet_t *f, size_t k, int g, bool wait, size_t *m, size_t *
 /* Waits until a unit in flight is readable or its next resend is due. */
 static void wait_any(fleet_t *f)
 {
-    zmq_pollitem_t items[64];
+    zmq_pollitem_t *items = f->poll;
     int n = 0, wait = -1;
     for (size_t k = 0; k < f->E; k++)
         for (int g = 0; g < f->G; g++) {
@@ -253,7 +252,7 @@ static void wait_any(fleet_t *f)
             int w = client_wait_ms(u->c);
             wait = wait < 0 || w < wait ? w : wait;
             void *sock = client_socket(u->c);
-            if (sock && n < (int)(sizeof items / sizeof items[0]))
+            if (sock)
                 items[n++] = (zmq_pollitem_t){sock, 0, ZMQ_POLLIN, 0};
         }
     if (wait != 0 && n > 0)
